@@ -1,0 +1,24 @@
+//! Domain of the vexa access plane: identities, scoped API keys, the key format, time, and the
+//! storage ports. No I/O lives here: this crate knows nothing of HTTP, SQL or Redis, so every
+//! other crate can depend on it and it can be tested without a server.
+
+pub mod admin_token;
+pub mod clock;
+pub mod error;
+pub mod key;
+pub mod meeting;
+pub mod principal;
+pub mod scope;
+pub mod store;
+pub mod time;
+pub mod user;
+
+pub use admin_token::AdminToken;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{StoreError, ValidationError};
+pub use key::{ApiKey, KeyDigest, KeyFormatError, MintedKey};
+pub use principal::Principal;
+pub use scope::{Scope, ScopeSet};
+pub use store::{IdentityChange, IdentityEvent, IdentityStore, KeyId, KeyRecord, NewKey, ResolvedKey};
+pub use time::Timestamp;
+pub use user::{Email, NewUser, User, UserId, UserPatch};
