@@ -79,8 +79,9 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError>;
     /// Live keys of a user, by id ascending; `None` when the user does not exist.
     async fn list_keys(&self, user: UserId) -> Result<Option<Vec<KeyRecord>>, StoreError>;
-    /// Revokes a live key; `false` when there is no such live key. Durable on return.
-    async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<bool, StoreError>;
+    /// Revokes a live key and returns its digest (so callers can evict caches at once);
+    /// `None` when there is no such live key. Durable on return.
+    async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError>;
     /// Resolves a digest to its live key's principal (one indexed lookup).
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<ResolvedKey>, StoreError>;
     /// Records last use of keys, in one batch (write-behind from the gateway).

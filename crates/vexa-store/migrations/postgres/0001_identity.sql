@@ -1,0 +1,34 @@
+-- Users and API keys. Times are epoch milliseconds (BIGINT) so SQL is shared with SQLite.
+CREATE TABLE users (
+    id BIGSERIAL PRIMARY KEY,
+    email TEXT NOT NULL,
+    email_lower TEXT NOT NULL UNIQUE,
+    name TEXT,
+    image_url TEXT,
+    max_concurrent_bots BIGINT NOT NULL DEFAULT 3,
+    data TEXT NOT NULL DEFAULT '{}',
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id BIGSERIAL PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    digest TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    name TEXT,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    expires_at BIGINT,
+    revoked_at BIGINT
+);
+CREATE INDEX api_keys_user ON api_keys(user_id);
+
+-- Append-only log of changes that invalidate cached key resolutions on other processes.
+CREATE TABLE identity_events (
+    seq BIGSERIAL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key_digest TEXT,
+    user_id BIGINT,
+    created_at BIGINT NOT NULL
+);

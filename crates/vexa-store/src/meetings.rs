@@ -1,0 +1,1 @@
+//! SQLite and PostgreSQL implementation of the meetings store port.

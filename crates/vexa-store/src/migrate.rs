@@ -1,0 +1,95 @@
+//! Versioned schema migrations, embedded in the binary (one list per backend).
+//!
+//! Each migration runs once, in its own transaction, and is recorded in `vexa_migrations`.
+//! On PostgreSQL an advisory lock serializes replicas that start at the same time.
+
+use crate::Db;
+
+/// (version, SQL) pairs, ascending. Append only; never edit a released migration.
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_identity.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_identity.sql")),
+];
+
+const CREATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS vexa_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+const PG_LOCK_ID: i64 = 0x7665_7861; // "vexa"
+
+pub(crate) async fn run(db: &Db) -> Result<(), sqlx::Error> {
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query(CREATE_TABLE).execute(pool).await?;
+            for (version, sql) in SQLITE {
+                let mut tx = pool.begin().await?;
+                if !applied(&mut *tx, *version).await? {
+                    sqlx::raw_sql(sql).execute(&mut *tx).await?;
+                    record(&mut *tx, *version).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Db::Postgres(pool) => {
+            let mut conn = pool.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_LOCK_ID).execute(&mut *conn).await?;
+            let result = async {
+                sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
+                for (version, sql) in POSTGRES {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    if !applied_pg(&mut *tx, *version).await? {
+                        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+                        record_pg(&mut *tx, *version).await?;
+                    }
+                    tx.commit().await?;
+                }
+                Ok::<(), sqlx::Error>(())
+            }
+            .await;
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_LOCK_ID).execute(&mut *conn).await?;
+            result?;
+        }
+    }
+    Ok(())
+}
+
+async fn applied(conn: &mut sqlx::SqliteConnection, version: i64) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT version FROM vexa_migrations WHERE version = $1")
+        .bind(version)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn record(conn: &mut sqlx::SqliteConnection, version: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO vexa_migrations (version, applied_at) VALUES ($1, $2)")
+        .bind(version)
+        .bind(now_millis())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn applied_pg(conn: &mut sqlx::PgConnection, version: i64) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT version FROM vexa_migrations WHERE version = $1")
+        .bind(version)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn record_pg(conn: &mut sqlx::PgConnection, version: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO vexa_migrations (version, applied_at) VALUES ($1, $2)")
+        .bind(version)
+        .bind(now_millis())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
