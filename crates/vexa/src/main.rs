@@ -1,1 +1,107 @@
-fn main() {}
+//! `vexa`: the one binary. Runs the whole stack (`up`), one role, the development bot, or an
+//! admin convenience that works on the database directly.
+
+mod config;
+mod daemon;
+mod offline;
+mod provision;
+mod roles;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Env, Settings};
+use crate::roles::Roles;
+
+#[derive(Parser)]
+#[command(name = "vexa", version, about = "Self-hosted API access plane for meeting bots and transcripts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role (gateway, admin API, meetings service) in this process.
+    Up,
+    /// Run only the public gateway.
+    Gateway,
+    /// Run only the admin API.
+    AdminApi,
+    /// Run only the meetings service.
+    Meetings,
+    /// Start `vexa up` in the background (pid and log under DATA_DIR) and wait until healthy.
+    Start,
+    /// Stop the background stack started by `vexa start`.
+    Stop,
+    /// Tell whether the background stack is running and healthy.
+    Status,
+    /// Mint a key through the running admin API and print it (what `make provision-token` runs).
+    ProvisionToken(provision::ProvisionArgs),
+    /// The development bot: joins nothing, plays the scenario named by `bot_name` (`mock:<scenario>`).
+    MockBot,
+    /// Users, offline on the database.
+    #[command(subcommand)]
+    User(offline::UserCommand),
+    /// API keys, offline on the database.
+    #[command(subcommand)]
+    Token(offline::TokenCommand),
+    /// Print the effective configuration (secrets masked).
+    Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env(&Env::load()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vexa: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vexa: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up => serve(settings, Roles::ALL).await,
+            Command::Gateway => serve(settings, Roles::GATEWAY).await,
+            Command::AdminApi => serve(settings, Roles::ADMIN).await,
+            Command::Meetings => serve(settings, Roles::MEETINGS).await,
+            Command::Start => daemon::start(&settings).await,
+            Command::Stop => daemon::stop(&settings).await,
+            Command::Status => daemon::status(&settings).await,
+            Command::ProvisionToken(args) => provision::run(&settings, args).await,
+            Command::MockBot => {
+                telemetry::init_cli();
+                let code = vexa_meetings::mock_bot::run().await;
+                return ExitCode::from(u8::try_from(code).unwrap_or(1));
+            }
+            Command::User(cmd) => offline::user(&settings, cmd).await,
+            Command::Token(cmd) => offline::token(&settings, cmd).await,
+            Command::Config => {
+                println!("{settings:#?}");
+                Ok(())
+            }
+        }
+        .map(|()| ExitCode::SUCCESS)
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vexa: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings, roles: Roles) -> anyhow::Result<()> {
+    telemetry::init_server(settings.log_format);
+    roles::run(settings, roles).await
+}

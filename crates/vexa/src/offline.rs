@@ -1,0 +1,119 @@
+//! Admin conveniences that work on the database directly, with no server running:
+//! `vexa user create`, `vexa token mint|list|revoke`. A running gateway notices revocations
+//! made here through the store's event log within its poll interval.
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use vexa_core::scope::invalid_scopes_message;
+use vexa_core::user::{check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS};
+use vexa_core::{Clock, Email, IdentityStore, KeyId, MintedKey, NewKey, NewUser, ScopeSet, SystemClock, UserId};
+use vexa_store::identity::SqlIdentityStore;
+use vexa_store::{ConnectOptions, Db};
+
+use crate::config::Settings;
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user (or show the existing one with that email).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value_t = DEFAULT_MAX_CONCURRENT_BOTS)]
+        max_concurrent_bots: i64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Mint a key for a user (by email; the user is created if missing) and print it once.
+    Mint {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "bot")]
+        scopes: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long)]
+        expires_in: Option<i64>,
+    },
+    /// List a user's live keys (metadata only).
+    List {
+        #[arg(long)]
+        email: String,
+    },
+    /// Revoke a key by id.
+    Revoke { id: i64 },
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<SqlIdentityStore> {
+    let db = Db::connect(&settings.database_url, &ConnectOptions { max_connections: 2, ..ConnectOptions::default() })
+        .await
+        .context("opening the database named by DATABASE_URL")?;
+    Ok(SqlIdentityStore::new(db))
+}
+
+pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
+    crate::telemetry::init_cli();
+    let store = open(settings).await?;
+    match cmd {
+        UserCommand::Create { email, name, max_concurrent_bots } => {
+            check_max_concurrent_bots(max_concurrent_bots)?;
+            let new = NewUser { email: Email::parse(&email)?, name, image_url: None, max_concurrent_bots };
+            let (user, created) = store.create_or_find_user(&new, SystemClock.now()).await?;
+            let verb = if created { "created" } else { "exists" };
+            println!("{verb}: {}", serde_json::to_string(&user)?);
+        }
+    }
+    Ok(())
+}
+
+pub async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
+    crate::telemetry::init_cli();
+    let store = open(settings).await?;
+    let now = SystemClock.now();
+    match cmd {
+        TokenCommand::Mint { email, scopes, name, expires_in } => {
+            let scopes = ScopeSet::parse_names(scopes.split(',').map(str::trim).filter(|s| !s.is_empty()))
+                .map_err(|unknown| anyhow::anyhow!(invalid_scopes_message(&unknown)))?;
+            let Some(primary) = scopes.primary() else { bail!("scopes must not be empty") };
+            if matches!(expires_in, Some(s) if s <= 0) {
+                bail!("--expires-in must be a positive number of seconds");
+            }
+            let new_user = NewUser {
+                email: Email::parse(&email)?,
+                name: None,
+                image_url: None,
+                max_concurrent_bots: DEFAULT_MAX_CONCURRENT_BOTS,
+            };
+            let (user, _) = store.create_or_find_user(&new_user, now).await?;
+            let minted = MintedKey::generate(primary);
+            let record = store
+                .insert_key(&NewKey {
+                    user_id: user.id,
+                    digest: minted.digest,
+                    display_prefix: minted.display_prefix.clone(),
+                    scopes,
+                    name,
+                    created_at: now,
+                    expires_at: expires_in.map(|s| now.plus_secs(s)),
+                })
+                .await?;
+            eprintln!("key {} for user {} ({}); shown once:", record.id.0, user.id.0, user.email);
+            println!("{}", minted.expose_secret());
+        }
+        TokenCommand::List { email } => {
+            let email = Email::parse(&email)?;
+            let Some(user) = store.user_by_email(&email).await? else { bail!("User not found") };
+            let keys = store.list_keys(UserId(user.id.0)).await?.unwrap_or_default();
+            println!("{}", serde_json::to_string_pretty(&keys)?);
+        }
+        TokenCommand::Revoke { id } => match store.revoke_key(KeyId(id), now).await? {
+            Some(_) => println!("revoked key {id}"),
+            None => bail!("Token not found"),
+        },
+    }
+    Ok(())
+}
