@@ -1,0 +1,282 @@
+//! Per-user token bucket (`GATEWAY_RATE_LIMIT_RPS` refill, `GATEWAY_RATE_LIMIT_BURST` capacity),
+//! keyed by user id so every key of one user shares one budget.
+//!
+//! Buckets live in this process ([`UserLimiter::local`]) or in Redis, shared by every gateway
+//! replica ([`UserLimiter::with_redis`]); when Redis cannot answer quickly, that decision is taken
+//! by the local buckets instead (fail open to a per-replica budget, never to "unlimited" and never
+//! to an error). The local map forgets only full buckets, which carry no state.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+
+use super::gcra::{secs_ceil_us, Gcra, Verdict};
+use super::redis::RedisBuckets;
+use super::LimitError;
+
+/// Key prefix of the shared buckets in Redis (`<prefix><user_id>`).
+pub const DEFAULT_REDIS_PREFIX: &str = "vexa:ratelimit:user:";
+
+const SHARDS: usize = 64;
+/// Buckets a shard holds before it sweeps out full ones. Only users active within the last
+/// `burst / rate` seconds (3 s by default) have non-full buckets, so this is rarely exceeded.
+const SHARD_SOFT_CAP: usize = 1024;
+
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// Settings of the per-user limiter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UserLimitConfig {
+    /// `GATEWAY_RATE_LIMIT_DISABLED`: admit everything and emit no rate-limit headers.
+    pub disabled: bool,
+    /// `GATEWAY_RATE_LIMIT_RPS`: tokens added per second. Non-positive means no refill.
+    pub rate_per_sec: f64,
+    /// `GATEWAY_RATE_LIMIT_BURST`: bucket capacity (at least 1 is used).
+    pub burst: u32,
+}
+
+impl Default for UserLimitConfig {
+    fn default() -> Self {
+        UserLimitConfig {
+            disabled: false,
+            rate_per_sec: 40.0,
+            burst: 120,
+        }
+    }
+}
+
+/// The per-user limiter's verdict on one request, with what the client is told about its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserDecision {
+    pub allowed: bool,
+    /// Bucket capacity (`RateLimit-Limit`).
+    pub limit: u32,
+    /// Whole tokens left after this request (`RateLimit-Remaining`).
+    pub remaining: u32,
+    /// Seconds until the bucket is full again (`RateLimit-Reset`).
+    pub reset_secs: u64,
+    /// Seconds until a request would be admitted: ≥ 1 when refused, 0 when allowed.
+    pub retry_after_secs: u64,
+    /// False when the limiter is disabled: then there is no budget to report.
+    pub enforced: bool,
+}
+
+impl UserDecision {
+    fn unlimited() -> Self {
+        UserDecision {
+            allowed: true,
+            limit: 0,
+            remaining: 0,
+            reset_secs: 0,
+            retry_after_secs: 0,
+            enforced: false,
+        }
+    }
+
+    fn from_bucket(gcra: &Gcra, outcome: Outcome, now_us: i64) -> Self {
+        let (allowed, tat_us, retry_after_secs) = match outcome {
+            Outcome::Allowed { tat_us } => (true, tat_us, 0),
+            Outcome::Denied { tat_us, wait_us } => (false, tat_us, secs_ceil_us(wait_us).max(1)),
+        };
+        UserDecision {
+            allowed,
+            limit: gcra.burst(),
+            remaining: gcra.remaining(tat_us, now_us),
+            reset_secs: secs_ceil_us(tat_us.saturating_sub(now_us)),
+            retry_after_secs,
+            enforced: true,
+        }
+    }
+
+    /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, plus `Retry-After` when
+    /// refused; nothing when the limiter is disabled.
+    pub fn headers(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
+        let rows = if self.enforced {
+            [
+                Some((RATELIMIT_LIMIT, HeaderValue::from(self.limit))),
+                Some((RATELIMIT_REMAINING, HeaderValue::from(self.remaining))),
+                Some((RATELIMIT_RESET, HeaderValue::from(self.reset_secs))),
+                (!self.allowed).then(|| (RETRY_AFTER, HeaderValue::from(self.retry_after_secs))),
+            ]
+        } else {
+            [None, None, None, None]
+        };
+        rows.into_iter().flatten()
+    }
+
+    /// Writes [`UserDecision::headers`] into a response's headers.
+    pub fn apply(&self, headers: &mut http::HeaderMap) {
+        for (name, value) in self.headers() {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// A bucket decision in TAT terms, shared by the local and the Redis store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Allowed { tat_us: i64 },
+    Denied { tat_us: i64, wait_us: i64 },
+}
+
+/// The per-user limiter. Cheap to share (`Arc<UserLimiter>`); all methods take `&self`.
+#[derive(Debug)]
+pub struct UserLimiter {
+    /// `None` when disabled.
+    gcra: Option<Gcra>,
+    local: LocalBuckets,
+    redis: Option<Arc<RedisBuckets>>,
+}
+
+impl UserLimiter {
+    /// Buckets in this process only.
+    pub fn local(cfg: UserLimitConfig) -> Self {
+        UserLimiter {
+            gcra: (!cfg.disabled).then(|| Gcra::per_second(cfg.rate_per_sec, cfg.burst)),
+            local: LocalBuckets::new(),
+            redis: None,
+        }
+    }
+
+    /// Buckets shared through Redis under [`DEFAULT_REDIS_PREFIX`]. Fails only on a malformed
+    /// URL: an unreachable server is retried in the background while decisions stay local.
+    pub async fn with_redis(cfg: UserLimitConfig, redis_url: &str) -> Result<Self, LimitError> {
+        Self::with_redis_prefix(cfg, redis_url, DEFAULT_REDIS_PREFIX).await
+    }
+
+    /// As [`UserLimiter::with_redis`], with an explicit key prefix (separate deployments or tests
+    /// sharing one Redis).
+    pub async fn with_redis_prefix(
+        cfg: UserLimitConfig,
+        redis_url: &str,
+        prefix: &str,
+    ) -> Result<Self, LimitError> {
+        let mut limiter = Self::local(cfg);
+        if limiter.gcra.is_some() {
+            limiter.redis = Some(RedisBuckets::connect(redis_url, prefix).await?);
+        }
+        Ok(limiter)
+    }
+
+    /// True when decisions are currently taken by Redis (for health and tests).
+    pub fn is_shared(&self) -> bool {
+        self.redis.as_ref().is_some_and(|r| r.is_connected())
+    }
+
+    /// Decisions taken locally because Redis was configured but could not answer (0 without Redis).
+    pub fn redis_fallbacks(&self) -> u64 {
+        self.redis.as_ref().map_or(0, |r| r.fallbacks())
+    }
+
+    /// Decides one request of `user_id` at `now_ms` (epoch milliseconds). Spends one token when
+    /// admitted. Never fails; with Redis configured it waits at most ~50 ms for it.
+    pub async fn check(&self, user_id: i64, now_ms: i64) -> UserDecision {
+        let Some(gcra) = self.gcra else {
+            return UserDecision::unlimited();
+        };
+        let now_us = now_ms.saturating_mul(1000);
+        let shared = match &self.redis {
+            Some(redis) => redis.acquire(&gcra, user_id, now_ms).await,
+            None => None,
+        };
+        let outcome = match shared {
+            Some(outcome) => outcome,
+            None => self.local.acquire(&gcra, user_id, now_us),
+        };
+        UserDecision::from_bucket(&gcra, outcome, now_us)
+    }
+}
+
+/// In-process buckets: user id → TAT, sharded to keep lock sections short and uncontended.
+#[derive(Debug)]
+struct LocalBuckets {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    tats: HashMap<i64, i64>,
+    /// Size at which the next sweep runs; doubles while sweeps free nothing, so a shard full of
+    /// busy users costs amortised O(1) per request rather than a sweep per insert.
+    sweep_at: usize,
+}
+
+impl LocalBuckets {
+    fn new() -> Self {
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(Shard {
+                    tats: HashMap::new(),
+                    sweep_at: SHARD_SOFT_CAP,
+                })
+            })
+            .collect();
+        LocalBuckets { shards }
+    }
+
+    fn acquire(&self, gcra: &Gcra, user_id: i64, now_us: i64) -> Outcome {
+        // Fibonacci hashing spreads sequential ids; ids are not attacker-chosen.
+        let mixed = (user_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let index = (mixed >> 58) as usize % self.shards.len();
+        let mut shard = self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let tat_us = shard.tats.get(&user_id).copied().unwrap_or(i64::MIN);
+        match gcra.decide(tat_us, now_us) {
+            Verdict::Allow { new_tat_us } => {
+                shard.insert(user_id, new_tat_us, now_us);
+                Outcome::Allowed { tat_us: new_tat_us }
+            }
+            Verdict::Deny { wait_us } => Outcome::Denied { tat_us, wait_us },
+        }
+    }
+}
+
+impl Shard {
+    fn insert(&mut self, user_id: i64, tat_us: i64, now_us: i64) {
+        if self.tats.len() >= self.sweep_at && !self.tats.contains_key(&user_id) {
+            // A bucket whose TAT has passed is full: dropping it loses nothing.
+            self.tats.retain(|_, tat| *tat > now_us);
+            self.sweep_at = (self.tats.len() * 2).max(SHARD_SOFT_CAP);
+        }
+        self.tats.insert(user_id, tat_us);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeping_drops_only_full_buckets() {
+        let gcra = Gcra::with_interval(1_000, 2);
+        let buckets = LocalBuckets::new();
+        // Users 0..N spend a token at t=0; their buckets are full again from t=1000 µs.
+        for id in 0..(SHARDS * SHARD_SOFT_CAP * 2) as i64 {
+            buckets.acquire(&gcra, id, 0);
+        }
+        let held: usize = buckets
+            .shards
+            .iter()
+            .map(|s| s.lock().map(|s| s.tats.len()).unwrap_or(0))
+            .sum();
+        assert!(
+            held >= SHARDS * SHARD_SOFT_CAP * 2,
+            "no bucket was full yet, none may go"
+        );
+        // Later, one busy user empties its bucket, and a crowd of new users arrives.
+        let busy = -1;
+        buckets.acquire(&gcra, busy, 5_000);
+        buckets.acquire(&gcra, busy, 5_000);
+        for id in 1_000_000..1_000_000 + (SHARDS * SHARD_SOFT_CAP * 4) as i64 {
+            buckets.acquire(&gcra, id, 5_000);
+        }
+        assert!(matches!(
+            buckets.acquire(&gcra, busy, 5_000),
+            Outcome::Denied { .. }
+        ));
+    }
+}
