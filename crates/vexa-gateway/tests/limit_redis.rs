@@ -2,10 +2,13 @@
 //! replicas share one budget, the shared arithmetic equals the local one, keys expire when idle,
 //! and a broken Redis degrades to local decisions quickly and without errors.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 use vexa_gateway::limit::{LimitError, UserDecision, UserLimitConfig, UserLimiter};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379/";
@@ -144,6 +147,68 @@ async fn an_unreachable_redis_degrades_to_local_decisions_quickly() {
     );
     assert!(!limiter.is_shared());
     assert_eq!(limiter.redis_fallbacks(), 50);
+}
+
+/// A fake Redis that completes the connection handshake, then never answers a script call.
+async fn silent_redis() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut silent = false;
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    silent |= text.contains("EVAL") || text.contains("SCRIPT");
+                    if !silent {
+                        let commands = text.lines().filter(|l| l.starts_with('*')).count();
+                        let _ = socket
+                            .write_all("+OK\r\n".repeat(commands).as_bytes())
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    (format!("redis://127.0.0.1:{port}/"), accepted)
+}
+
+#[tokio::test]
+async fn a_redis_that_stops_answering_costs_a_request_at_most_50_ms_and_is_retried_later() {
+    let (url, accepted) = silent_redis().await;
+    let limiter = UserLimiter::with_redis(cfg(0.01, 3), &url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(limiter.is_shared(), "the handshake succeeded");
+    let mut allowed = 0;
+    for (i, at) in [0, 10, 20, 1_500, 1_510].into_iter().enumerate() {
+        let started = Instant::now();
+        if limiter.check(1, T0 + at).await.allowed {
+            allowed += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "check {i} blocked"
+        );
+    }
+    assert_eq!(allowed, 3, "decided by the local bucket meanwhile");
+    assert_eq!(limiter.redis_fallbacks(), 5);
+    // The check at +1.5 s started a background reconnect.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !limiter.is_shared() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(limiter.is_shared(), "reconnected after the back-off");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
