@@ -1,1 +1,49 @@
-//! placeholder
+//! The admin API (CONTRACT §3): users and API keys behind `X-Admin-API-Key`.
+//!
+//! `router` builds the axum app from an [`AdminState`]; `serve` runs it on a bound listener until
+//! the shutdown future resolves. Storage is reached only through the `IdentityStore` port; the
+//! in-process gateway cache is told about revocations through [`ChangeHook`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use vexa_core::store::IdentityChange;
+use vexa_core::{AdminToken, Clock, IdentityStore};
+
+mod auth;
+pub mod error;
+mod extract;
+pub mod mint;
+mod observe;
+mod routes;
+pub mod service;
+pub mod wire;
+
+pub use error::AdminError;
+pub use extract::MAX_BODY_BYTES;
+pub use routes::router;
+
+/// Called synchronously after a revoke, user delete or user patch, before the response is sent,
+/// so an in-process key cache can evict at once.
+pub type ChangeHook = Arc<dyn Fn(&IdentityChange) + Send + Sync>;
+
+/// Everything the admin API needs from the process that runs it.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Arc<dyn IdentityStore>,
+    pub clock: Arc<dyn Clock>,
+    pub admin_token: AdminToken,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub on_change: ChangeHook,
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,27 @@
+//! The admin-token gate in front of every `/admin/*` route. Runs before any extractor, so a
+//! wrong token is a 403 whatever the body, path or query look like.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use vexa_core::AdminToken;
+
+use crate::error::AdminError;
+
+/// Header carrying the admin token.
+pub const ADMIN_HEADER: &str = "x-admin-api-key";
+
+/// Lets the request through only with the right `X-Admin-API-Key` (compared in constant time,
+/// as raw bytes so non-UTF-8 values are simply wrong, never an error).
+pub async fn require_admin(State(token): State<AdminToken>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(ADMIN_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if token.verify(presented) {
+        next.run(req).await
+    } else {
+        AdminError::Forbidden.into_response()
+    }
+}

@@ -1,0 +1,136 @@
+//! The admin API's one error type and its one mapping to HTTP status + `{"detail": ...}`.
+//!
+//! Every failure a handler, extractor or middleware can produce ends up here, so the status and
+//! wording of each error is decided in a single exhaustive match. 5xx bodies never carry the
+//! underlying message; it goes to the log instead.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use vexa_core::{StoreError, ValidationError};
+
+/// Longest `detail` we echo; serde messages can quote arbitrarily long input values.
+const MAX_DETAIL_CHARS: usize = 300;
+
+/// Everything that can go wrong while serving an admin request.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// `X-Admin-API-Key` missing or wrong.
+    #[error("Invalid or missing admin token.")]
+    Forbidden,
+    /// Input that breaks a rule: bad JSON, wrong type, unknown field, out-of-range value.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("User not found")]
+    UserNotFound,
+    #[error("Token not found")]
+    TokenNotFound,
+    /// No route matches the path.
+    #[error("Not Found")]
+    RouteNotFound,
+    /// The path exists but not for this method.
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    #[error("Request body too large")]
+    BodyTooLarge,
+    /// The body could not be read (client went away mid-upload).
+    #[error("Request body could not be read")]
+    BodyUnreadable,
+    /// The database is unreachable; retryable.
+    #[error("Database temporarily unavailable, retry")]
+    StoreUnavailable(String),
+    /// Anything unexpected; the message is logged, never sent.
+    #[error("Internal server error")]
+    Internal(String),
+}
+
+impl AdminError {
+    /// A 422 with `detail`, cut to a readable length.
+    pub fn invalid(detail: impl Into<String>) -> AdminError {
+        let detail: String = detail.into();
+        if detail.chars().count() <= MAX_DETAIL_CHARS {
+            AdminError::Invalid(detail)
+        } else {
+            let mut cut: String = detail.chars().take(MAX_DETAIL_CHARS).collect();
+            cut.push('…');
+            AdminError::Invalid(cut)
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AdminError::Forbidden => StatusCode::FORBIDDEN,
+            AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AdminError::UserNotFound | AdminError::TokenNotFound | AdminError::RouteNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AdminError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AdminError::BodyUnreadable => StatusCode::BAD_REQUEST,
+            AdminError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<ValidationError> for AdminError {
+    fn from(e: ValidationError) -> Self {
+        AdminError::invalid(e.detail)
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(msg) => AdminError::StoreUnavailable(msg),
+            // Callers that expect NotFound handle it before converting; here it is a surprise.
+            StoreError::NotFound => {
+                AdminError::Internal("store reported an unexpected NotFound".into())
+            }
+            StoreError::Conflict(msg) => AdminError::Internal(format!("store conflict: {msg}")),
+            StoreError::Other(msg) => AdminError::Internal(msg),
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            AdminError::StoreUnavailable(msg) => tracing::warn!(error = %msg, "store unavailable"),
+            AdminError::Internal(msg) => tracing::error!(error = %msg, "internal error"),
+            AdminError::Forbidden
+            | AdminError::Invalid(_)
+            | AdminError::UserNotFound
+            | AdminError::TokenNotFound
+            | AdminError::RouteNotFound
+            | AdminError::MethodNotAllowed
+            | AdminError::BodyTooLarge
+            | AdminError::BodyUnreadable => {}
+        }
+        let detail = self.to_string();
+        (status, Json(serde_json::json!({ "detail": detail }))).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_never_carry_internal_text() {
+        let e = AdminError::from(StoreError::Other("relation users does not exist".into()));
+        assert_eq!(e.to_string(), "Internal server error");
+        let e = AdminError::from(StoreError::Unavailable(
+            "connection refused 10.0.0.1".into(),
+        ));
+        assert_eq!(e.to_string(), "Database temporarily unavailable, retry");
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn long_details_are_truncated() {
+        let e = AdminError::invalid("x".repeat(10_000));
+        assert!(e.to_string().chars().count() <= MAX_DETAIL_CHARS + 1);
+    }
+}

@@ -1,0 +1,140 @@
+//! The routes: thin handlers (extract → one service call → view) and the router that wires
+//! them with the admin gate, the observability layer and contract-shaped fallbacks.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{middleware, Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::require_admin;
+use crate::error::AdminError;
+use crate::extract::{EmailParam, JsonBody, KeyIdParam, OptionalJsonBody, Paging, UserIdParam};
+use crate::mint::MintQuery;
+use crate::observe::observe;
+use crate::service::AdminService;
+use crate::wire::{CreateUserRequest, MintRequest, PatchUserRequest};
+use crate::AdminState;
+
+#[derive(Clone)]
+struct App {
+    service: Arc<AdminService>,
+    metrics: PrometheusHandle,
+}
+
+type Result<T> = std::result::Result<T, AdminError>;
+
+const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
+
+/// Builds the admin API router.
+pub fn router(state: AdminState) -> Router {
+    let app = App {
+        service: Arc::new(AdminService::new(state.store, state.clock, state.on_change)),
+        metrics: state.metrics,
+    };
+    let admin = Router::new()
+        .route("/users", post(create_user).get(list_users))
+        .route("/users/email/{email}", get(get_user_by_email))
+        .route(
+            "/users/{user_id}",
+            get(get_user).patch(patch_user).delete(delete_user),
+        )
+        .route("/users/{user_id}/tokens", post(mint_key).get(list_keys))
+        .route("/tokens/{token_id}", delete(revoke_key))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.admin_token,
+            require_admin,
+        ));
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(render_metrics))
+        .nest("/admin", admin)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+        .layer(middleware::from_fn(observe))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "service": "admin-api" }))
+}
+
+async fn render_metrics(State(app): State<App>) -> Response {
+    let ctype = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    ([(CONTENT_TYPE, ctype)], app.metrics.render()).into_response()
+}
+
+async fn not_found() -> AdminError {
+    AdminError::RouteNotFound
+}
+
+async fn method_not_allowed() -> AdminError {
+    AdminError::MethodNotAllowed
+}
+
+async fn create_user(
+    State(app): State<App>,
+    JsonBody(req): JsonBody<CreateUserRequest>,
+) -> Result<Response> {
+    let (user, created) = app.service.create_user(req).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(user)).into_response())
+}
+
+async fn list_users(State(app): State<App>, page: Paging) -> Result<Response> {
+    let (users, total) = app.service.list_users(page.skip, page.limit).await?;
+    Ok(([(TOTAL_COUNT, HeaderValue::from(total))], Json(users)).into_response())
+}
+
+async fn get_user(State(app): State<App>, UserIdParam(id): UserIdParam) -> Result<Response> {
+    Ok(Json(app.service.user(id).await?).into_response())
+}
+
+async fn get_user_by_email(
+    State(app): State<App>,
+    EmailParam(email): EmailParam,
+) -> Result<Response> {
+    Ok(Json(app.service.user_by_email(&email).await?).into_response())
+}
+
+async fn patch_user(
+    State(app): State<App>,
+    UserIdParam(id): UserIdParam,
+    JsonBody(req): JsonBody<PatchUserRequest>,
+) -> Result<Response> {
+    Ok(Json(app.service.patch_user(id, req).await?).into_response())
+}
+
+async fn delete_user(State(app): State<App>, UserIdParam(id): UserIdParam) -> Result<StatusCode> {
+    app.service.delete_user(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn mint_key(
+    State(app): State<App>,
+    UserIdParam(id): UserIdParam,
+    query: MintQuery,
+    OptionalJsonBody(body): OptionalJsonBody<MintRequest>,
+) -> Result<Response> {
+    let minted = app.service.mint_key(id, body, query).await?;
+    Ok((StatusCode::CREATED, Json(minted)).into_response())
+}
+
+async fn list_keys(State(app): State<App>, UserIdParam(id): UserIdParam) -> Result<Response> {
+    Ok(Json(app.service.list_keys(id).await?).into_response())
+}
+
+async fn revoke_key(State(app): State<App>, KeyIdParam(id): KeyIdParam) -> Result<StatusCode> {
+    app.service.revoke_key(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,276 @@
+//! The identity service behind the admin routes: validates requests into domain values, calls
+//! the `IdentityStore` port, and notifies the change hook. Knows nothing of HTTP beyond the
+//! error type; never sees or stores a key's plaintext except to hand it back once from `mint`.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use vexa_core::store::IdentityChange;
+use vexa_core::user::{
+    check_len, check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS, MAX_DATA_BYTES,
+    MAX_NAME_LEN, MAX_URL_LEN,
+};
+use vexa_core::{
+    Clock, Email, IdentityStore, KeyId, MintedKey, NewKey, NewUser, StoreError, User, UserId,
+    UserPatch,
+};
+
+use crate::error::AdminError;
+use crate::mint::{self, MintQuery};
+use crate::wire::{
+    CreateUserRequest, KeyView, MintRequest, MintedKeyView, PatchUserRequest, UserView,
+};
+use crate::ChangeHook;
+
+/// Largest page of users one request may ask for.
+pub const MAX_PAGE: i64 = 1000;
+pub const DEFAULT_PAGE: i64 = 100;
+
+/// Users and keys, as the admin API manages them.
+pub struct AdminService {
+    store: Arc<dyn IdentityStore>,
+    clock: Arc<dyn Clock>,
+    on_change: ChangeHook,
+}
+
+impl AdminService {
+    pub fn new(
+        store: Arc<dyn IdentityStore>,
+        clock: Arc<dyn Clock>,
+        on_change: ChangeHook,
+    ) -> Self {
+        AdminService {
+            store,
+            clock,
+            on_change,
+        }
+    }
+
+    /// Find-or-create by email; `true` when the user was created.
+    pub async fn create_user(
+        &self,
+        req: CreateUserRequest,
+    ) -> Result<(UserView, bool), AdminError> {
+        let email = Email::parse(&req.email)?;
+        if let Some(name) = &req.name {
+            check_len("name", name, MAX_NAME_LEN)?;
+        }
+        if let Some(url) = &req.image_url {
+            check_len("image_url", url, MAX_URL_LEN)?;
+        }
+        let max_concurrent_bots = req
+            .max_concurrent_bots
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_BOTS);
+        check_max_concurrent_bots(max_concurrent_bots)?;
+        let new = NewUser {
+            email,
+            name: req.name,
+            image_url: req.image_url,
+            max_concurrent_bots,
+        };
+        let (user, created) = self
+            .store
+            .create_or_find_user(&new, self.clock.now())
+            .await?;
+        Ok((user.into(), created))
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<UserView, AdminError> {
+        self.store
+            .user(id)
+            .await?
+            .map(UserView::from)
+            .ok_or(AdminError::UserNotFound)
+    }
+
+    pub async fn user_by_email(&self, raw: &str) -> Result<UserView, AdminError> {
+        let email = Email::parse(raw)?;
+        let user = self.store.user_by_email(&email).await?;
+        user.map(UserView::from).ok_or(AdminError::UserNotFound)
+    }
+
+    /// A page of users, oldest first, and the total number of users.
+    pub async fn list_users(
+        &self,
+        skip: i64,
+        limit: i64,
+    ) -> Result<(Vec<UserView>, i64), AdminError> {
+        let (users, total) = self.store.list_users(skip, limit).await?;
+        Ok((users.into_iter().map(UserView::from).collect(), total))
+    }
+
+    pub async fn patch_user(
+        &self,
+        id: UserId,
+        req: PatchUserRequest,
+    ) -> Result<UserView, AdminError> {
+        let patch = to_patch(req)?;
+        let user = self
+            .store
+            .update_user(id, &patch)
+            .await?
+            .ok_or(AdminError::UserNotFound)?;
+        self.notify(&IdentityChange::UserChanged(id));
+        Ok(user.into())
+    }
+
+    /// Deletes the user; their keys stop working at once.
+    pub async fn delete_user(&self, id: UserId) -> Result<(), AdminError> {
+        if !self.store.delete_user(id, self.clock.now()).await? {
+            return Err(AdminError::UserNotFound);
+        }
+        self.notify(&IdentityChange::UserChanged(id));
+        Ok(())
+    }
+
+    /// Mints a key. The user is checked before the options, as the original does, so an unknown
+    /// user is a 404 whatever the options say.
+    pub async fn mint_key(
+        &self,
+        user_id: UserId,
+        body: Option<MintRequest>,
+        query: MintQuery,
+    ) -> Result<MintedKeyView, AdminError> {
+        let spec = mint::resolve(body, query);
+        let _user: User = self
+            .store
+            .user(user_id)
+            .await?
+            .ok_or(AdminError::UserNotFound)?;
+        let spec = spec?;
+        let primary = spec
+            .scopes
+            .primary()
+            .ok_or_else(|| AdminError::invalid("scopes must not be empty"))?;
+        let key = MintedKey::generate(primary);
+        let now = self.clock.now();
+        let new = NewKey {
+            user_id,
+            digest: key.digest,
+            display_prefix: key.display_prefix.clone(),
+            scopes: spec.scopes,
+            name: spec.name,
+            created_at: now,
+            expires_at: spec.expires_in.map(|secs| now.plus_secs(secs)),
+        };
+        let record = match self.store.insert_key(&new).await {
+            Ok(r) => r,
+            // The user was deleted between the check and the insert.
+            Err(StoreError::NotFound) => return Err(AdminError::UserNotFound),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(MintedKeyView {
+            id: record.id,
+            token: key.expose_secret().to_owned(),
+            user_id: record.user_id,
+            scopes: record.scopes,
+            name: record.name,
+            expires_at: record.expires_at,
+            created_at: record.created_at,
+        })
+    }
+
+    pub async fn list_keys(&self, user_id: UserId) -> Result<Vec<KeyView>, AdminError> {
+        let keys = self
+            .store
+            .list_keys(user_id)
+            .await?
+            .ok_or(AdminError::UserNotFound)?;
+        Ok(keys.into_iter().map(KeyView::from).collect())
+    }
+
+    /// Revokes a key and evicts it from in-process caches before returning.
+    pub async fn revoke_key(&self, id: KeyId) -> Result<(), AdminError> {
+        let digest = self
+            .store
+            .revoke_key(id, self.clock.now())
+            .await?
+            .ok_or(AdminError::TokenNotFound)?;
+        self.notify(&IdentityChange::KeyRevoked(digest));
+        Ok(())
+    }
+
+    fn notify(&self, change: &IdentityChange) {
+        (self.on_change)(change);
+    }
+}
+
+/// Validates a PATCH body into a domain patch; an empty patch is an error.
+fn to_patch(req: PatchUserRequest) -> Result<UserPatch, AdminError> {
+    if let Some(Some(name)) = &req.name {
+        check_len("name", name, MAX_NAME_LEN)?;
+    }
+    if let Some(Some(url)) = &req.image_url {
+        check_len("image_url", url, MAX_URL_LEN)?;
+    }
+    if let Some(n) = req.max_concurrent_bots {
+        check_max_concurrent_bots(n)?;
+    }
+    let data = req.data.map(check_data).transpose()?;
+    let patch = UserPatch {
+        name: req.name,
+        image_url: req.image_url,
+        max_concurrent_bots: req.max_concurrent_bots,
+        data,
+    };
+    if patch.is_empty() {
+        return Err(AdminError::invalid(
+            "at least one user field must be supplied",
+        ));
+    }
+    Ok(patch)
+}
+
+fn check_data(value: Value) -> Result<Map<String, Value>, AdminError> {
+    let Value::Object(map) = value else {
+        return Err(AdminError::invalid("data must be a JSON object"));
+    };
+    let size = serde_json::to_vec(&map)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_DATA_BYTES {
+        return Err(AdminError::invalid(format!(
+            "data must be at most {MAX_DATA_BYTES} bytes of JSON"
+        )));
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_patch_is_rejected() {
+        let e = to_patch(PatchUserRequest::default()).expect_err("empty");
+        assert_eq!(e.to_string(), "at least one user field must be supplied");
+    }
+
+    #[test]
+    fn non_object_or_oversized_data_is_rejected() {
+        assert!(to_patch(PatchUserRequest {
+            data: Some(Value::Array(vec![])),
+            ..PatchUserRequest::default()
+        })
+        .is_err());
+        let big = Value::Object(Map::from_iter([(
+            "k".to_owned(),
+            Value::String("x".repeat(MAX_DATA_BYTES)),
+        )]));
+        assert!(to_patch(PatchUserRequest {
+            data: Some(big),
+            ..PatchUserRequest::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn explicit_null_name_is_a_change() {
+        let p = to_patch(PatchUserRequest {
+            name: Some(None),
+            ..PatchUserRequest::default()
+        })
+        .expect("valid");
+        assert_eq!(p.name, Some(None));
+    }
+}
