@@ -52,8 +52,12 @@ fn declared_length(req: &Request) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Parses JSON text into `T`, explaining what is wrong on failure.
+/// Parses a JSON object into `T`, explaining what is wrong on failure.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AdminError> {
+    // serde would otherwise accept a JSON array as a struct, field by position.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(AdminError::invalid("Request body must be a JSON object"));
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             AdminError::invalid(format!("Request body is not valid JSON: {e}"))
