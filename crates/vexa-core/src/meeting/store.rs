@@ -1,0 +1,142 @@
+//! The meetings storage port and the shapes it stores.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{MeetingStatus, Platform};
+use crate::error::StoreError;
+use crate::time::Timestamp;
+use crate::user::UserId;
+
+/// Database id of a meeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct MeetingId(pub i64);
+
+/// A stored meeting row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meeting {
+    pub id: MeetingId,
+    pub user_id: UserId,
+    pub platform: Platform,
+    pub native_meeting_id: Option<String>,
+    pub status: MeetingStatus,
+    pub bot_container_id: Option<String>,
+    pub start_time: Option<Timestamp>,
+    pub end_time: Option<Timestamp>,
+    pub completion_reason: Option<String>,
+    pub failure_stage: Option<String>,
+    pub data: Map<String, Value>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Meeting {
+    pub fn stop_requested(&self) -> bool {
+        self.data.get("stop_requested").and_then(Value::as_bool).unwrap_or(false)
+    }
+}
+
+/// A meeting to create (bot or plan).
+#[derive(Debug, Clone)]
+pub struct NewMeeting {
+    pub user_id: UserId,
+    pub platform: Platform,
+    pub native_meeting_id: Option<String>,
+    pub status: MeetingStatus,
+    pub data: Map<String, Value>,
+}
+
+/// Why a bot could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateBotError {
+    #[error("an active meeting already exists")]
+    AlreadyActive,
+    #[error("concurrent bot limit {0} reached")]
+    LimitReached(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A status change, applied only if the row is still in `from` (compare-and-set).
+#[derive(Debug, Clone)]
+pub struct StatusUpdate {
+    pub from: MeetingStatus,
+    pub to: MeetingStatus,
+    pub completion_reason: Option<String>,
+    pub failure_stage: Option<String>,
+    /// Keys merged into `data`.
+    pub data: Map<String, Value>,
+    pub now: Timestamp,
+}
+
+/// Listing filter.
+#[derive(Debug, Clone, Default)]
+pub struct MeetingFilter {
+    /// Only these statuses (empty = all).
+    pub statuses: Vec<MeetingStatus>,
+    pub platform: Option<Platform>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One transcript segment. `completed = false` is a live draft that may still be rewritten.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Segment {
+    pub segment_id: String,
+    pub session_uid: Option<String>,
+    pub speaker: Option<String>,
+    pub text: String,
+    pub start: f64,
+    pub end: f64,
+    pub language: Option<String>,
+    pub completed: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A user's webhook target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: Option<String>,
+    /// `{event_type: bool}`; `None` = never set (only `meeting.completed` is delivered).
+    pub events: Option<Map<String, Value>>,
+}
+
+/// Meetings, bot sessions, transcripts and webhook targets. Every method is one short
+/// transaction; rules that must hold under concurrency are decided inside it.
+#[async_trait]
+pub trait MeetingStore: Send + Sync + 'static {
+    /// Records a bot request atomically per user: 409 when a live row exists for the key, 429
+    /// when `cap` live bots are running; a planned row for the key is claimed in place.
+    async fn create_bot_meeting(&self, new: &NewMeeting, cap: Option<i64>, now: Timestamp) -> Result<Meeting, CreateBotError>;
+    /// Inserts a planned meeting; `Conflict` when a non-terminal row exists for the key.
+    async fn create_planned(&self, new: &NewMeeting, now: Timestamp) -> Result<Meeting, StoreError>;
+    async fn meeting(&self, id: MeetingId) -> Result<Option<Meeting>, StoreError>;
+    /// The user's newest meeting for a platform/native id.
+    async fn latest_for_key(&self, user: UserId, platform: Platform, native: &str) -> Result<Option<Meeting>, StoreError>;
+    /// The user's meetings, newest first.
+    async fn list(&self, user: UserId, filter: &MeetingFilter) -> Result<Vec<Meeting>, StoreError>;
+    /// Compare-and-set status change; `None` when the row is gone or no longer in `from`.
+    async fn update_status(&self, id: MeetingId, update: &StatusUpdate) -> Result<Option<Meeting>, StoreError>;
+    /// Shallow-merges keys into `data` (a `null` removes the key); `None` when the row is gone.
+    async fn merge_data(&self, id: MeetingId, patch: &Map<String, Value>, now: Timestamp) -> Result<Option<Meeting>, StoreError>;
+    /// Rewrites a planned row (platform, native id, status, data) if it is still planned;
+    /// `Conflict` when the new key collides with another non-terminal row.
+    async fn replan(&self, id: MeetingId, new: &NewMeeting, now: Timestamp) -> Result<Option<Meeting>, StoreError>;
+    async fn set_bot_container(&self, id: MeetingId, container: &str, session_uid: &str, now: Timestamp) -> Result<(), StoreError>;
+    async fn sessions(&self, id: MeetingId) -> Result<Vec<String>, StoreError>;
+    /// Deletes the row and everything under it; `false` when there was none.
+    async fn delete_meeting(&self, id: MeetingId) -> Result<bool, StoreError>;
+    /// Deletes the transcript of a meeting.
+    async fn delete_segments(&self, id: MeetingId) -> Result<u64, StoreError>;
+    /// Inserts or rewrites segments by `(meeting, segment_id)`; a confirmed segment is never
+    /// turned back into a draft.
+    async fn upsert_segments(&self, id: MeetingId, segments: &[Segment]) -> Result<(), StoreError>;
+    /// The transcript, ordered by start time.
+    async fn segments(&self, id: MeetingId) -> Result<Vec<Segment>, StoreError>;
+    async fn webhook(&self, user: UserId) -> Result<Option<Webhook>, StoreError>;
+    async fn set_webhook(&self, user: UserId, hook: &Webhook, now: Timestamp) -> Result<(), StoreError>;
+}
