@@ -8,9 +8,11 @@ use crate::Db;
 /// (version, SQL) pairs, ascending. Append only; never edit a released migration.
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_identity.sql")),
+    (2, include_str!("../migrations/sqlite/0002_meetings.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_identity.sql")),
+    (2, include_str!("../migrations/postgres/0002_meetings.sql")),
 ];
 
 const CREATE_TABLE: &str =
