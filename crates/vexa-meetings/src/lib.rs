@@ -1,1 +1,134 @@
-//! placeholder
+//! The meetings service: what the `bot` and `tx` scopes grant, behind the gateway.
+//!
+//! - `bots` — send, stop and reconfigure bots (atomic one-live-bot and concurrency-cap rules);
+//! - `meetings` — meeting records, plans, metadata, transcripts, the user's webhook;
+//! - `lifecycle` — bot reports through the FSM, then WebSocket frames and webhooks;
+//! - `runtime` — the `process` backend (`BOT_COMMAND`, one process group per bot);
+//! - `internal` — the bot protocol (HTTP callbacks with a per-meeting HMAC token);
+//! - `ws` — live frames for the caller's own meetings; `webhook` — signed delivery with retries;
+//! - `mock_bot` — the development bot.
+
+#![allow(clippy::result_large_err)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use vexa_core::meeting::MeetingStore;
+use vexa_core::Clock;
+
+mod bots;
+mod caller;
+mod error;
+mod hub;
+mod input;
+mod internal;
+mod lifecycle;
+mod meetings;
+pub mod mock_bot;
+mod routes;
+pub mod runtime;
+mod state;
+mod token;
+mod view;
+pub mod webhook;
+mod ws;
+
+pub use error::MeetingsError;
+
+use crate::runtime::{BotRuntime, ProcessRuntime};
+use crate::state::AppState;
+
+/// Configuration of the meetings service.
+#[derive(Clone)]
+pub struct MeetingsConfig {
+    /// Shared with the gateway; every public route requires it in `X-Internal-Secret`.
+    pub internal_secret: String,
+    /// `BOT_COMMAND` (shell words). `None` = `POST /bots` answers 503.
+    pub bot_command: Option<String>,
+    /// Where bots reach this service, e.g. `http://127.0.0.1:18058`.
+    pub callback_base_url: String,
+    /// Bot logs go to `<data_dir>/bots/`.
+    pub data_dir: PathBuf,
+    /// How long a bot may take to leave after being told to, before SIGTERM.
+    pub stop_grace: Duration,
+    /// Key of the per-meeting bot tokens.
+    pub token_key: [u8; 32],
+    pub webhook_timeout: Duration,
+}
+
+impl std::fmt::Debug for MeetingsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeetingsConfig")
+            .field("bot_command", &self.bot_command)
+            .field("callback_base_url", &self.callback_base_url)
+            .field("data_dir", &self.data_dir)
+            .field("stop_grace", &self.stop_grace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The service, ready to serve.
+pub struct MeetingsService {
+    state: AppState,
+    shutdown: CancellationToken,
+}
+
+impl MeetingsService {
+    pub async fn new(
+        cfg: MeetingsConfig,
+        store: Arc<dyn MeetingStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, MeetingsError> {
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let runtime: Option<Arc<dyn BotRuntime>> = match cfg.bot_command.as_deref().map(str::trim) {
+            Some(cmd) if !cmd.is_empty() => {
+                let rt = ProcessRuntime::new(cmd, cfg.data_dir.join("bots"), events_tx)
+                    .map_err(|e| MeetingsError::Setup(format!("BOT_COMMAND: {e}")))?;
+                Some(Arc::new(rt))
+            }
+            _ => None,
+        };
+        let webhooks = webhook::Webhooks::new(store.clone(), clock.clone(), cfg.webhook_timeout, Duration::from_secs(1));
+        let shutdown = CancellationToken::new();
+        let state = AppState {
+            tokens: token::TokenKey::new(cfg.token_key),
+            cfg: Arc::new(cfg),
+            store,
+            clock,
+            runtime,
+            hub: hub::Hub::default(),
+            webhooks,
+            shutdown: shutdown.clone(),
+        };
+        tokio::spawn(lifecycle::run_runtime_events(state.clone(), events_rx));
+        Ok(MeetingsService { state, shutdown })
+    }
+
+    /// Serves until `shutdown` resolves, then stops every bot process group (no orphans).
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let runtime = self.state.runtime.clone();
+        let cancel = self.shutdown.clone();
+        let rt = runtime.clone();
+        let signal = async move {
+            shutdown.await;
+            cancel.cancel();
+            if let Some(rt) = rt {
+                rt.shutdown().await;
+            }
+        };
+        let app = routes::router(self.state);
+        let served = axum::serve(listener, app).with_graceful_shutdown(signal).await;
+        self.shutdown.cancel();
+        if let Some(rt) = runtime {
+            rt.shutdown().await;
+        }
+        served
+    }
+}
