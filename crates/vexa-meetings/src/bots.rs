@@ -1,11 +1,10 @@
 //! Sending, stopping and reconfiguring bots.
 
-
 use rand::RngCore;
 use serde_json::{json, Map, Value};
 use vexa_core::meeting::{
-    parse_meeting_url, validate_native_id, CreateBotError, LifecycleEvent, Meeting, MeetingStatus, NewMeeting,
-    Platform, StatusUpdate,
+    parse_meeting_url, validate_native_id, CreateBotError, LifecycleEvent, Meeting, MeetingStatus,
+    NewMeeting, Platform, StatusUpdate,
 };
 
 use crate::caller::Caller;
@@ -95,7 +94,8 @@ fn parse_request(body: &[u8]) -> Result<BotRequest> {
             platform.as_str()
         )));
     }
-    let passcode = bounded("passcode", opt_str(&b, "passcode")?, 128)?.or_else(|| parsed.and_then(|p| p.passcode));
+    let passcode = bounded("passcode", opt_str(&b, "passcode")?, 128)?
+        .or_else(|| parsed.and_then(|p| p.passcode));
     let bot_name = bounded("bot_name", opt_str(&b, "bot_name")?, 100)?
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| {
@@ -106,13 +106,22 @@ fn parse_request(body: &[u8]) -> Result<BotRequest> {
     let automatic_leave = match b.get("automatic_leave") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => {
-            let unknown: Vec<&str> = m.keys().map(String::as_str).filter(|k| !AUTO_LEAVE_KEYS.contains(k)).collect();
+            let unknown: Vec<&str> = m
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !AUTO_LEAVE_KEYS.contains(k))
+                .collect();
             if !unknown.is_empty() {
-                return Err(invalid(format!("automatic_leave has unknown field(s): {}", unknown.join(", "))));
+                return Err(invalid(format!(
+                    "automatic_leave has unknown field(s): {}",
+                    unknown.join(", ")
+                )));
             }
             for (k, v) in m {
-                if !v.as_i64().is_some_and(|n| n > 0) {
-                    return Err(invalid(format!("automatic_leave.{k} must be a positive integer")));
+                if !matches!(v.as_i64(), Some(n) if n > 0) {
+                    return Err(invalid(format!(
+                        "automatic_leave.{k} must be a positive integer"
+                    )));
                 }
             }
             m.clone()
@@ -143,7 +152,10 @@ fn random_hex(n: usize) -> String {
 pub async fn request_bot(st: &AppState, caller: &Caller, body: &[u8]) -> Result<Value> {
     let req = parse_request(body)?;
     let runtime = st.runtime.clone().ok_or(MeetingsError::NoBotCommand)?;
-    let constructed = req.meeting_url.clone().or_else(|| req.platform.construct_url(&req.native));
+    let constructed = req
+        .meeting_url
+        .clone()
+        .or_else(|| req.platform.construct_url(&req.native));
     let mut data = Map::new();
     data.insert("constructed_meeting_url".into(), json!(constructed));
     data.insert("bot_name".into(), json!(req.bot_name));
@@ -163,10 +175,15 @@ pub async fn request_bot(st: &AppState, caller: &Caller, body: &[u8]) -> Result<
         data,
     };
     let now = st.clock.now();
-    let meeting = match st.store.create_bot_meeting(&new, caller.max_concurrent, now).await {
+    let meeting = match st
+        .store
+        .create_bot_meeting(&new, caller.max_concurrent, now)
+        .await
+    {
         Ok(m) => m,
         Err(CreateBotError::AlreadyActive) => {
-            metrics::counter!("vexa_meetings_bot_requests_total", "outcome" => "conflict").increment(1);
+            metrics::counter!("vexa_meetings_bot_requests_total", "outcome" => "conflict")
+                .increment(1);
             return Err(MeetingsError::Conflict(format!(
                 "An active meeting already exists for {}/{}",
                 req.platform.as_str(),
@@ -174,7 +191,8 @@ pub async fn request_bot(st: &AppState, caller: &Caller, body: &[u8]) -> Result<
             )));
         }
         Err(CreateBotError::LimitReached(n)) => {
-            metrics::counter!("vexa_meetings_bot_requests_total", "outcome" => "limited").increment(1);
+            metrics::counter!("vexa_meetings_bot_requests_total", "outcome" => "limited")
+                .increment(1);
             return Err(MeetingsError::LimitReached(n));
         }
         Err(CreateBotError::Store(e)) => return Err(e.into()),
@@ -205,12 +223,20 @@ pub async fn request_bot(st: &AppState, caller: &Caller, body: &[u8]) -> Result<
         "commands": {"transport": "stdin", "format": "jsonl", "actions": ["leave", "reconfigure"]},
     });
     if let Err(e) = runtime.spawn(meeting.id, &workload_id, &config).await {
-        let ev = LifecycleEvent { status: MeetingStatus::Failed, completion_reason: Some("start_failed".into()) };
+        let ev = LifecycleEvent {
+            status: MeetingStatus::Failed,
+            completion_reason: Some("start_failed".into()),
+        };
         let _ = lifecycle::apply(st, meeting.id, &ev, Some(e.to_string()), Source::Spawn).await;
-        metrics::counter!("vexa_meetings_bot_requests_total", "outcome" => "start_failed").increment(1);
-        return Err(MeetingsError::Runtime(format!("bot runtime failed to start: {e}")));
+        metrics::counter!("vexa_meetings_bot_requests_total", "outcome" => "start_failed")
+            .increment(1);
+        return Err(MeetingsError::Runtime(format!(
+            "bot runtime failed to start: {e}"
+        )));
     }
-    st.store.set_bot_container(meeting.id, &workload_id, &session_uid, st.clock.now()).await?;
+    st.store
+        .set_bot_container(meeting.id, &workload_id, &session_uid, st.clock.now())
+        .await?;
     metrics::counter!("vexa_meetings_bot_requests_total", "outcome" => "created").increment(1);
     let current = st.store.meeting(meeting.id).await?.unwrap_or(meeting);
     if current.stop_requested() {
@@ -225,7 +251,9 @@ pub async fn request_bot(st: &AppState, caller: &Caller, body: &[u8]) -> Result<
 pub fn parse_platform_for_stop(p: &str) -> Result<Platform> {
     match Platform::parse(p) {
         Some(pl) if pl != Platform::Unknown => Ok(pl),
-        _ => Err(invalid(format!("unsupported platform '{p}' — must be one of: google_meet, jitsi, teams, zoom"))),
+        _ => Err(invalid(format!(
+            "unsupported platform '{p}' — must be one of: google_meet, jitsi, teams, zoom"
+        ))),
     }
 }
 
@@ -239,10 +267,19 @@ fn schedule_stop(st: &AppState, m: &Meeting) {
 
 /// `DELETE /bots/{platform}/{native}`: record the stop, tell the bot to leave, force it after
 /// the grace period. The terminal state comes from the bot (or from its exit).
-pub async fn stop_bot(st: &AppState, caller: &Caller, platform: &str, native: &str) -> Result<Value> {
+pub async fn stop_bot(
+    st: &AppState,
+    caller: &Caller,
+    platform: &str,
+    native: &str,
+) -> Result<Value> {
     let platform = parse_platform_for_stop(platform)?;
     let none = || MeetingsError::NotFound("No active meeting for this bot".into());
-    let m = st.store.latest_for_key(caller.user_id, platform, native).await?.ok_or_else(none)?;
+    let m = st
+        .store
+        .latest_for_key(caller.user_id, platform, native)
+        .await?
+        .ok_or_else(none)?;
     if m.status.is_terminal() || m.stop_requested() {
         return Err(none());
     }
@@ -250,7 +287,10 @@ pub async fn stop_bot(st: &AppState, caller: &Caller, platform: &str, native: &s
     let mut patch = Map::new();
     patch.insert("stop_requested".into(), Value::Bool(true));
     if m.status.is_planned() {
-        patch.insert("failure_reason".into(), json!("cancelled by the user before the bot was dispatched"));
+        patch.insert(
+            "failure_reason".into(),
+            json!("cancelled by the user before the bot was dispatched"),
+        );
         let update = StatusUpdate {
             from: m.status,
             to: MeetingStatus::Failed,
@@ -288,7 +328,13 @@ fn stop_receipt(m: &Meeting, cancelled: Vec<i64>) -> Value {
 }
 
 /// `PUT /bots/{platform}/{native}/config`: forwards `language`/`task` to the live bot.
-pub async fn reconfigure(st: &AppState, caller: &Caller, platform: &str, native: &str, body: &[u8]) -> Result<Value> {
+pub async fn reconfigure(
+    st: &AppState,
+    caller: &Caller,
+    platform: &str,
+    native: &str,
+    body: &[u8],
+) -> Result<Value> {
     let platform = parse_platform_for_stop(platform)?;
     let b = object(body)?;
     let language = bounded("language", opt_str(&b, "language")?, 16)?;
@@ -297,7 +343,11 @@ pub async fn reconfigure(st: &AppState, caller: &Caller, platform: &str, native:
         return Err(invalid("'language' or 'task' is required"));
     }
     let none = || MeetingsError::NotFound("No active meeting for this bot".into());
-    let m = st.store.latest_for_key(caller.user_id, platform, native).await?.ok_or_else(none)?;
+    let m = st
+        .store
+        .latest_for_key(caller.user_id, platform, native)
+        .await?
+        .ok_or_else(none)?;
     let runtime = st.runtime.as_ref().ok_or_else(none)?;
     if !m.status.is_live() || m.stop_requested() {
         return Err(none());
@@ -332,17 +382,33 @@ mod tests {
     fn requests_are_validated_with_the_originals_words() {
         assert_eq!(detail("[1]"), "body must be an object");
         assert_eq!(detail("{"), "invalid JSON body");
-        assert!(detail(r#"{"platform":"skype","native_meeting_id":"x"}"#).contains("cannot be spawned"));
-        assert!(detail(r#"{"platform":"zoom","native_meeting_id":"123"}"#).contains("required for zoom/jitsi"));
-        assert!(detail(r#"{"platform":"google_meet","native_meeting_id":"a/b"}"#).contains("bare meeting id"));
-        assert!(detail(r#"{"platform":"teams","meeting_url":"https://meet.google.com/abc"}"#).contains("disagrees"));
-        assert!(detail(r#"{"meeting_url":"https://example.com/x"}"#).contains("could not be derived"));
-        assert!(detail(r#"{"platform":"google_meet","native_meeting_id":"a","automatic_leave":{"x":1}}"#).contains("unknown field"));
+        assert!(
+            detail(r#"{"platform":"skype","native_meeting_id":"x"}"#).contains("cannot be spawned")
+        );
+        assert!(detail(r#"{"platform":"zoom","native_meeting_id":"123"}"#)
+            .contains("required for zoom/jitsi"));
+        assert!(
+            detail(r#"{"platform":"google_meet","native_meeting_id":"a/b"}"#)
+                .contains("bare meeting id")
+        );
+        assert!(
+            detail(r#"{"platform":"teams","meeting_url":"https://meet.google.com/abc"}"#)
+                .contains("disagrees")
+        );
+        assert!(
+            detail(r#"{"meeting_url":"https://example.com/x"}"#).contains("could not be derived")
+        );
+        assert!(detail(
+            r#"{"platform":"google_meet","native_meeting_id":"a","automatic_leave":{"x":1}}"#
+        )
+        .contains("unknown field"));
     }
 
     #[test]
     fn a_meeting_link_alone_is_enough() {
         let r = parse_request(br#"{"meeting_url":"https://meet.google.com/abc-defg-hij"}"#);
-        assert!(matches!(r, Ok(BotRequest { platform: Platform::GoogleMeet, ref native, .. }) if native == "abc-defg-hij"));
+        assert!(
+            matches!(r, Ok(BotRequest { platform: Platform::GoogleMeet, ref native, .. }) if native == "abc-defg-hij")
+        );
     }
 }

@@ -22,7 +22,10 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 pub fn check_secret(h: &HeaderMap, secret: &str) -> Result<(), MeetingsError> {
-    let given = h.get("x-internal-secret").map(|v| v.as_bytes()).unwrap_or_default();
+    let given = h
+        .get("x-internal-secret")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
     if secret.is_empty() || !bool::from(given.ct_eq(secret.as_bytes())) {
         return Err(MeetingsError::Unauthorized);
     }
@@ -36,16 +39,23 @@ fn parse_limits(raw: Option<&str>) -> Option<i64> {
         return Some(n);
     }
     let v: serde_json::Value = serde_json::from_str(raw).ok()?;
-    v.get("max_concurrent_bots").or_else(|| v.get("max_concurrent")).and_then(serde_json::Value::as_i64)
+    v.get("max_concurrent_bots")
+        .or_else(|| v.get("max_concurrent"))
+        .and_then(serde_json::Value::as_i64)
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = MeetingsError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         check_secret(&parts.headers, &state.cfg.internal_secret)?;
         let raw = header(&parts.headers, "x-user-id").ok_or(MeetingsError::MissingIdentity)?;
-        let id = raw.parse::<i64>().map_err(|_| MeetingsError::InvalidIdentity)?;
+        let id = raw
+            .parse::<i64>()
+            .map_err(|_| MeetingsError::InvalidIdentity)?;
         Ok(Caller {
             user_id: UserId(id),
             max_concurrent: parse_limits(header(&parts.headers, "x-user-limits")),

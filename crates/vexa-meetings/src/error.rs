@@ -54,17 +54,23 @@ impl MeetingsError {
             MeetingsError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             MeetingsError::Store(StoreError::NotFound) => StatusCode::NOT_FOUND,
             MeetingsError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
-            MeetingsError::Store(StoreError::Other(_)) | MeetingsError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            MeetingsError::Store(StoreError::Other(_)) | MeetingsError::Setup(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
     /// The `detail` shown to the caller; 5xx never carry internal text.
     pub fn detail(&self) -> String {
         match self {
-            MeetingsError::Store(StoreError::Unavailable(_)) => "Database temporarily unavailable, retry".into(),
+            MeetingsError::Store(StoreError::Unavailable(_)) => {
+                "Database temporarily unavailable, retry".into()
+            }
             MeetingsError::Store(StoreError::NotFound) => "Not Found".into(),
             MeetingsError::Store(StoreError::Conflict(_)) => "Conflict".into(),
-            MeetingsError::Store(StoreError::Other(_)) | MeetingsError::Setup(_) => "Internal error".into(),
+            MeetingsError::Store(StoreError::Other(_)) | MeetingsError::Setup(_) => {
+                "Internal error".into()
+            }
             other => other.to_string(),
         }
     }

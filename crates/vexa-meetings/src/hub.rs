@@ -23,7 +23,9 @@ pub struct Hub {
 
 impl Default for Hub {
     fn default() -> Self {
-        Hub { tx: broadcast::channel(4096).0 }
+        Hub {
+            tx: broadcast::channel(4096).0,
+        }
     }
 }
 

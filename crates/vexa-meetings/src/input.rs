@@ -21,7 +21,9 @@ pub fn opt_str(m: &Map<String, Value>, key: &str) -> Result<Option<String>> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(MeetingsError::Validation(format!("'{key}' must be a string"))),
+        Some(_) => Err(MeetingsError::Validation(format!(
+            "'{key}' must be a string"
+        ))),
     }
 }
 
@@ -43,23 +45,31 @@ pub fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
 /// Short free-text fields (language codes, task names, bot names) stay bounded.
 pub fn bounded(key: &str, v: Option<String>, max: usize) -> Result<Option<String>> {
     match v {
-        Some(s) if s.chars().count() > max => {
-            Err(MeetingsError::Validation(format!("'{key}' is longer than {max} characters")))
-        }
-        Some(s) if s.chars().any(char::is_control) => {
-            Err(MeetingsError::Validation(format!("'{key}' contains control characters")))
-        }
+        Some(s) if s.chars().count() > max => Err(MeetingsError::Validation(format!(
+            "'{key}' is longer than {max} characters"
+        ))),
+        Some(s) if s.chars().any(char::is_control) => Err(MeetingsError::Validation(format!(
+            "'{key}' contains control characters"
+        ))),
         other => Ok(other),
     }
 }
 
 /// Paging and filters from a query string.
-pub fn int_param(q: &std::collections::HashMap<String, String>, key: &str, default: i64, min: i64, max: i64) -> Result<i64> {
+pub fn int_param(
+    q: &std::collections::HashMap<String, String>,
+    key: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64> {
     match q.get(key) {
         None => Ok(default),
         Some(v) => match v.trim().parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(MeetingsError::Validation(format!("'{key}' must be an integer between {min} and {max}"))),
+            _ => Err(MeetingsError::Validation(format!(
+                "'{key}' must be an integer between {min} and {max}"
+            ))),
         },
     }
 }

@@ -28,20 +28,36 @@ async fn authorized(st: &AppState, headers: &HeaderMap) -> Result<Meeting> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(MeetingsError::BadBotToken)?;
-    let id = st.tokens.verify(token.trim(), st.clock.now()).ok_or(MeetingsError::BadBotToken)?;
-    st.store.meeting(id).await?.ok_or(MeetingsError::BadBotToken)
+    let id = st
+        .tokens
+        .verify(token.trim(), st.clock.now())
+        .ok_or(MeetingsError::BadBotToken)?;
+    st.store
+        .meeting(id)
+        .await?
+        .ok_or(MeetingsError::BadBotToken)
 }
 
-pub async fn lifecycle(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>> {
+pub async fn lifecycle(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>> {
     let m = authorized(&st, &headers).await?;
     let b = object(&body)?;
-    let raw = opt_str(&b, "status")?.ok_or_else(|| MeetingsError::Validation("'status' is required".into()))?;
+    let raw = opt_str(&b, "status")?
+        .ok_or_else(|| MeetingsError::Validation("'status' is required".into()))?;
     let status = MeetingStatus::parse(&raw)
-        .filter(|s| !s.is_planned() && !matches!(s, MeetingStatus::Requested | MeetingStatus::Stopping))
+        .filter(|s| {
+            !s.is_planned() && !matches!(s, MeetingStatus::Requested | MeetingStatus::Stopping)
+        })
         .ok_or_else(|| MeetingsError::Validation(format!("unknown lifecycle status '{raw}'")))?;
     let completion_reason = bounded("completion_reason", opt_str(&b, "completion_reason")?, 64)?;
     let reason = bounded("reason", opt_str(&b, "reason")?, 1000)?;
-    let event = LifecycleEvent { status, completion_reason };
+    let event = LifecycleEvent {
+        status,
+        completion_reason,
+    };
     let (m, changed) = lifecycle::apply(&st, m.id, &event, reason, Source::BotCallback).await?;
     Ok(Json(json!({
         "status": "accepted", "changed": changed, "meeting_status": m.status.as_str(),
@@ -60,7 +76,10 @@ fn segment(v: &Value, now: vexa_core::Timestamp) -> Result<Segment> {
         return Err(bad("'text' is too long"));
     }
     let num = |k: &str| o.get(k).and_then(Value::as_f64).filter(|f| f.is_finite());
-    let (mut start, mut end) = (num("start").ok_or_else(|| bad("'start' must be a number"))?, num("end").ok_or_else(|| bad("'end' must be a number"))?);
+    let (mut start, mut end) = (
+        num("start").ok_or_else(|| bad("'start' must be a number"))?,
+        num("end").ok_or_else(|| bad("'end' must be a number"))?,
+    );
     if end < start {
         std::mem::swap(&mut start, &mut end);
     }
@@ -78,7 +97,11 @@ fn segment(v: &Value, now: vexa_core::Timestamp) -> Result<Segment> {
     })
 }
 
-pub async fn segments(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>> {
+pub async fn segments(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>> {
     let m = authorized(&st, &headers).await?;
     let b = object(&body)?;
     let list = b
@@ -86,13 +109,18 @@ pub async fn segments(State(st): State<AppState>, headers: HeaderMap, body: Byte
         .and_then(Value::as_array)
         .ok_or_else(|| MeetingsError::Validation("'segments' must be a list".into()))?;
     if list.len() > MAX_SEGMENTS {
-        return Err(MeetingsError::Validation(format!("at most {MAX_SEGMENTS} segments per batch")));
+        return Err(MeetingsError::Validation(format!(
+            "at most {MAX_SEGMENTS} segments per batch"
+        )));
     }
     if m.status.is_planned() {
         return Err(MeetingsError::Conflict("meeting has no bot".into()));
     }
     let now = st.clock.now();
-    let segs = list.iter().map(|v| segment(v, now)).collect::<Result<Vec<_>>>()?;
+    let segs = list
+        .iter()
+        .map(|v| segment(v, now))
+        .collect::<Result<Vec<_>>>()?;
     let count = segs.len();
     lifecycle::ingest(&st, &m, segs).await?;
     Ok(Json(json!({"status": "accepted", "count": count})))

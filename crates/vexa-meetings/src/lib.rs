@@ -91,7 +91,12 @@ impl MeetingsService {
             }
             _ => None,
         };
-        let webhooks = webhook::Webhooks::new(store.clone(), clock.clone(), cfg.webhook_timeout, Duration::from_secs(1));
+        let webhooks = webhook::Webhooks::new(
+            store.clone(),
+            clock.clone(),
+            cfg.webhook_timeout,
+            Duration::from_secs(1),
+        );
         let shutdown = CancellationToken::new();
         let state = AppState {
             tokens: token::TokenKey::new(cfg.token_key),
@@ -124,7 +129,9 @@ impl MeetingsService {
             }
         };
         let app = routes::router(self.state);
-        let served = axum::serve(listener, app).with_graceful_shutdown(signal).await;
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await;
         self.shutdown.cancel();
         if let Some(rt) = runtime {
             rt.shutdown().await;

@@ -5,7 +5,9 @@
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 use vexa_core::meeting::fsm::on_exit;
-use vexa_core::meeting::{advance, Advance, LifecycleEvent, Meeting, MeetingId, MeetingStatus, Segment, StatusUpdate};
+use vexa_core::meeting::{
+    advance, Advance, LifecycleEvent, Meeting, MeetingId, MeetingStatus, Segment, StatusUpdate,
+};
 
 use crate::error::{MeetingsError, Result};
 use crate::hub::Frame;
@@ -42,14 +44,28 @@ pub async fn apply(
     source: Source,
 ) -> Result<(Meeting, bool)> {
     for _ in 0..5 {
-        let m = st.store.meeting(id).await?.ok_or_else(|| MeetingsError::NotFound("Meeting not found".into()))?;
-        let (status, completion_reason, failure_stage) = match advance(m.status, m.stop_requested(), event) {
-            Ok(Advance::NoOp) => return Ok((m, false)),
-            Ok(Advance::To { status, completion_reason, failure_stage }) => (status, completion_reason, failure_stage),
-            Err(e) => return Err(MeetingsError::Conflict(e.to_string())),
-        };
+        let m = st
+            .store
+            .meeting(id)
+            .await?
+            .ok_or_else(|| MeetingsError::NotFound("Meeting not found".into()))?;
+        let (status, completion_reason, failure_stage) =
+            match advance(m.status, m.stop_requested(), event) {
+                Ok(Advance::NoOp) => return Ok((m, false)),
+                Ok(Advance::To {
+                    status,
+                    completion_reason,
+                    failure_stage,
+                }) => (status, completion_reason, failure_stage),
+                Err(e) => return Err(MeetingsError::Conflict(e.to_string())),
+            };
         let now = st.clock.now();
-        let mut history = m.data.get("status_transition").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut history = m
+            .data
+            .get("status_transition")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         history.push(json!({
             "from": m.status.as_str(), "to": status.as_str(), "timestamp": now,
             "source": source.as_str(), "reason": reason, "completion_reason": completion_reason,
@@ -75,14 +91,22 @@ pub async fn apply(
         }
         // Another writer moved the row between our read and write: decide again on fresh state.
     }
-    Err(MeetingsError::Conflict("meeting is being updated concurrently; retry".into()))
+    Err(MeetingsError::Conflict(
+        "meeting is being updated concurrently; retry".into(),
+    ))
 }
 
 fn meeting_ref(m: &Meeting) -> Value {
     json!({"id": m.id, "platform": m.platform.as_str(), "native_id": m.native_meeting_id})
 }
 
-pub fn publish_status(st: &AppState, old: MeetingStatus, m: &Meeting, reason: Option<&str>, source: Source) {
+pub fn publish_status(
+    st: &AppState,
+    old: MeetingStatus,
+    m: &Meeting,
+    reason: Option<&str>,
+    source: Source,
+) {
     let now = st.clock.now();
     let nested = json!({
         "type": "meeting.status", "meeting": meeting_ref(m), "payload": {"status": m.status.as_str()},
@@ -113,19 +137,28 @@ pub fn publish_status(st: &AppState, old: MeetingStatus, m: &Meeting, reason: Op
         json!({"meeting": row, "status_change": change}),
     );
     let typed = match m.status {
-        MeetingStatus::Active => Some(("meeting.started", json!({"meeting": row, "status_change": change}))),
+        MeetingStatus::Active => Some((
+            "meeting.started",
+            json!({"meeting": row, "status_change": change}),
+        )),
         MeetingStatus::Completed => Some(("meeting.completed", json!({"meeting": row}))),
-        MeetingStatus::Failed => Some(("bot.failed", json!({"meeting": row, "status_change": change}))),
+        MeetingStatus::Failed => Some((
+            "bot.failed",
+            json!({"meeting": row, "status_change": change}),
+        )),
         _ => None,
     };
     if let Some((event_type, data)) = typed {
         st.webhooks.emit(m.user_id, event_type, dedupe, data);
     }
-    metrics::counter!("vexa_meetings_status_changes_total", "status" => m.status.as_str()).increment(1);
+    metrics::counter!("vexa_meetings_status_changes_total", "status" => m.status.as_str())
+        .increment(1);
 }
 
 pub fn key_of(m: &Meeting) -> Option<(String, String)> {
-    m.native_meeting_id.as_ref().map(|n| (m.platform.as_str().to_owned(), n.clone()))
+    m.native_meeting_id
+        .as_ref()
+        .map(|n| (m.platform.as_str().to_owned(), n.clone()))
 }
 
 /// Stores a batch of segments and streams it to subscribers.
@@ -135,7 +168,8 @@ pub async fn ingest(st: &AppState, m: &Meeting, segments: Vec<Segment>) -> Resul
     }
     st.store.upsert_segments(m.id, &segments).await?;
     let base = m.start_time.or(Some(m.created_at)).map(|t| t.0);
-    let (confirmed, pending): (Vec<&Segment>, Vec<&Segment>) = segments.iter().partition(|s| s.completed);
+    let (confirmed, pending): (Vec<&Segment>, Vec<&Segment>) =
+        segments.iter().partition(|s| s.completed);
     let frame = json!({
         "type": "transcript",
         "meeting": meeting_ref(m),
@@ -144,7 +178,12 @@ pub async fn ingest(st: &AppState, m: &Meeting, segments: Vec<Segment>) -> Resul
         "pending": pending.iter().map(|s| view::segment(s, base)).collect::<Vec<_>>(),
         "ts": st.clock.now(),
     });
-    st.hub.publish(Frame { user: m.user_id, key: key_of(m), user_wide: false, text: frame.to_string().into() });
+    st.hub.publish(Frame {
+        user: m.user_id,
+        key: key_of(m),
+        user_wide: false,
+        text: frame.to_string().into(),
+    });
     metrics::counter!("vexa_meetings_segments_total").increment(segments.len() as u64);
     Ok(())
 }
@@ -152,9 +191,14 @@ pub async fn ingest(st: &AppState, m: &Meeting, segments: Vec<Segment>) -> Resul
 /// Turns process exits into terminal states when the bot did not report one (a crash).
 pub async fn run_runtime_events(st: AppState, mut rx: mpsc::UnboundedReceiver<RuntimeEvent>) {
     while let Some(RuntimeEvent::Exited { meeting, code }) = rx.recv().await {
-        let Ok(Some(m)) = st.store.meeting(meeting).await else { continue };
+        let Ok(Some(m)) = st.store.meeting(meeting).await else {
+            continue;
+        };
         if let Some(ev) = on_exit(m.status, m.stop_requested(), code) {
-            let reason = Some(format!("bot process exited (code {})", code.map_or("signal".into(), |c| c.to_string())));
+            let reason = Some(format!(
+                "bot process exited (code {})",
+                code.map_or("signal".into(), |c| c.to_string())
+            ));
             if let Err(e) = apply(&st, meeting, &ev, reason, Source::Runtime).await {
                 tracing::info!(meeting = meeting.0, error = %e, "exit of a bot did not change its meeting");
             }
@@ -168,5 +212,10 @@ pub fn publish_user_frame(st: &AppState, m: &Meeting) {
         "type": "meeting.status", "meeting_id": m.id, "native": m.native_meeting_id,
         "status": m.status.as_str(), "when": m.data.get("scheduled_at"),
     });
-    st.hub.publish(Frame { user: m.user_id, key: key_of(m), user_wide: true, text: flat.to_string().into() });
+    st.hub.publish(Frame {
+        user: m.user_id,
+        key: key_of(m),
+        user_wide: true,
+        text: flat.to_string().into(),
+    });
 }

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
-use vexa_core::meeting::{parse_meeting_url, Meeting, MeetingFilter, MeetingId, MeetingStatus, NewMeeting, Platform, Webhook};
+use vexa_core::meeting::{
+    parse_meeting_url, Meeting, MeetingFilter, MeetingId, MeetingStatus, NewMeeting, Platform,
+    Webhook,
+};
 use vexa_core::{StoreError, Timestamp};
 
 use crate::caller::Caller;
@@ -42,12 +45,20 @@ fn filter(q: &HashMap<String, String>) -> Result<MeetingFilter> {
         ..Default::default()
     };
     if let Some(s) = q.get("status") {
-        f.statuses = vec![MeetingStatus::parse(s).ok_or_else(|| invalid(format!("unknown status '{s}'")))?];
-    } else if q.get("exclude_planned").is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes")) {
-        f.statuses = MeetingStatus::ALL.into_iter().filter(|s| !s.is_planned()).collect();
+        f.statuses =
+            vec![MeetingStatus::parse(s).ok_or_else(|| invalid(format!("unknown status '{s}'")))?];
+    } else if q
+        .get("exclude_planned")
+        .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes"))
+    {
+        f.statuses = MeetingStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_planned())
+            .collect();
     }
     if let Some(p) = q.get("platform") {
-        f.platform = Some(Platform::parse(p).ok_or_else(|| invalid(format!("unknown platform '{p}'")))?);
+        f.platform =
+            Some(Platform::parse(p).ok_or_else(|| invalid(format!("unknown platform '{p}'")))?);
     }
     Ok(f)
 }
@@ -56,20 +67,39 @@ fn filter(q: &HashMap<String, String>) -> Result<MeetingFilter> {
 fn slim(m: &Meeting) -> Value {
     let mut v = view::meeting(m);
     if let Some(d) = v.get_mut("data").and_then(Value::as_object_mut) {
-        for k in ["status_transition", "bot_logs", "speaker_events", "recordings"] {
+        for k in [
+            "status_transition",
+            "bot_logs",
+            "speaker_events",
+            "recordings",
+        ] {
             d.remove(k);
         }
     }
     v
 }
 
-pub async fn list(st: &AppState, caller: &Caller, q: &HashMap<String, String>) -> Result<Vec<Value>> {
+pub async fn list(
+    st: &AppState,
+    caller: &Caller,
+    q: &HashMap<String, String>,
+) -> Result<Vec<Value>> {
     let f = filter(q)?;
-    Ok(st.store.list(caller.user_id, &f).await?.iter().map(slim).collect())
+    Ok(st
+        .store
+        .list(caller.user_id, &f)
+        .await?
+        .iter()
+        .map(slim)
+        .collect())
 }
 
 /// `GET /bots`: one extra row tells whether there is a next page.
-pub async fn list_bots(st: &AppState, caller: &Caller, q: &HashMap<String, String>) -> Result<Value> {
+pub async fn list_bots(
+    st: &AppState,
+    caller: &Caller,
+    q: &HashMap<String, String>,
+) -> Result<Value> {
     let mut f = filter(q)?;
     let limit = f.limit;
     f.limit += 1;
@@ -80,11 +110,23 @@ pub async fn list_bots(st: &AppState, caller: &Caller, q: &HashMap<String, Strin
 }
 
 pub async fn running(st: &AppState, caller: &Caller, q: &HashMap<String, String>) -> Result<Value> {
-    let mut f = MeetingFilter { statuses: RUNNING.to_vec(), limit: 1000, offset: 0, platform: None };
+    let mut f = MeetingFilter {
+        statuses: RUNNING.to_vec(),
+        limit: 1000,
+        offset: 0,
+        platform: None,
+    };
     if let Some(p) = q.get("platform") {
-        f.platform = Some(Platform::parse(p).ok_or_else(|| invalid(format!("unknown platform '{p}'")))?);
+        f.platform =
+            Some(Platform::parse(p).ok_or_else(|| invalid(format!("unknown platform '{p}'")))?);
     }
-    let rows: Vec<Value> = st.store.list(caller.user_id, &f).await?.iter().map(slim).collect();
+    let rows: Vec<Value> = st
+        .store
+        .list(caller.user_id, &f)
+        .await?
+        .iter()
+        .map(slim)
+        .collect();
     Ok(json!({"count": rows.len(), "running": rows, "running_bots": rows}))
 }
 
@@ -98,7 +140,10 @@ pub async fn owned(st: &AppState, caller: &Caller, id: &str) -> Result<Meeting> 
 
 pub async fn owned_by_key(st: &AppState, caller: &Caller, p: &str, n: &str) -> Result<Meeting> {
     let platform = Platform::parse(p).ok_or_else(|| key_not_found(p, n))?;
-    st.store.latest_for_key(caller.user_id, platform, n).await?.ok_or_else(|| key_not_found(p, n))
+    st.store
+        .latest_for_key(caller.user_id, platform, n)
+        .await?
+        .ok_or_else(|| key_not_found(p, n))
 }
 
 pub async fn get(st: &AppState, caller: &Caller, id: &str) -> Result<Value> {
@@ -116,18 +161,30 @@ struct Plan {
     data: Map<String, Value>,
 }
 
-const PLAN_FIELDS: &[&str] = &["title", "scheduled_at", "meeting_url", "workspace_id", "auto_join"];
+const PLAN_FIELDS: &[&str] = &[
+    "title",
+    "scheduled_at",
+    "meeting_url",
+    "workspace_id",
+    "auto_join",
+];
 
 fn apply_plan(b: &Map<String, Value>, mut plan: Plan) -> Result<Plan> {
     if b.contains_key("title") {
-        let t = bounded("title", opt_str(b, "title")?.map(|t| t.trim().to_owned()), 512)?;
+        let t = bounded(
+            "title",
+            opt_str(b, "title")?.map(|t| t.trim().to_owned()),
+            512,
+        )?;
         plan.data.insert("title".into(), json!(t));
     }
     if b.contains_key("scheduled_at") {
-        let at = opt_str(b, "scheduled_at").map_err(|_| invalid("'scheduled_at' must be an ISO8601 string"))?;
+        let at = opt_str(b, "scheduled_at")
+            .map_err(|_| invalid("'scheduled_at' must be an ISO8601 string"))?;
         match at {
             Some(s) => {
-                let t = Timestamp::parse_rfc3339(&s).ok_or_else(|| invalid("'scheduled_at' must be an ISO8601 string"))?;
+                let t = Timestamp::parse_rfc3339(&s)
+                    .ok_or_else(|| invalid("'scheduled_at' must be an ISO8601 string"))?;
                 plan.data.insert("scheduled_at".into(), json!(t));
                 plan.status = MeetingStatus::Scheduled;
             }
@@ -140,7 +197,8 @@ fn apply_plan(b: &Map<String, Value>, mut plan: Plan) -> Result<Plan> {
     if b.contains_key("meeting_url") {
         match opt_str(b, "meeting_url")? {
             Some(u) => {
-                let parsed = parse_meeting_url(&u).map_err(|_| invalid("unrecognized 'meeting_url'"))?;
+                let parsed =
+                    parse_meeting_url(&u).map_err(|_| invalid("unrecognized 'meeting_url'"))?;
                 match (parsed.platform, parsed.native_id) {
                     (Some(p), Some(n)) => {
                         plan.platform = p;
@@ -163,7 +221,8 @@ fn apply_plan(b: &Map<String, Value>, mut plan: Plan) -> Result<Plan> {
     }
     if b.contains_key("auto_join") {
         let a = opt_bool(b, "auto_join").map_err(|_| invalid("'auto_join' must be a boolean"))?;
-        plan.data.insert("auto_join".into(), json!(a.unwrap_or(true)));
+        plan.data
+            .insert("auto_join".into(), json!(a.unwrap_or(true)));
         plan.data.insert("auto_join_user_set".into(), json!(true));
     }
     plan.data.retain(|_, v| !v.is_null());
@@ -174,7 +233,15 @@ pub async fn create_planned(st: &AppState, caller: &Caller, body: &[u8]) -> Resu
     let b = object(body)?;
     let mut data = Map::new();
     data.insert("auto_join".into(), json!(true));
-    let plan = apply_plan(&b, Plan { platform: Platform::Unknown, native: None, status: MeetingStatus::Idle, data })?;
+    let plan = apply_plan(
+        &b,
+        Plan {
+            platform: Platform::Unknown,
+            native: None,
+            status: MeetingStatus::Idle,
+            data,
+        },
+    )?;
     let new = NewMeeting {
         user_id: caller.user_id,
         platform: plan.platform,
@@ -204,7 +271,11 @@ fn metadata(b: &Map<String, Value>) -> Result<Option<Map<String, Value>>> {
         Some(Value::Object(d)) => d,
         Some(_) => return Err(invalid("'data' must be an object")),
     };
-    let unknown: Vec<&str> = d.keys().map(String::as_str).filter(|k| !META_FIELDS.contains(k)).collect();
+    let unknown: Vec<&str> = d
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !META_FIELDS.contains(k))
+        .collect();
     if !unknown.is_empty() {
         return Err(invalid(format!(
             "data has unknown field(s): {} — editable: name, participants, languages, notes",
@@ -217,7 +288,11 @@ fn metadata(b: &Map<String, Value>) -> Result<Option<Map<String, Value>>> {
             _ => v.is_null() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
         };
         if !ok {
-            let want = if matches!(k.as_str(), "name" | "notes") { "a string" } else { "a list of strings" };
+            let want = if matches!(k.as_str(), "name" | "notes") {
+                "a string"
+            } else {
+                "a list of strings"
+            };
             return Err(invalid(format!("data.{k} must be {want}")));
         }
     }
@@ -239,7 +314,9 @@ pub async fn patch(st: &AppState, m: Meeting, body: &[u8]) -> Result<Value> {
     let mut current = m;
     if has_plan {
         if !current.status.is_planned() {
-            return Err(MeetingsError::Conflict("Meeting is no longer planned (bot lifecycle owns it)".into()));
+            return Err(MeetingsError::Conflict(
+                "Meeting is no longer planned (bot lifecycle owns it)".into(),
+            ));
         }
         let plan = apply_plan(
             &b,
@@ -259,14 +336,26 @@ pub async fn patch(st: &AppState, m: Meeting, body: &[u8]) -> Result<Value> {
         };
         current = match st.store.replan(current.id, &new, st.clock.now()).await {
             Ok(Some(m)) => m,
-            Ok(None) => return Err(MeetingsError::Conflict("Meeting is no longer planned (bot lifecycle owns it)".into())),
-            Err(StoreError::Conflict(_)) => return Err(MeetingsError::Conflict("Another active meeting uses that link".into())),
+            Ok(None) => {
+                return Err(MeetingsError::Conflict(
+                    "Meeting is no longer planned (bot lifecycle owns it)".into(),
+                ))
+            }
+            Err(StoreError::Conflict(_)) => {
+                return Err(MeetingsError::Conflict(
+                    "Another active meeting uses that link".into(),
+                ))
+            }
             Err(e) => return Err(e.into()),
         };
         lifecycle::publish_user_frame(st, &current);
     }
     if let Some(meta) = meta {
-        current = st.store.merge_data(current.id, &meta, st.clock.now()).await?.ok_or_else(not_found)?;
+        current = st
+            .store
+            .merge_data(current.id, &meta, st.clock.now())
+            .await?
+            .ok_or_else(not_found)?;
     }
     Ok(view::meeting(&current))
 }
@@ -291,7 +380,9 @@ pub async fn delete(st: &AppState, m: &Meeting) -> Result<Deleted> {
         return Ok(Deleted::Plan);
     }
     if !m.status.is_terminal() {
-        return Err(MeetingsError::Conflict("Meeting artifacts can only be deleted after the lifecycle is terminal".into()));
+        return Err(MeetingsError::Conflict(
+            "Meeting artifacts can only be deleted after the lifecycle is terminal".into(),
+        ));
     }
     st.store.delete_segments(m.id).await?;
     let mut patch = Map::new();
@@ -324,10 +415,18 @@ pub async fn transcript(st: &AppState, m: &Meeting) -> Result<Value> {
     Ok(view::transcript(m, &segments))
 }
 
-pub async fn transcript_by_key(st: &AppState, caller: &Caller, p: &str, n: &str, q: &HashMap<String, String>) -> Result<Value> {
+pub async fn transcript_by_key(
+    st: &AppState,
+    caller: &Caller,
+    p: &str,
+    n: &str,
+    q: &HashMap<String, String>,
+) -> Result<Value> {
     let m = match q.get("meeting_id") {
         Some(id) => {
-            let id = id.parse::<i64>().map_err(|_| invalid("'meeting_id' must be an integer"))?;
+            let id = id
+                .parse::<i64>()
+                .map_err(|_| invalid("'meeting_id' must be an integer"))?;
             match st.store.meeting(MeetingId(id)).await? {
                 Some(m)
                     if m.user_id == caller.user_id
@@ -359,7 +458,14 @@ pub async fn transcript_by_id(st: &AppState, caller: &Caller, id: &str) -> Resul
 fn mask(secret: &Option<String>) -> Value {
     match secret.as_deref() {
         Some(s) if s.chars().count() > 8 => {
-            let tail: String = s.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = s
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             json!(format!("********{tail}"))
         }
         Some(_) => json!("********"),
@@ -375,19 +481,27 @@ fn webhook_view(h: Option<&Webhook>) -> Value {
             "webhook_secret": mask(&h.secret),
             "webhook_events": h.events,
         }),
-        None => json!({"webhook_url": null, "webhook_secret_set": false, "webhook_secret": null, "webhook_events": null}),
+        None => {
+            json!({"webhook_url": null, "webhook_secret_set": false, "webhook_secret": null, "webhook_events": null})
+        }
     }
 }
 
 pub async fn get_webhook(st: &AppState, caller: &Caller) -> Result<Value> {
-    Ok(webhook_view(st.store.webhook(caller.user_id).await?.as_ref()))
+    Ok(webhook_view(
+        st.store.webhook(caller.user_id).await?.as_ref(),
+    ))
 }
 
 pub async fn put_webhook(st: &AppState, caller: &Caller, body: &[u8]) -> Result<Value> {
     let b = object(body)?;
     let url = opt_str(&b, "webhook_url")?.ok_or_else(|| invalid("'webhook_url' is required"))?;
-    let parsed = reqwest::Url::parse(&url).map_err(|_| invalid("'webhook_url' must be an http(s) URL"))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() || url.len() > 2048 {
+    let parsed =
+        reqwest::Url::parse(&url).map_err(|_| invalid("'webhook_url' must be an http(s) URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host_str().is_none()
+        || url.len() > 2048
+    {
         return Err(invalid("'webhook_url' must be an http(s) URL"));
     }
     let existing = st.store.webhook(caller.user_id).await?;
@@ -402,8 +516,13 @@ pub async fn put_webhook(st: &AppState, caller: &Caller, body: &[u8]) -> Result<
         Some(Value::Object(m)) if m.values().all(Value::is_boolean) => Some(m.clone()),
         Some(_) => return Err(invalid("'webhook_events' must be an object of booleans")),
     };
-    let hook = Webhook { url, secret, events };
-    st.store.set_webhook(caller.user_id, &hook, st.clock.now()).await?;
+    let hook = Webhook {
+        url,
+        secret,
+        events,
+    };
+    st.store
+        .set_webhook(caller.user_id, &hook, st.clock.now())
+        .await?;
     Ok(webhook_view(Some(&hook)))
 }
-

@@ -30,7 +30,13 @@ enum Cmd {
 impl Bot {
     async fn post(&self, url: &str, body: &Value) -> bool {
         for attempt in 0..5u32 {
-            let sent = self.client.post(url).bearer_auth(&self.token).json(body).send().await;
+            let sent = self
+                .client
+                .post(url)
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .await;
             match sent {
                 Ok(r) if r.status().is_success() => return true,
                 Ok(r) if r.status().is_client_error() => {
@@ -55,23 +61,39 @@ impl Bot {
 
     async fn speak(&self, n: usize) {
         let speakers = ["Alice", "Bob"];
-        let lines = ["Hello everyone.", "Hi Alice, can you hear me?", "Yes, loud and clear.", "Let's start with the roadmap."];
+        let lines = [
+            "Hello everyone.",
+            "Hi Alice, can you hear me?",
+            "Yes, loud and clear.",
+            "Let's start with the roadmap.",
+        ];
         let speaker = speakers[n % 2];
         let text = lines[n % lines.len()];
         let start = n as f64 * 2.0;
-        let id = format!("{}:{}:{}", self.connection_id, speaker, (start * 1000.0) as i64);
+        let id = format!(
+            "{}:{}:{}",
+            self.connection_id,
+            speaker,
+            (start * 1000.0) as i64
+        );
         let seg = |text: &str, completed: bool| {
             json!({"segment_id": id, "speaker": speaker, "text": text, "start": start, "end": start + 1.5,
                    "language": self.language, "completed": completed, "session_uid": self.connection_id})
         };
         let draft: String = text.chars().take(text.len() / 2).collect();
-        self.post(&self.segments_url, &json!({"segments": [seg(&draft, false)]})).await;
-        self.post(&self.segments_url, &json!({"segments": [seg(text, true)]})).await;
+        self.post(
+            &self.segments_url,
+            &json!({"segments": [seg(&draft, false)]}),
+        )
+        .await;
+        self.post(&self.segments_url, &json!({"segments": [seg(text, true)]}))
+            .await;
     }
 }
 
 fn config() -> Result<Value, String> {
-    let raw = std::env::var("VEXA_BOT_CONFIG").map_err(|_| "VEXA_BOT_CONFIG is not set".to_owned())?;
+    let raw =
+        std::env::var("VEXA_BOT_CONFIG").map_err(|_| "VEXA_BOT_CONFIG is not set".to_owned())?;
     serde_json::from_str(&raw).map_err(|e| format!("VEXA_BOT_CONFIG is not JSON: {e}"))
 }
 
@@ -80,7 +102,9 @@ fn commands() -> mpsc::UnboundedReceiver<Cmd> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
             let cmd = match v.get("action").and_then(Value::as_str) {
                 Some("leave") => Cmd::Leave,
                 Some("reconfigure") => Cmd::Reconfigure(v),
@@ -97,7 +121,11 @@ fn commands() -> mpsc::UnboundedReceiver<Cmd> {
 }
 
 /// Waits up to `d` for a command. `None` = time passed.
-async fn next(rx: &mut mpsc::UnboundedReceiver<Cmd>, term: &mut Option<tokio::signal::unix::Signal>, d: Duration) -> Option<Cmd> {
+async fn next(
+    rx: &mut mpsc::UnboundedReceiver<Cmd>,
+    term: &mut Option<tokio::signal::unix::Signal>,
+    d: Duration,
+) -> Option<Cmd> {
     let sig = async {
         match term.as_mut() {
             Some(s) => {
@@ -122,19 +150,43 @@ pub async fn run() -> i32 {
             return 1;
         }
     };
-    let s = |k: &str| cfg.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let s = |k: &str| {
+        cfg.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let callbacks = cfg.get("callbacks").cloned().unwrap_or(Value::Null);
-    let cb = |k: &str| callbacks.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let cb = |k: &str| {
+        callbacks
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let mut bot = Bot {
-        client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default(),
         lifecycle_url: cb("lifecycle"),
         segments_url: cb("segments"),
         token: s("token"),
         connection_id: s("connectionId"),
-        language: cfg.get("language").and_then(Value::as_str).unwrap_or("en").to_owned(),
+        language: cfg
+            .get("language")
+            .and_then(Value::as_str)
+            .unwrap_or("en")
+            .to_owned(),
     };
-    let scenario = s("botName").strip_prefix("mock:").unwrap_or("happy").to_owned();
-    println!("[MOCK] scenario {scenario}, meeting {}", cfg.get("meeting_id").cloned().unwrap_or(Value::Null));
+    let scenario = s("botName")
+        .strip_prefix("mock:")
+        .unwrap_or("happy")
+        .to_owned();
+    println!(
+        "[MOCK] scenario {scenario}, meeting {}",
+        cfg.get("meeting_id").cloned().unwrap_or(Value::Null)
+    );
     let mut rx = commands();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let step = Duration::from_millis(150);
@@ -146,13 +198,25 @@ pub async fn run() -> i32 {
         return 2;
     }
     if let Some(Cmd::Leave) = next(&mut rx, &mut term, step).await {
-        bot.status("failed", json!({"completion_reason": "stopped", "exit_code": 0})).await;
+        bot.status(
+            "failed",
+            json!({"completion_reason": "stopped", "exit_code": 0}),
+        )
+        .await;
         return 0;
     }
     bot.status("awaiting_admission", json!({})).await;
-    let lobby = if scenario == "slow" { Duration::from_secs(3) } else { step };
+    let lobby = if scenario == "slow" {
+        Duration::from_secs(3)
+    } else {
+        step
+    };
     if let Some(Cmd::Leave) = next(&mut rx, &mut term, lobby).await {
-        bot.status("failed", json!({"completion_reason": "stopped", "exit_code": 0})).await;
+        bot.status(
+            "failed",
+            json!({"completion_reason": "stopped", "exit_code": 0}),
+        )
+        .await;
         return 0;
     }
     if scenario == "reject" {
@@ -169,14 +233,22 @@ pub async fn run() -> i32 {
         match next(&mut rx, &mut term, Duration::from_millis(250)).await {
             Some(Cmd::Leave) => {
                 println!("[ACT] leave received");
-                bot.status("completed", json!({"completion_reason": "stopped", "exit_code": 0})).await;
+                bot.status(
+                    "completed",
+                    json!({"completion_reason": "stopped", "exit_code": 0}),
+                )
+                .await;
                 return 0;
             }
             Some(Cmd::Reconfigure(v)) => {
                 if let Some(l) = v.get("language").and_then(Value::as_str) {
                     bot.language = l.to_owned();
                 }
-                println!("[ACT] reconfigure language={} task={}", bot.language, v.get("task").cloned().unwrap_or(Value::Null));
+                println!(
+                    "[ACT] reconfigure language={} task={}",
+                    bot.language,
+                    v.get("task").cloned().unwrap_or(Value::Null)
+                );
                 // Speak right away so the new settings show up in the transcript.
                 bot.speak(spoken).await;
                 spoken += 1;

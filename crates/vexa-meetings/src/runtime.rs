@@ -20,7 +20,10 @@ use vexa_core::meeting::MeetingId;
 #[derive(Debug, Clone)]
 pub enum RuntimeEvent {
     /// The bot process (group leader) exited; `code` is `None` when killed by a signal.
-    Exited { meeting: MeetingId, code: Option<i32> },
+    Exited {
+        meeting: MeetingId,
+        code: Option<i32>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +40,12 @@ pub enum RuntimeError {
 #[async_trait]
 pub trait BotRuntime: Send + Sync + 'static {
     /// Starts a bot; returns its process id (for logs and tests).
-    async fn spawn(&self, meeting: MeetingId, workload_id: &str, config: &Value) -> Result<u32, RuntimeError>;
+    async fn spawn(
+        &self,
+        meeting: MeetingId,
+        workload_id: &str,
+        config: &Value,
+    ) -> Result<u32, RuntimeError>;
     /// Delivers one command to a running bot.
     async fn send(&self, meeting: MeetingId, command: &Value) -> Result<(), RuntimeError>;
     /// Asks the bot to leave, then forces it down after `grace`. Returns once it is gone.
@@ -45,6 +53,13 @@ pub trait BotRuntime: Send + Sync + 'static {
     /// Stops every bot (server shutdown); returns once all are gone.
     async fn shutdown(&self);
 }
+
+/// What callers need of a running bot: its group, its stdin, and an exit signal.
+type Handle = (
+    i32,
+    Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+    watch::Receiver<bool>,
+);
 
 struct Proc {
     pgid: i32,
@@ -61,14 +76,27 @@ pub struct ProcessRuntime {
 }
 
 impl ProcessRuntime {
-    pub fn new(command: &str, log_dir: PathBuf, events: mpsc::UnboundedSender<RuntimeEvent>) -> Result<Self, RuntimeError> {
-        let argv = shlex::split(command).filter(|a| !a.is_empty()).ok_or(RuntimeError::BadCommand)?;
-        Ok(ProcessRuntime { argv, log_dir, procs: Arc::default(), events })
+    pub fn new(
+        command: &str,
+        log_dir: PathBuf,
+        events: mpsc::UnboundedSender<RuntimeEvent>,
+    ) -> Result<Self, RuntimeError> {
+        let argv = shlex::split(command)
+            .filter(|a| !a.is_empty())
+            .ok_or(RuntimeError::BadCommand)?;
+        Ok(ProcessRuntime {
+            argv,
+            log_dir,
+            procs: Arc::default(),
+            events,
+        })
     }
 
-    fn handle(&self, meeting: MeetingId) -> Option<(i32, Arc<tokio::sync::Mutex<Option<ChildStdin>>>, watch::Receiver<bool>)> {
+    fn handle(&self, meeting: MeetingId) -> Option<Handle> {
         let procs = self.procs.lock().ok()?;
-        procs.get(&meeting).map(|p| (p.pgid, p.stdin.clone(), p.exited.clone()))
+        procs
+            .get(&meeting)
+            .map(|p| (p.pgid, p.stdin.clone(), p.exited.clone()))
     }
 }
 
@@ -86,10 +114,15 @@ fn kill_group(pgid: i32, sig: libc::c_int) {
 }
 
 async fn wait_exit(mut rx: watch::Receiver<bool>, within: Duration) -> bool {
-    tokio::time::timeout(within, rx.wait_for(|done| *done)).await.is_ok_and(|r| r.is_ok())
+    tokio::time::timeout(within, rx.wait_for(|done| *done))
+        .await
+        .is_ok_and(|r| r.is_ok())
 }
 
-async fn write_line(stdin: &tokio::sync::Mutex<Option<ChildStdin>>, command: &Value) -> Result<(), RuntimeError> {
+async fn write_line(
+    stdin: &tokio::sync::Mutex<Option<ChildStdin>>,
+    command: &Value,
+) -> Result<(), RuntimeError> {
     let mut guard = stdin.lock().await;
     let pipe = guard.as_mut().ok_or(RuntimeError::NotRunning)?;
     let mut line = command.to_string();
@@ -106,11 +139,20 @@ async fn write_line(stdin: &tokio::sync::Mutex<Option<ChildStdin>>, command: &Va
 
 #[async_trait]
 impl BotRuntime for ProcessRuntime {
-    async fn spawn(&self, meeting: MeetingId, workload_id: &str, config: &Value) -> Result<u32, RuntimeError> {
+    async fn spawn(
+        &self,
+        meeting: MeetingId,
+        workload_id: &str,
+        config: &Value,
+    ) -> Result<u32, RuntimeError> {
         let spawn_err = |e: std::io::Error| RuntimeError::Spawn(e.to_string());
         std::fs::create_dir_all(&self.log_dir).map_err(spawn_err)?;
         let log_path = self.log_dir.join(format!("{workload_id}.log"));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(spawn_err)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(spawn_err)?;
         let log_err = log.try_clone().map_err(spawn_err)?;
         let (program, args) = self.argv.split_first().ok_or(RuntimeError::BadCommand)?;
         let mut child = Command::new(program)
@@ -122,12 +164,22 @@ impl BotRuntime for ProcessRuntime {
             .process_group(0)
             .spawn()
             .map_err(spawn_err)?;
-        let pid = child.id().ok_or_else(|| RuntimeError::Spawn("exited at once".into()))?;
-        let pgid = i32::try_from(pid).map_err(|_| RuntimeError::Spawn("pid out of range".into()))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| RuntimeError::Spawn("exited at once".into()))?;
+        let pgid =
+            i32::try_from(pid).map_err(|_| RuntimeError::Spawn("pid out of range".into()))?;
         let (done_tx, done_rx) = watch::channel(false);
         let stdin = Arc::new(tokio::sync::Mutex::new(child.stdin.take()));
         if let Ok(mut procs) = self.procs.lock() {
-            procs.insert(meeting, Proc { pgid, stdin, exited: done_rx });
+            procs.insert(
+                meeting,
+                Proc {
+                    pgid,
+                    stdin,
+                    exited: done_rx,
+                },
+            );
         }
         let procs = self.procs.clone();
         let events = self.events.clone();
@@ -151,12 +203,17 @@ impl BotRuntime for ProcessRuntime {
     }
 
     async fn stop(&self, meeting: MeetingId, grace: Duration) {
-        let Some((pgid, stdin, exited)) = self.handle(meeting) else { return };
+        let Some((pgid, stdin, exited)) = self.handle(meeting) else {
+            return;
+        };
         let _ = write_line(&stdin, &serde_json::json!({"action": "leave"})).await;
         if wait_exit(exited.clone(), grace).await {
             return;
         }
-        tracing::warn!(meeting = meeting.0, "bot did not leave within the grace period; terminating");
+        tracing::warn!(
+            meeting = meeting.0,
+            "bot did not leave within the grace period; terminating"
+        );
         kill_group(pgid, libc::SIGTERM);
         if !wait_exit(exited.clone(), Duration::from_secs(3)).await {
             kill_group(pgid, libc::SIGKILL);
@@ -165,8 +222,11 @@ impl BotRuntime for ProcessRuntime {
     }
 
     async fn shutdown(&self) {
-        let all: Vec<(i32, Arc<tokio::sync::Mutex<Option<ChildStdin>>>, watch::Receiver<bool>)> = match self.procs.lock() {
-            Ok(p) => p.values().map(|p| (p.pgid, p.stdin.clone(), p.exited.clone())).collect(),
+        let all: Vec<Handle> = match self.procs.lock() {
+            Ok(p) => p
+                .values()
+                .map(|p| (p.pgid, p.stdin.clone(), p.exited.clone()))
+                .collect(),
             Err(_) => Vec::new(),
         };
         for (pgid, _, _) in &all {

@@ -5,24 +5,53 @@ use vexa_core::meeting::{Meeting, Segment};
 
 /// Keys of `data` never shown to anyone.
 fn is_secret_key(k: &str) -> bool {
-    const EXACT: &[&str] = &["webhook_secret", "webhook_secrets", "share_grants", "auth_userdata_path", "passcode"];
+    const EXACT: &[&str] = &[
+        "webhook_secret",
+        "webhook_secrets",
+        "share_grants",
+        "auth_userdata_path",
+        "passcode",
+    ];
     const SUFFIX: &[&str] = &[
-        "_secret", "_secrets", "_token", "_tokens", "_password", "_credential", "_credentials", "_api_key", "_apikey",
-        "_private_key", "_signing_key", "_access_key",
+        "_secret",
+        "_secrets",
+        "_token",
+        "_tokens",
+        "_password",
+        "_credential",
+        "_credentials",
+        "_api_key",
+        "_apikey",
+        "_private_key",
+        "_signing_key",
+        "_access_key",
     ];
     let k = k.to_ascii_lowercase();
-    EXACT.contains(&k.as_str()) || SUFFIX.iter().any(|s| k.ends_with(s)) || k == "token" || k == "secret"
+    EXACT.contains(&k.as_str())
+        || SUFFIX.iter().any(|s| k.ends_with(s))
+        || k == "token"
+        || k == "secret"
 }
 
 pub fn project(data: &Map<String, Value>) -> Map<String, Value> {
-    data.iter().filter(|(k, _)| !is_secret_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    data.iter()
+        .filter(|(k, _)| !is_secret_key(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 pub fn constructed_url(m: &Meeting) -> Value {
-    if let Some(u) = m.data.get("constructed_meeting_url").and_then(Value::as_str) {
+    if let Some(u) = m
+        .data
+        .get("constructed_meeting_url")
+        .and_then(Value::as_str)
+    {
         return Value::from(u);
     }
-    m.native_meeting_id.as_deref().and_then(|n| m.platform.construct_url(n)).map_or(Value::Null, Value::from)
+    m.native_meeting_id
+        .as_deref()
+        .and_then(|n| m.platform.construct_url(n))
+        .map_or(Value::Null, Value::from)
 }
 
 pub fn meeting(m: &Meeting) -> Value {
@@ -49,7 +78,11 @@ pub fn segment(s: &Segment, base_ms: Option<i64>) -> Value {
     let abs = |secs: f64| -> Value {
         base_ms.map_or(Value::Null, |b| {
             // Bots send offsets from their session start; epoch seconds are accepted as-is.
-            let ms = if secs >= 1e9 { secs * 1000.0 } else { b as f64 + secs * 1000.0 };
+            let ms = if secs >= 1e9 {
+                secs * 1000.0
+            } else {
+                b as f64 + secs * 1000.0
+            };
             Value::from(vexa_core::Timestamp(ms as i64).to_rfc3339())
         })
     };

@@ -25,7 +25,9 @@ pub const MAX_ATTEMPTS: u32 = 5;
 
 /// `sha256=<hex>` over `"<ts>.<body>"`.
 pub fn sign(secret: &str, ts: i64, body: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return String::new() };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
     mac.update(ts.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -43,13 +45,23 @@ fn wanted(hook: &Webhook, event_type: &str) -> bool {
 }
 
 impl Webhooks {
-    pub fn new(store: Arc<dyn MeetingStore>, clock: Arc<dyn Clock>, timeout: Duration, base_backoff: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn MeetingStore>,
+        clock: Arc<dyn Clock>,
+        timeout: Duration,
+        base_backoff: Duration,
+    ) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Webhooks { client, store, clock, base_backoff }
+        Webhooks {
+            client,
+            store,
+            clock,
+            base_backoff,
+        }
     }
 
     /// Queues one event for the user's webhook (if any and if the event is wanted).
@@ -77,7 +89,11 @@ impl Webhooks {
         let mut delay = self.base_backoff;
         for attempt in 1..=MAX_ATTEMPTS {
             let ts = self.clock.now().as_secs();
-            let mut req = self.client.post(&hook.url).header("content-type", "application/json").body(body.clone());
+            let mut req = self
+                .client
+                .post(&hook.url)
+                .header("content-type", "application/json")
+                .body(body.clone());
             if let Some(secret) = hook.secret.as_deref().filter(|s| !s.is_empty()) {
                 req = req
                     .header("x-webhook-timestamp", ts.to_string())
@@ -94,11 +110,17 @@ impl Webhooks {
             if !retry || attempt == MAX_ATTEMPTS {
                 break;
             }
-            tracing::info!(user = user.0, event_type, attempt, "webhook delivery failed; retrying");
+            tracing::info!(
+                user = user.0,
+                event_type,
+                attempt,
+                "webhook delivery failed; retrying"
+            );
             tokio::time::sleep(delay).await;
             delay = delay.saturating_mul(2);
         }
-        metrics::counter!("vexa_meetings_webhook_deliveries_total", "outcome" => "failed").increment(1);
+        metrics::counter!("vexa_meetings_webhook_deliveries_total", "outcome" => "failed")
+            .increment(1);
         tracing::warn!(user = user.0, event_type, "webhook delivery gave up");
     }
 }
@@ -109,7 +131,11 @@ mod tests {
 
     #[test]
     fn without_an_event_map_only_completion_is_delivered() {
-        let h = Webhook { url: "x".into(), secret: None, events: None };
+        let h = Webhook {
+            url: "x".into(),
+            secret: None,
+            events: None,
+        };
         assert!(wanted(&h, "meeting.completed"));
         assert!(!wanted(&h, "meeting.status_change"));
     }

@@ -18,7 +18,8 @@ use crate::caller::Caller;
 use crate::state::AppState;
 
 pub async fn upgrade(State(st): State<AppState>, caller: Caller, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(64 * 1024).on_upgrade(move |socket| session(st, caller.user_id, socket))
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |socket| session(st, caller.user_id, socket))
 }
 
 type Key = (String, String);
@@ -70,7 +71,10 @@ fn entries(v: &Value) -> Vec<Option<Key>> {
             a.iter()
                 .map(|m| {
                     let p = m.get("platform")?.as_str()?;
-                    let n = m.get("native_id").or_else(|| m.get("native_meeting_id"))?.as_str()?;
+                    let n = m
+                        .get("native_id")
+                        .or_else(|| m.get("native_meeting_id"))?
+                        .as_str()?;
                     Some((p.to_owned(), n.to_owned()))
                 })
                 .collect()
@@ -79,17 +83,25 @@ fn entries(v: &Value) -> Vec<Option<Key>> {
 }
 
 fn keys_json(keys: &[Key]) -> Value {
-    Value::Array(keys.iter().map(|(p, n)| json!({"platform": p, "native_id": n})).collect())
+    Value::Array(
+        keys.iter()
+            .map(|(p, n)| json!({"platform": p, "native_id": n}))
+            .collect(),
+    )
 }
 
 async fn handle(st: &AppState, user: UserId, subs: &mut HashSet<Key>, text: &str) -> Value {
-    let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(text) else { return error("invalid_json", None) };
+    let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(text) else {
+        return error("invalid_json", None);
+    };
     let meetings = msg.get("meetings").cloned().unwrap_or(Value::Null);
     match msg.get("action").and_then(Value::as_str) {
         Some("ping") => json!({"type": "pong"}),
         Some("subscribe") => {
             let bad = |d: &str| error("invalid_subscribe_payload", Some(json!(d)));
-            let Some(list) = meetings.as_array() else { return bad("'meetings' must be a non-empty list") };
+            let Some(list) = meetings.as_array() else {
+                return bad("'meetings' must be a non-empty list");
+            };
             if list.is_empty() {
                 return bad("'meetings' list cannot be empty");
             }
@@ -113,7 +125,10 @@ async fn handle(st: &AppState, user: UserId, subs: &mut HashSet<Key>, text: &str
         }
         Some("unsubscribe") => {
             let Some(list) = meetings.as_array() else {
-                return error("invalid_unsubscribe_payload", Some(json!("'meetings' must be a list")));
+                return error(
+                    "invalid_unsubscribe_payload",
+                    Some(json!("'meetings' must be a list")),
+                );
             };
             let mut done = Vec::new();
             let mut errors = Vec::new();

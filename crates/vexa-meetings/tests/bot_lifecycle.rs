@@ -13,10 +13,17 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use vexa_store::testing::TestDb;
 
-async fn ws_connect(app: &App, user: i64) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let mut req = format!("ws://127.0.0.1:{}/ws", app.port).into_client_request().unwrap();
-    req.headers_mut().insert("x-internal-secret", SECRET.parse().unwrap());
-    req.headers_mut().insert("x-user-id", user.to_string().parse().unwrap());
+async fn ws_connect(
+    app: &App,
+    user: i64,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut req = format!("ws://127.0.0.1:{}/ws", app.port)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("x-internal-secret", SECRET.parse().unwrap());
+    req.headers_mut()
+        .insert("x-user-id", user.to_string().parse().unwrap());
     tokio_tungstenite::connect_async(req).await.unwrap().0
 }
 
@@ -27,20 +34,35 @@ async fn a_bot_goes_active_streams_segments_and_completes_as_stopped_when_told_t
         let (code, m) = app.post_bot(1, happy("abc-defg-hij")).await;
         assert_eq!(code, 201, "{m}");
         assert_eq!(m["status"], "requested");
-        assert_eq!(m["constructed_meeting_url"], "https://meet.google.com/abc-defg-hij");
+        assert_eq!(
+            m["constructed_meeting_url"],
+            "https://meet.google.com/abc-defg-hij"
+        );
         assert_eq!(m["data"]["sessions"].as_array().map(Vec::len), Some(1));
         let id = m["id"].as_i64().unwrap();
-        assert!(!m.to_string().contains("v1."), "the bot token must not be echoed");
+        assert!(
+            !m.to_string().contains("v1."),
+            "the bot token must not be echoed"
+        );
 
         let mut ws = ws_connect(&app, 1).await;
         ws.send(Message::text(json!({"action":"subscribe","meetings":[{"platform":"google_meet","native_id":"abc-defg-hij"}]}).to_string())).await.unwrap();
-        ws.send(Message::text(r#"{"action":"ping"}"#)).await.unwrap();
+        ws.send(Message::text(r#"{"action":"ping"}"#))
+            .await
+            .unwrap();
 
         app.wait_status(1, id, "active", 10).await;
-        let (mut saw_transcript, mut saw_status, mut saw_pong, mut saw_ack) = (false, false, false, false);
+        let (mut saw_transcript, mut saw_status, mut saw_pong, mut saw_ack) =
+            (false, false, false, false);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !(saw_transcript && saw_status && saw_pong && saw_ack) && tokio::time::Instant::now() < deadline {
-            let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await else { break };
+        while !(saw_transcript && saw_status && saw_pong && saw_ack)
+            && tokio::time::Instant::now() < deadline
+        {
+            let Ok(Some(Ok(Message::Text(t)))) =
+                tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+            else {
+                break;
+            };
             let v: Value = serde_json::from_str(&t).unwrap();
             match v["type"].as_str() {
                 Some("transcript") => {
@@ -56,23 +78,41 @@ async fn a_bot_goes_active_streams_segments_and_completes_as_stopped_when_told_t
                 _ => {}
             }
         }
-        assert!(saw_transcript && saw_status && saw_pong && saw_ack, "ws frames: t={saw_transcript} s={saw_status} p={saw_pong} a={saw_ack}");
+        assert!(
+            saw_transcript && saw_status && saw_pong && saw_ack,
+            "ws frames: t={saw_transcript} s={saw_status} p={saw_pong} a={saw_ack}"
+        );
 
         // Segments from two speakers land in the transcript.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let (code, t) = app.call(Method::GET, "/transcripts/google_meet/abc-defg-hij", 1, None).await;
+            let (code, t) = app
+                .call(
+                    Method::GET,
+                    "/transcripts/google_meet/abc-defg-hij",
+                    1,
+                    None,
+                )
+                .await;
             assert_eq!(code, 200, "{t}");
             let segs = t["segments"].as_array().cloned().unwrap_or_default();
-            let speakers: std::collections::HashSet<String> =
-                segs.iter().filter(|s| s["completed"] == true).filter_map(|s| s["speaker"].as_str().map(str::to_owned)).collect();
+            let speakers: std::collections::HashSet<String> = segs
+                .iter()
+                .filter(|s| s["completed"] == true)
+                .filter_map(|s| s["speaker"].as_str().map(str::to_owned))
+                .collect();
             if speakers.len() >= 2 && segs.len() >= 3 {
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "transcript too short: {t}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "transcript too short: {t}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let (code, by_id) = app.call(Method::GET, &format!("/transcripts/by-id/{id}"), 1, None).await;
+        let (code, by_id) = app
+            .call(Method::GET, &format!("/transcripts/by-id/{id}"), 1, None)
+            .await;
         assert_eq!((code, by_id["id"].as_i64()), (200, Some(id)));
 
         let (code, running) = app.call(Method::GET, "/bots/status", 1, None).await;
@@ -82,16 +122,26 @@ async fn a_bot_goes_active_streams_segments_and_completes_as_stopped_when_told_t
 
         let pids = app.bot_pids();
         assert_eq!(pids.len(), 1, "one bot process");
-        let (code, receipt) = app.call(Method::DELETE, "/bots/google_meet/abc-defg-hij", 1, None).await;
-        assert_eq!((code, receipt["status"].as_str()), (200, Some("stopping")), "{receipt}");
+        let (code, receipt) = app
+            .call(Method::DELETE, "/bots/google_meet/abc-defg-hij", 1, None)
+            .await;
+        assert_eq!(
+            (code, receipt["status"].as_str()),
+            (200, Some("stopping")),
+            "{receipt}"
+        );
         let done = app.wait_status(1, id, "completed", 10).await;
         assert_eq!(done["completion_reason"], "stopped");
         assert!(done["end_time"].is_string() && done["start_time"].is_string());
         app.wait_no_bots(5).await;
         assert!(!alive(pids[0]));
-        let (code, _) = app.call(Method::DELETE, "/bots/google_meet/abc-defg-hij", 1, None).await;
+        let (code, _) = app
+            .call(Method::DELETE, "/bots/google_meet/abc-defg-hij", 1, None)
+            .await;
         assert_eq!(code, 404, "a repeated stop finds no live bot");
-        let log = std::fs::read_dir(app.data_dir.path().join("bots")).unwrap().count();
+        let log = std::fs::read_dir(app.data_dir.path().join("bots"))
+            .unwrap()
+            .count();
         assert_eq!(log, 1, "one log file per bot under <data_dir>/bots");
     }
 }
@@ -102,7 +152,9 @@ async fn a_bot_that_crashes_while_joining_fails_and_leaves_no_process() {
         let app = spawn_app(db, Some(mock_bot())).await;
         let (code, m) = app.post_bot(1, scenario("crash-room", "crash")).await;
         assert_eq!(code, 201, "{m}");
-        let m = app.wait_status(1, m["id"].as_i64().unwrap(), "failed", 10).await;
+        let m = app
+            .wait_status(1, m["id"].as_i64().unwrap(), "failed", 10)
+            .await;
         assert_eq!(m["failure_stage"], "joining");
         assert_eq!(m["completion_reason"], "join_failure");
         app.wait_no_bots(5).await;
@@ -117,7 +169,9 @@ async fn a_rejected_bot_fails_at_admission() {
     for db in TestDb::each().await {
         let app = spawn_app(db, Some(mock_bot())).await;
         let (_, m) = app.post_bot(1, scenario("reject-room", "reject")).await;
-        let m = app.wait_status(1, m["id"].as_i64().unwrap(), "failed", 10).await;
+        let m = app
+            .wait_status(1, m["id"].as_i64().unwrap(), "failed", 10)
+            .await;
         assert_eq!(m["failure_stage"], "awaiting_admission");
         assert_eq!(m["completion_reason"], "awaiting_admission_rejected");
         app.wait_no_bots(5).await;
@@ -131,7 +185,9 @@ async fn stopping_a_slow_bot_in_the_lobby_fails_it_as_stopped() {
         let (_, m) = app.post_bot(1, scenario("slow-room", "slow")).await;
         let id = m["id"].as_i64().unwrap();
         app.wait_status(1, id, "awaiting_admission", 10).await;
-        let (code, _) = app.call(Method::DELETE, "/bots/google_meet/slow-room", 1, None).await;
+        let (code, _) = app
+            .call(Method::DELETE, "/bots/google_meet/slow-room", 1, None)
+            .await;
         assert_eq!(code, 200);
         let m = app.wait_status(1, id, "failed", 10).await;
         assert_eq!(m["completion_reason"], "stopped");
@@ -143,26 +199,56 @@ async fn stopping_a_slow_bot_in_the_lobby_fails_it_as_stopped() {
 async fn a_config_update_reaches_the_live_bot() {
     for db in TestDb::each().await {
         let app = spawn_app(db, Some(mock_bot())).await;
-        let (code, m) = app.call(Method::PUT, "/bots/google_meet/cfg-room/config", 1, Some(json!({"language": "fr"}))).await;
+        let (code, m) = app
+            .call(
+                Method::PUT,
+                "/bots/google_meet/cfg-room/config",
+                1,
+                Some(json!({"language": "fr"})),
+            )
+            .await;
         assert_eq!(code, 404, "no live bot: {m}");
         let (_, m) = app.post_bot(1, happy("cfg-room")).await;
         let id = m["id"].as_i64().unwrap();
         app.wait_status(1, id, "active", 10).await;
-        let (code, body) = app.call(Method::PUT, "/bots/google_meet/cfg-room/config", 1, Some(json!({"language": "fr", "task": "translate"}))).await;
+        let (code, body) = app
+            .call(
+                Method::PUT,
+                "/bots/google_meet/cfg-room/config",
+                1,
+                Some(json!({"language": "fr", "task": "translate"})),
+            )
+            .await;
         assert_eq!(code, 202, "{body}");
         assert!(body["message"].is_string());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let (_, t) = app.call(Method::GET, "/transcripts/google_meet/cfg-room", 1, None).await;
-            if t["segments"].as_array().is_some_and(|s| s.iter().any(|s| s["language"] == "fr")) {
+            let (_, t) = app
+                .call(Method::GET, "/transcripts/google_meet/cfg-room", 1, None)
+                .await;
+            if t["segments"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s["language"] == "fr"))
+            {
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no segment in the new language: {t}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no segment in the new language: {t}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let logs = std::fs::read_dir(app.data_dir.path().join("bots")).unwrap().flatten().next().unwrap().path();
-        assert!(std::fs::read_to_string(logs).unwrap().contains("reconfigure language=fr"));
-        app.call(Method::DELETE, "/bots/google_meet/cfg-room", 1, None).await;
+        let logs = std::fs::read_dir(app.data_dir.path().join("bots"))
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        assert!(std::fs::read_to_string(logs)
+            .unwrap()
+            .contains("reconfigure language=fr"));
+        app.call(Method::DELETE, "/bots/google_meet/cfg-room", 1, None)
+            .await;
         app.wait_status(1, id, "completed", 10).await;
         app.wait_no_bots(5).await;
     }

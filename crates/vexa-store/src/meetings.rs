@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use vexa_core::meeting::{
-    CreateBotError, Meeting, MeetingFilter, MeetingId, MeetingStatus, MeetingStore, NewMeeting, Platform, Segment,
-    StatusUpdate, Webhook, CAP_STATUSES_SQL,
+    CreateBotError, Meeting, MeetingFilter, MeetingId, MeetingStatus, MeetingStore, NewMeeting,
+    Platform, Segment, StatusUpdate, Webhook, CAP_STATUSES_SQL,
 };
 use vexa_core::{StoreError, Timestamp, UserId};
 
@@ -26,7 +26,8 @@ impl SqlMeetingStore {
     }
 }
 
-const COLS: &str = "id, user_id, platform, native_meeting_id, status, bot_container_id, start_time, end_time, \
+const COLS: &str =
+    "id, user_id, platform, native_meeting_id, status, bot_container_id, start_time, end_time, \
                     completion_reason, failure_stage, data, created_at, updated_at";
 
 type Row = (
@@ -45,11 +46,24 @@ type Row = (
     i64,
 );
 
-type SegRow = (String, Option<String>, Option<String>, String, f64, f64, Option<String>, i64, i64, i64);
+type SegRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    f64,
+    f64,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+);
 
 fn to_meeting(r: Row) -> Result<Meeting, StoreError> {
-    let platform = Platform::parse(&r.2).ok_or_else(|| StoreError::Other(format!("bad platform {}", r.2)))?;
-    let status = MeetingStatus::parse(&r.4).ok_or_else(|| StoreError::Other(format!("bad status {}", r.4)))?;
+    let platform =
+        Platform::parse(&r.2).ok_or_else(|| StoreError::Other(format!("bad platform {}", r.2)))?;
+    let status = MeetingStatus::parse(&r.4)
+        .ok_or_else(|| StoreError::Other(format!("bad status {}", r.4)))?;
     let data = match serde_json::from_str::<Value>(&r.10) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
@@ -99,7 +113,6 @@ fn merge(into: &mut Map<String, Value>, patch: &Map<String, Value>) {
         }
     }
 }
-
 
 /// Writes every mutable column of `m` (the row was locked and read in the same transaction).
 const WRITE_ROW: &str = "UPDATE meetings SET platform = $1, native_meeting_id = $2, status = $3, bot_container_id = $4, \
@@ -165,7 +178,12 @@ macro_rules! edit_row {
 
 #[async_trait]
 impl MeetingStore for SqlMeetingStore {
-    async fn create_bot_meeting(&self, new: &NewMeeting, cap: Option<i64>, now: Timestamp) -> Result<Meeting, CreateBotError> {
+    async fn create_bot_meeting(
+        &self,
+        new: &NewMeeting,
+        cap: Option<i64>,
+        now: Timestamp,
+    ) -> Result<Meeting, CreateBotError> {
         let result: Result<Meeting, CreateBotError> = with_pool!(&self.db, p => {
             let mut tx = p.begin().await.map_err(map_err)?;
             sqlx::query(
@@ -243,7 +261,11 @@ impl MeetingStore for SqlMeetingStore {
         result
     }
 
-    async fn create_planned(&self, new: &NewMeeting, now: Timestamp) -> Result<Meeting, StoreError> {
+    async fn create_planned(
+        &self,
+        new: &NewMeeting,
+        now: Timestamp,
+    ) -> Result<Meeting, StoreError> {
         with_pool!(&self.db, p => {
             let row = sqlx::query_as::<_, Row>(&format!(
                 "INSERT INTO meetings (user_id, platform, native_meeting_id, status, data, created_at, updated_at) \
@@ -275,7 +297,12 @@ impl MeetingStore for SqlMeetingStore {
         })
     }
 
-    async fn latest_for_key(&self, user: UserId, platform: Platform, native: &str) -> Result<Option<Meeting>, StoreError> {
+    async fn latest_for_key(
+        &self,
+        user: UserId,
+        platform: Platform,
+        native: &str,
+    ) -> Result<Option<Meeting>, StoreError> {
         with_pool!(&self.db, p => {
             sqlx::query_as::<_, Row>(&format!(
                 "SELECT {COLS} FROM meetings WHERE user_id = $1 AND platform = $2 AND native_meeting_id = $3 \
@@ -296,7 +323,11 @@ impl MeetingStore for SqlMeetingStore {
         // Statuses come from the closed enum, so inlining them as literals is safe.
         let mut sql = format!("SELECT {COLS} FROM meetings WHERE user_id = $1");
         if !filter.statuses.is_empty() {
-            let list: Vec<String> = filter.statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            let list: Vec<String> = filter
+                .statuses
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
             sql.push_str(&format!(" AND status IN ({})", list.join(",")));
         }
         if let Some(p) = filter.platform {
@@ -317,7 +348,11 @@ impl MeetingStore for SqlMeetingStore {
         })
     }
 
-    async fn update_status(&self, id: MeetingId, u: &StatusUpdate) -> Result<Option<Meeting>, StoreError> {
+    async fn update_status(
+        &self,
+        id: MeetingId,
+        u: &StatusUpdate,
+    ) -> Result<Option<Meeting>, StoreError> {
         edit_row!(self, id, |m| {
             if m.status != u.from {
                 Ok(false)
@@ -342,7 +377,12 @@ impl MeetingStore for SqlMeetingStore {
         })
     }
 
-    async fn merge_data(&self, id: MeetingId, patch: &Map<String, Value>, now: Timestamp) -> Result<Option<Meeting>, StoreError> {
+    async fn merge_data(
+        &self,
+        id: MeetingId,
+        patch: &Map<String, Value>,
+        now: Timestamp,
+    ) -> Result<Option<Meeting>, StoreError> {
         edit_row!(self, id, |m| {
             merge(&mut m.data, patch);
             m.updated_at = now;
@@ -350,7 +390,12 @@ impl MeetingStore for SqlMeetingStore {
         })
     }
 
-    async fn replan(&self, id: MeetingId, new: &NewMeeting, now: Timestamp) -> Result<Option<Meeting>, StoreError> {
+    async fn replan(
+        &self,
+        id: MeetingId,
+        new: &NewMeeting,
+        now: Timestamp,
+    ) -> Result<Option<Meeting>, StoreError> {
         edit_row!(self, id, |m| {
             if !m.status.is_planned() {
                 Ok(false)
@@ -365,7 +410,13 @@ impl MeetingStore for SqlMeetingStore {
         })
     }
 
-    async fn set_bot_container(&self, id: MeetingId, container: &str, session_uid: &str, now: Timestamp) -> Result<(), StoreError> {
+    async fn set_bot_container(
+        &self,
+        id: MeetingId,
+        container: &str,
+        session_uid: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         with_pool!(&self.db, p => {
             let mut tx = p.begin().await.map_err(map_err)?;
             sqlx::query("UPDATE meetings SET bot_container_id = $1, updated_at = $2 WHERE id = $3")
@@ -484,7 +535,12 @@ impl MeetingStore for SqlMeetingStore {
         })
     }
 
-    async fn set_webhook(&self, user: UserId, hook: &Webhook, now: Timestamp) -> Result<(), StoreError> {
+    async fn set_webhook(
+        &self,
+        user: UserId,
+        hook: &Webhook,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let events = hook.events.as_ref().map(json);
         with_pool!(&self.db, p => {
             sqlx::query(

@@ -8,7 +8,8 @@ pub mod store;
 pub use fsm::{advance, Advance, IllegalTransition, LifecycleEvent};
 pub use platform::{parse_meeting_url, validate_native_id, Platform};
 pub use store::{
-    CreateBotError, Meeting, MeetingFilter, MeetingId, MeetingStore, NewMeeting, Segment, StatusUpdate, Webhook,
+    CreateBotError, Meeting, MeetingFilter, MeetingId, MeetingStore, NewMeeting, Segment,
+    StatusUpdate, Webhook,
 };
 
 use serde::Serialize;
@@ -79,7 +80,10 @@ impl MeetingStatus {
     pub fn counts_against_cap(self) -> bool {
         matches!(
             self,
-            MeetingStatus::Requested | MeetingStatus::Joining | MeetingStatus::AwaitingAdmission | MeetingStatus::Active
+            MeetingStatus::Requested
+                | MeetingStatus::Joining
+                | MeetingStatus::AwaitingAdmission
+                | MeetingStatus::Active
         )
     }
 }

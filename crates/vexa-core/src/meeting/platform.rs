@@ -30,9 +30,15 @@ impl Platform {
 
     /// Any stored platform value.
     pub fn parse(s: &str) -> Option<Platform> {
-        [Platform::GoogleMeet, Platform::Teams, Platform::Zoom, Platform::Jitsi, Platform::Unknown]
-            .into_iter()
-            .find(|p| p.as_str() == s)
+        [
+            Platform::GoogleMeet,
+            Platform::Teams,
+            Platform::Zoom,
+            Platform::Jitsi,
+            Platform::Unknown,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 
     /// A platform a bot can be sent to.
@@ -50,7 +56,9 @@ impl Platform {
     pub fn construct_url(self, native: &str) -> Option<String> {
         match self {
             Platform::GoogleMeet => Some(format!("https://meet.google.com/{native}")),
-            Platform::Teams => Some(format!("https://teams.microsoft.com/l/meetup-join/{native}")),
+            Platform::Teams => Some(format!(
+                "https://teams.microsoft.com/l/meetup-join/{native}"
+            )),
             Platform::Zoom | Platform::Jitsi | Platform::Unknown => None,
         }
     }
@@ -72,9 +80,15 @@ pub fn validate_native_id(id: &str) -> Result<(), ValidationError> {
         ));
     }
     if id.chars().any(|c| (c as u32) < 0x20 || c as u32 == 0x7f) {
-        return Err(ValidationError::new("native_meeting_id", "'native_meeting_id' contains control characters"));
+        return Err(ValidationError::new(
+            "native_meeting_id",
+            "'native_meeting_id' contains control characters",
+        ));
     }
-    if id.chars().any(|c| matches!(c, '?' | '#' | '&' | '=' | '/') || c.is_whitespace()) {
+    if id
+        .chars()
+        .any(|c| matches!(c, '?' | '#' | '&' | '=' | '/') || c.is_whitespace())
+    {
         return Err(ValidationError::new(
             "native_meeting_id",
             "'native_meeting_id' must be the bare meeting id and cannot contain URL characters ('?', '#', '&', '=', '/') or spaces — pass any passcode in 'passcode' or supply the full 'meeting_url' instead",
@@ -104,12 +118,20 @@ pub fn parse_meeting_url(url: &str) -> Result<ParsedUrl, ValidationError> {
     };
     let host_port = authority.rsplit('@').next().unwrap_or(authority);
     if host_port.starts_with('[') {
-        return Err(err("meeting_url cannot be an IP literal — use the deployment's hostname"));
+        return Err(err(
+            "meeting_url cannot be an IP literal — use the deployment's hostname",
+        ));
     }
-    let host = host_port.split(':').next().unwrap_or("").to_ascii_lowercase();
+    let host = host_port
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let host = host.trim_end_matches('.');
     if host.is_empty()
-        || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         || host.split('.').any(str::is_empty)
     {
         return Err(err("meeting_url must have a valid hostname"));
@@ -117,8 +139,12 @@ pub fn parse_meeting_url(url: &str) -> Result<ParsedUrl, ValidationError> {
     if host == "localhost" || host.ends_with(".localhost") {
         return Err(err("meeting_url cannot target localhost"));
     }
-    if host.parse::<std::net::Ipv4Addr>().is_ok() || host.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(err("meeting_url cannot be an IP literal — use the deployment's hostname"));
+    if host.parse::<std::net::Ipv4Addr>().is_ok()
+        || host.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        return Err(err(
+            "meeting_url cannot be an IP literal — use the deployment's hostname",
+        ));
     }
     let (path, query) = match path_query.split_once('?') {
         Some((p, q)) => (p, q.split('#').next().unwrap_or("")),
@@ -133,7 +159,11 @@ pub fn parse_meeting_url(url: &str) -> Result<ParsedUrl, ValidationError> {
             .map(|(_, v)| v.to_owned())
             .filter(|v| !v.is_empty())
     };
-    let mut out = ParsedUrl { platform: None, native_id: None, passcode: None };
+    let mut out = ParsedUrl {
+        platform: None,
+        native_id: None,
+        passcode: None,
+    };
     if host == "meet.google.com" {
         out.platform = Some(Platform::GoogleMeet);
         out.native_id = segments.first().map(|s| (*s).to_owned());
@@ -145,7 +175,10 @@ pub fn parse_meeting_url(url: &str) -> Result<ParsedUrl, ValidationError> {
             _ => None,
         };
         out.passcode = query_param("pwd");
-    } else if host == "teams.microsoft.com" || host == "teams.live.com" || host.ends_with(".teams.microsoft.com") {
+    } else if host == "teams.microsoft.com"
+        || host == "teams.live.com"
+        || host.ends_with(".teams.microsoft.com")
+    {
         out.platform = Some(Platform::Teams);
         out.native_id = match segments.as_slice() {
             ["l", "meetup-join", id, ..] => Some((*id).to_owned()),
@@ -172,14 +205,20 @@ mod tests {
     #[test]
     fn google_meet_link_yields_platform_and_id() {
         let p = parse_meeting_url("https://meet.google.com/abc-defg-hij?authuser=0").ok();
-        assert_eq!(p.as_ref().and_then(|p| p.platform), Some(Platform::GoogleMeet));
+        assert_eq!(
+            p.as_ref().and_then(|p| p.platform),
+            Some(Platform::GoogleMeet)
+        );
         assert_eq!(p.and_then(|p| p.native_id).as_deref(), Some("abc-defg-hij"));
     }
 
     #[test]
     fn zoom_link_carries_passcode() {
         let p = parse_meeting_url("https://us05web.zoom.us/j/123456789?pwd=secret").ok();
-        assert_eq!(p.as_ref().and_then(|p| p.native_id.clone()).as_deref(), Some("123456789"));
+        assert_eq!(
+            p.as_ref().and_then(|p| p.native_id.clone()).as_deref(),
+            Some("123456789")
+        );
         assert_eq!(p.and_then(|p| p.passcode).as_deref(), Some("secret"));
     }
 
@@ -192,7 +231,10 @@ mod tests {
             ("https://[::1]/x", "IP literal"),
             ("https:///x", "valid hostname"),
         ] {
-            let e = parse_meeting_url(url).err().map(|e| e.detail).unwrap_or_default();
+            let e = parse_meeting_url(url)
+                .err()
+                .map(|e| e.detail)
+                .unwrap_or_default();
             assert!(e.contains(want), "{url}: {e}");
         }
     }

@@ -34,7 +34,10 @@ pub struct Meeting {
 
 impl Meeting {
     pub fn stop_requested(&self) -> bool {
-        self.data.get("stop_requested").and_then(Value::as_bool).unwrap_or(false)
+        self.data
+            .get("stop_requested")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 }
 
@@ -111,22 +114,53 @@ pub struct Webhook {
 pub trait MeetingStore: Send + Sync + 'static {
     /// Records a bot request atomically per user: 409 when a live row exists for the key, 429
     /// when `cap` live bots are running; a planned row for the key is claimed in place.
-    async fn create_bot_meeting(&self, new: &NewMeeting, cap: Option<i64>, now: Timestamp) -> Result<Meeting, CreateBotError>;
+    async fn create_bot_meeting(
+        &self,
+        new: &NewMeeting,
+        cap: Option<i64>,
+        now: Timestamp,
+    ) -> Result<Meeting, CreateBotError>;
     /// Inserts a planned meeting; `Conflict` when a non-terminal row exists for the key.
-    async fn create_planned(&self, new: &NewMeeting, now: Timestamp) -> Result<Meeting, StoreError>;
+    async fn create_planned(&self, new: &NewMeeting, now: Timestamp)
+        -> Result<Meeting, StoreError>;
     async fn meeting(&self, id: MeetingId) -> Result<Option<Meeting>, StoreError>;
     /// The user's newest meeting for a platform/native id.
-    async fn latest_for_key(&self, user: UserId, platform: Platform, native: &str) -> Result<Option<Meeting>, StoreError>;
+    async fn latest_for_key(
+        &self,
+        user: UserId,
+        platform: Platform,
+        native: &str,
+    ) -> Result<Option<Meeting>, StoreError>;
     /// The user's meetings, newest first.
     async fn list(&self, user: UserId, filter: &MeetingFilter) -> Result<Vec<Meeting>, StoreError>;
     /// Compare-and-set status change; `None` when the row is gone or no longer in `from`.
-    async fn update_status(&self, id: MeetingId, update: &StatusUpdate) -> Result<Option<Meeting>, StoreError>;
+    async fn update_status(
+        &self,
+        id: MeetingId,
+        update: &StatusUpdate,
+    ) -> Result<Option<Meeting>, StoreError>;
     /// Shallow-merges keys into `data` (a `null` removes the key); `None` when the row is gone.
-    async fn merge_data(&self, id: MeetingId, patch: &Map<String, Value>, now: Timestamp) -> Result<Option<Meeting>, StoreError>;
+    async fn merge_data(
+        &self,
+        id: MeetingId,
+        patch: &Map<String, Value>,
+        now: Timestamp,
+    ) -> Result<Option<Meeting>, StoreError>;
     /// Rewrites a planned row (platform, native id, status, data) if it is still planned;
     /// `Conflict` when the new key collides with another non-terminal row.
-    async fn replan(&self, id: MeetingId, new: &NewMeeting, now: Timestamp) -> Result<Option<Meeting>, StoreError>;
-    async fn set_bot_container(&self, id: MeetingId, container: &str, session_uid: &str, now: Timestamp) -> Result<(), StoreError>;
+    async fn replan(
+        &self,
+        id: MeetingId,
+        new: &NewMeeting,
+        now: Timestamp,
+    ) -> Result<Option<Meeting>, StoreError>;
+    async fn set_bot_container(
+        &self,
+        id: MeetingId,
+        container: &str,
+        session_uid: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
     async fn sessions(&self, id: MeetingId) -> Result<Vec<String>, StoreError>;
     /// Deletes the row and everything under it; `false` when there was none.
     async fn delete_meeting(&self, id: MeetingId) -> Result<bool, StoreError>;
@@ -138,5 +172,10 @@ pub trait MeetingStore: Send + Sync + 'static {
     /// The transcript, ordered by start time.
     async fn segments(&self, id: MeetingId) -> Result<Vec<Segment>, StoreError>;
     async fn webhook(&self, user: UserId) -> Result<Option<Webhook>, StoreError>;
-    async fn set_webhook(&self, user: UserId, hook: &Webhook, now: Timestamp) -> Result<(), StoreError>;
+    async fn set_webhook(
+        &self,
+        user: UserId,
+        hook: &Webhook,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 }

@@ -43,7 +43,9 @@ pub async fn spawn_app(db: TestDb, bot_command: Option<String>) -> App {
         webhook_timeout: Duration::from_secs(2),
     };
     let store = Arc::new(SqlMeetingStore::new(db.db.clone()));
-    let svc = MeetingsService::new(cfg, store, Arc::new(SystemClock)).await.unwrap();
+    let svc = MeetingsService::new(cfg, store, Arc::new(SystemClock))
+        .await
+        .unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(svc.serve(listener, async move {
         let _ = rx.await;
@@ -70,7 +72,13 @@ impl App {
             .header("x-user-scopes", "bot,tx")
     }
 
-    pub async fn call(&self, method: reqwest::Method, path: &str, user: i64, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: i64,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut r = self.req(method, path, user);
         if let Some(b) = body {
             r = r.json(&b);
@@ -82,11 +90,14 @@ impl App {
     }
 
     pub async fn post_bot(&self, user: i64, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, "/bots", user, Some(body)).await
+        self.call(reqwest::Method::POST, "/bots", user, Some(body))
+            .await
     }
 
     pub async fn meeting(&self, user: i64, id: i64) -> Value {
-        self.call(reqwest::Method::GET, &format!("/meetings/{id}"), user, None).await.1
+        self.call(reqwest::Method::GET, &format!("/meetings/{id}"), user, None)
+            .await
+            .1
     }
 
     /// Polls until the meeting reaches `status` (or fails the test after `secs`).
@@ -97,7 +108,10 @@ impl App {
             if m["status"] == status {
                 return m;
             }
-            assert!(tokio::time::Instant::now() < deadline, "meeting {id} never reached {status}: {m}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "meeting {id} never reached {status}: {m}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -110,7 +124,11 @@ impl App {
     pub async fn wait_no_bots(&self, secs: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         while !self.bot_pids().is_empty() {
-            assert!(tokio::time::Instant::now() < deadline, "bot processes survived: {:?}", self.bot_pids());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "bot processes survived: {:?}",
+                self.bot_pids()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -129,10 +147,16 @@ impl App {
 pub fn bot_pids_for(port: u16) -> Vec<i32> {
     let needle = format!("127.0.0.1:{port}/internal");
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(env) = std::fs::read(e.path().join("environ")) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
         let env = String::from_utf8_lossy(&env);
         if env.contains("VEXA_BOT_CONFIG=") && env.contains(&needle) && alive(pid) {
             out.push(pid);
@@ -144,7 +168,10 @@ pub fn bot_pids_for(port: u16) -> Vec<i32> {
 /// `kill(pid, 0)` semantics through /proc: a zombie counts as dead.
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
