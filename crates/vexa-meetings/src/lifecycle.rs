@@ -87,6 +87,13 @@ pub async fn apply(
         };
         if let Some(new) = st.store.update_status(id, &update).await? {
             publish_status(st, m.status, &new, reason.as_deref(), source);
+            if new.status.is_terminal() {
+                // A bot that reported its end must also go: make sure its process group exits.
+                if let Some(rt) = st.runtime.clone() {
+                    let grace = st.cfg.stop_grace;
+                    tokio::spawn(async move { rt.stop(id, grace).await });
+                }
+            }
             return Ok((new, true));
         }
         // Another writer moved the row between our read and write: decide again on fresh state.

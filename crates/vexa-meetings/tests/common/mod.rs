@@ -144,6 +144,18 @@ impl App {
     }
 }
 
+impl Drop for App {
+    /// Safety net for failing tests only: a passing test has already seen every bot exit.
+    fn drop(&mut self) {
+        for pid in self.bot_pids() {
+            let _ = std::process::Command::new("kill")
+                .arg("-9")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+}
+
 pub fn bot_pids_for(port: u16) -> Vec<i32> {
     let needle = format!("127.0.0.1:{port}/internal");
     let mut out = Vec::new();
