@@ -108,6 +108,13 @@ impl MeetingsService {
             webhooks,
             shutdown: shutdown.clone(),
         };
+        let reconciled = lifecycle::reconcile_after_restart(&state).await?;
+        if reconciled > 0 {
+            tracing::info!(
+                reconciled,
+                "meetings left live by an earlier run were closed"
+            );
+        }
         tokio::spawn(lifecycle::run_runtime_events(state.clone(), events_rx));
         Ok(MeetingsService { state, shutdown })
     }

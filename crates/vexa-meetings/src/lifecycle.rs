@@ -226,3 +226,19 @@ pub fn publish_user_frame(st: &AppState, m: &Meeting) {
         text: flat.to_string().into(),
     });
 }
+
+/// At startup no bot process of an earlier run is alive (each leaves when its stdin closes, and
+/// shutdown stops them all), so meetings still marked live are given their terminal state.
+pub async fn reconcile_after_restart(st: &AppState) -> Result<usize> {
+    let mut n = 0;
+    for m in st.store.live_meetings().await? {
+        if let Some(ev) = on_exit(m.status, m.stop_requested(), None) {
+            let reason =
+                Some("the meetings service restarted; the bot did not survive it".to_owned());
+            if apply(st, m.id, &ev, reason, Source::Runtime).await.is_ok() {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}

@@ -481,3 +481,28 @@ async fn the_bot_protocol_refuses_missing_and_forged_tokens() {
         assert_eq!(r.send().await.unwrap().status().as_u16(), 401);
     }
 }
+
+#[tokio::test]
+async fn meetings_left_live_by_a_dead_server_are_closed_at_startup() {
+    use vexa_core::meeting::{MeetingStatus, MeetingStore, NewMeeting, Platform};
+    let db = TestDb::sqlite().await;
+    let store = vexa_store::meetings::SqlMeetingStore::new(db.db.clone());
+    let new = NewMeeting {
+        user_id: vexa_core::UserId(1),
+        platform: Platform::GoogleMeet,
+        native_meeting_id: Some("ghost-room".into()),
+        status: MeetingStatus::Requested,
+        data: serde_json::Map::new(),
+    };
+    let m = store
+        .create_bot_meeting(&new, None, vexa_core::Timestamp(1))
+        .await
+        .unwrap();
+    let app = spawn_app(db, None).await;
+    let got = app.meeting(1, m.id.0).await;
+    assert_eq!(
+        (got["status"].as_str(), got["failure_stage"].as_str()),
+        (Some("failed"), Some("requested")),
+        "{got}"
+    );
+}

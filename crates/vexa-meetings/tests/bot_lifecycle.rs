@@ -272,5 +272,13 @@ async fn server_shutdown_leaves_no_bot_process_behind() {
         for pid in pids {
             assert!(!alive(pid), "bot {pid} outlived the server");
         }
+        // After a restart no meeting claims a bot that no longer exists.
+        let app = app.restart().await;
+        let (_, status) = app.call(Method::GET, "/bots/status", 1, None).await;
+        assert_eq!(status["count"], 0, "{status}");
+        let (_, list) = app.call(Method::GET, "/meetings", 1, None).await;
+        for m in list["meetings"].as_array().unwrap() {
+            assert!(m["status"] == "completed" || m["status"] == "failed", "{m}");
+        }
     }
 }

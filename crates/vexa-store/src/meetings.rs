@@ -319,6 +319,20 @@ impl MeetingStore for SqlMeetingStore {
         })
     }
 
+    async fn live_meetings(&self) -> Result<Vec<Meeting>, StoreError> {
+        with_pool!(&self.db, p => {
+            sqlx::query_as::<_, Row>(&format!(
+                "SELECT {COLS} FROM meetings WHERE status NOT IN ('completed', 'failed', 'idle', 'scheduled') ORDER BY id"
+            ))
+            .fetch_all(p)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(to_meeting)
+            .collect()
+        })
+    }
+
     async fn list(&self, user: UserId, filter: &MeetingFilter) -> Result<Vec<Meeting>, StoreError> {
         // Statuses come from the closed enum, so inlining them as literals is safe.
         let mut sql = format!("SELECT {COLS} FROM meetings WHERE user_id = $1");

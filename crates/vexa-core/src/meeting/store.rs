@@ -131,6 +131,9 @@ pub trait MeetingStore: Send + Sync + 'static {
         platform: Platform,
         native: &str,
     ) -> Result<Option<Meeting>, StoreError>;
+    /// Every meeting with a bot that is not finished (any user), oldest first: the rows a
+    /// restarted service must reconcile, since its bot processes did not survive it.
+    async fn live_meetings(&self) -> Result<Vec<Meeting>, StoreError>;
     /// The user's meetings, newest first.
     async fn list(&self, user: UserId, filter: &MeetingFilter) -> Result<Vec<Meeting>, StoreError>;
     /// Compare-and-set status change; `None` when the row is gone or no longer in `from`.

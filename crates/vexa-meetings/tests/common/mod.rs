@@ -26,7 +26,7 @@ pub struct App {
     pub data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _db: TestDb,
+    db: Option<TestDb>,
 }
 
 pub async fn spawn_app(db: TestDb, bot_command: Option<String>) -> App {
@@ -58,7 +58,7 @@ pub async fn spawn_app(db: TestDb, bot_command: Option<String>) -> App {
         data_dir,
         stop: Some(tx),
         task: Some(task),
-        _db: db,
+        db: Some(db),
     }
 }
 
@@ -131,6 +131,13 @@ impl App {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Shuts this server down and starts a new one on the same database.
+    pub async fn restart(mut self) -> App {
+        self.shutdown().await;
+        let db = self.db.take().unwrap();
+        spawn_app(db, Some(mock_bot())).await
     }
 
     /// Stops the server the way the binary does (shutdown future resolves) and waits for it.
