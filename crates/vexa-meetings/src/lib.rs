@@ -7,6 +7,24 @@
 //! - `internal` — the bot protocol (HTTP callbacks with a per-meeting HMAC token);
 //! - `ws` — live frames for the caller's own meetings; `webhook` — signed delivery with retries;
 //! - `mock_bot` — the development bot.
+//!
+//! # The bot protocol
+//!
+//! A bot is started with `VEXA_BOT_CONFIG`, a JSON object: `platform`, `meetingUrl`,
+//! `nativeMeetingId`, `botName`, `passcode`, `meeting_id`, `connectionId` (the session uid),
+//! `token`, `language`, `task`, `transcribeEnabled`, `recordingEnabled`, `automaticLeave`,
+//! `callbacks.lifecycle` and `callbacks.segments` (URLs on this service), and
+//! `commands: {"transport":"stdin","format":"jsonl"}`.
+//!
+//! - Bot → service: `POST callbacks.lifecycle` with `Authorization: Bearer <token>` and
+//!   `{"status": "joining"|"awaiting_admission"|"needs_help"|"active"|"completed"|"failed",
+//!   "completion_reason"?, "reason"?, "exit_code"?}`; `POST callbacks.segments` with
+//!   `{"segments":[{"segment_id","speaker","text","start","end","language","completed"}]}`
+//!   (`completed:false` is a draft, rewritten later under the same id).
+//! - Service → bot: one JSON object per line on the bot's stdin: `{"action":"leave"}`,
+//!   `{"action":"reconfigure","language"?,"task"?}`. EOF on stdin means leave too, so a bot
+//!   never outlives the service that started it.
+//! - The token is `v1.<meeting>.<expiry ms>.<HMAC-SHA256>`: it names one meeting and expires.
 
 #![allow(clippy::result_large_err)]
 

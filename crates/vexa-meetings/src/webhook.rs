@@ -1,7 +1,8 @@
 //! Webhook delivery, off the request path: signed envelopes, retries with backoff.
 //!
 //! Signature: `X-Webhook-Signature: sha256=<hex HMAC-SHA256(secret, "<ts>.<body>")>` with
-//! `X-Webhook-Timestamp: <unix seconds>`. 2xx = delivered; 5xx, 429 and transport errors are
+//! `X-Webhook-Timestamp: <unix seconds>`, plus `Authorization: Bearer <secret>` as the original
+//! sends (receivers written for it check that). 2xx = delivered; 5xx, 429 and transport errors are
 //! retried (5 attempts, doubling from `base_backoff`); other codes are final.
 
 use std::sync::Arc;
@@ -96,6 +97,7 @@ impl Webhooks {
                 .body(body.clone());
             if let Some(secret) = hook.secret.as_deref().filter(|s| !s.is_empty()) {
                 req = req
+                    .bearer_auth(secret)
                     .header("x-webhook-timestamp", ts.to_string())
                     .header("x-webhook-signature", sign(secret, ts, &body));
             }
