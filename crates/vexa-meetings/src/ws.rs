@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -30,7 +30,8 @@ async fn session(st: AppState, user: UserId, mut socket: WebSocket) {
     loop {
         tokio::select! {
             () = st.shutdown.cancelled() => {
-                let _ = socket.send(Message::Close(None)).await;
+                let bye = CloseFrame { code: 1001, reason: "server shutting down".into() };
+                let _ = socket.send(Message::Close(Some(bye))).await;
                 return;
             }
             msg = socket.recv() => {
