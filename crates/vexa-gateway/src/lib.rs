@@ -1,3 +1,172 @@
-//! placeholder
+//! The public front door: routes declared in a scope table, per-IP edge guard, API-key
+//! authentication through an in-process cache, scope checks, per-user rate limits, identity
+//! injection and a streaming reverse proxy (HTTP, SSE and WebSocket) to the meetings service.
+//! Built on hyper directly so the hot path stays lean.
 
+mod body;
+mod cache;
+mod config;
+mod error;
+mod headers;
+mod last_used;
 pub mod limit;
+mod observe;
+mod pipeline;
+mod proxy;
+pub mod routes;
+mod server;
+mod ws;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::HeaderValue;
+use metrics_exporter_prometheus::PrometheusHandle;
+use vexa_core::store::IdentityChange;
+use vexa_core::{Clock, IdentityStore};
+
+pub use crate::body::GwBody;
+pub use crate::config::{CacheConfig, GatewayConfig};
+pub use crate::error::{GatewayError, Rejection};
+
+use crate::cache::KeyCache;
+use crate::limit::{EdgeGuard, UserLimiter};
+use crate::pipeline::State;
+use crate::proxy::Upstream;
+use crate::ws::{CloseReason, Registry};
+
+/// A configured gateway, ready to [`Gateway::serve`].
+pub struct Gateway {
+    state: Arc<State>,
+    store: Arc<dyn IdentityStore>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Builds the gateway. Connects to Redis when `redis_url` is set (for shared per-user limits).
+    pub async fn new(
+        cfg: GatewayConfig,
+        store: Arc<dyn IdentityStore>,
+        clock: Arc<dyn Clock>,
+        metrics: PrometheusHandle,
+    ) -> Result<Gateway, GatewayError> {
+        let meetings =
+            Upstream::from_uri(&cfg.meetings_url, "MEETINGS_API_URL must be an http:// URL")?;
+        let browser = cfg
+            .browser_url
+            .as_ref()
+            .map(|u| Upstream::from_uri(u, "BROWSER_API_URL must be an http:// URL"))
+            .transpose()?;
+        let admin = cfg
+            .admin_url
+            .as_ref()
+            .map(|u| Upstream::from_uri(u, "ADMIN_API_URL must be an http:// URL"))
+            .transpose()?;
+        let secret = HeaderValue::from_str(&cfg.internal_secret)
+            .map_err(|_| GatewayError::Config("INTERNAL_API_SECRET must be printable ASCII"))?;
+        let user_limit = match (&cfg.redis_url, cfg.user_limit.disabled) {
+            (Some(url), false) => UserLimiter::with_redis(cfg.user_limit, url).await?,
+            _ => UserLimiter::local(cfg.user_limit),
+        };
+        let state = State {
+            cache: KeyCache::new(cfg.cache.clone(), store.clone()),
+            last_used: last_used::LastUsed::new(store.clone()),
+            clock,
+            edge: EdgeGuard::new(cfg.edge.clone()),
+            user_limit,
+            trusted: cfg.trusted_proxies.clone(),
+            client: proxy::client(),
+            meetings,
+            browser,
+            admin,
+            secret,
+            upstream_timeout: cfg.upstream_timeout,
+            max_body_bytes: cfg.max_body_bytes,
+            metrics: observe::Metrics::new(),
+            prometheus: metrics,
+            sockets: Arc::new(Registry::default()),
+        };
+        Ok(Gateway {
+            state: Arc::new(state),
+            store,
+        })
+    }
+
+    /// The handle that applies identity changes (revocations, user changes) to this gateway.
+    pub fn invalidator(&self) -> Invalidator {
+        Invalidator {
+            cache: self.state.cache.clone(),
+            sockets: self.state.sockets.clone(),
+            store: self.store.clone(),
+        }
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, drains open requests (up to
+    /// 10 s), closes relayed WebSockets with 1001 and flushes pending `last_used_at` writes.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        server::serve(self.state, listener, shutdown).await
+    }
+}
+
+/// Applies identity changes to a running gateway. Cheap to clone; `apply` is synchronous.
+#[derive(Clone)]
+pub struct Invalidator {
+    cache: KeyCache,
+    sockets: Arc<Registry>,
+    store: Arc<dyn IdentityStore>,
+}
+
+impl std::fmt::Debug for Invalidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invalidator").finish_non_exhaustive()
+    }
+}
+
+impl Invalidator {
+    /// `KeyRevoked(d)`: evicts `d` and closes its WebSockets (4401 "API key revoked").
+    /// `UserChanged(u)`: evicts every cached key of `u`; that user's open WebSockets are
+    /// re-checked against the store and closed the same way if their key no longer resolves
+    /// (a deleted user), but kept for a mere profile change.
+    pub fn apply(&self, change: &IdentityChange) {
+        self.cache.apply(change);
+        match change {
+            IdentityChange::KeyRevoked(digest) => {
+                self.sockets.close_key(digest, CloseReason::Revoked)
+            }
+            IdentityChange::UserChanged(user) => {
+                let digests = self.sockets.user_digests(*user);
+                if digests.is_empty() {
+                    return;
+                }
+                let (store, sockets) = (self.store.clone(), self.sockets.clone());
+                let recheck = async move {
+                    for d in digests {
+                        if let Ok(None) = store.resolve_key(&d).await {
+                            sockets.close_key(&d, CloseReason::Revoked);
+                        }
+                    }
+                };
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => {
+                        rt.spawn(recheck);
+                    }
+                    Err(_) => {
+                        // No runtime to ask the store from: err on the side of closing.
+                        for d in self.sockets.user_digests(*user) {
+                            self.sockets.close_key(&d, CloseReason::Revoked);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

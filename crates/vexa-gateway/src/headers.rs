@@ -1,0 +1,173 @@
+//! Header work of the proxy: hop-by-hop removal (RFC 9110 §7.6.1), spoof stripping, identity
+//! injection and request ids. Header names are constants; values come pre-rendered from the
+//! cache entry, so injecting identity does no formatting.
+
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use rand::RngCore;
+
+use crate::cache::Cached;
+
+pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
+pub const X_USER_EMAIL: HeaderName = HeaderName::from_static("x-user-email");
+pub const X_USER_SCOPES: HeaderName = HeaderName::from_static("x-user-scopes");
+pub const X_USER_LIMITS: HeaderName = HeaderName::from_static("x-user-limits");
+pub const X_KEY_ID: HeaderName = HeaderName::from_static("x-key-id");
+pub const X_INTERNAL_SECRET: HeaderName = HeaderName::from_static("x-internal-secret");
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+pub const HTTP: HeaderValue = HeaderValue::from_static("http");
+
+/// Removes hop-by-hop headers: those named by `Connection`, and the fixed list. `Proxy-*` covers
+/// `Proxy-Authorization`, `Proxy-Authenticate` and `Proxy-Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
+        headers.remove(CONNECTION);
+    }
+    for name in [
+        KEEP_ALIVE,
+        TE,
+        TRAILER,
+        TRANSFER_ENCODING,
+        UPGRADE,
+        PROXY_CONNECTION,
+    ] {
+        headers.remove(name);
+    }
+    strip_prefixed(headers, |n| n.starts_with("proxy-"));
+}
+
+/// Removes every client-supplied identity header and the key itself.
+pub fn strip_identity(headers: &mut HeaderMap) {
+    headers.remove(X_API_KEY);
+    strip_prefixed(headers, |n| {
+        n.starts_with("x-user-") || n.starts_with("x-key-") || n.starts_with("x-internal-")
+    });
+}
+
+fn strip_prefixed(headers: &mut HeaderMap, doomed: impl Fn(&str) -> bool) {
+    // Collecting nothing does not allocate, which is the common case.
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| doomed(n.as_str()))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
+    }
+}
+
+/// Sets the identity the upstream trusts.
+pub fn inject_identity(headers: &mut HeaderMap, who: &Cached, secret: &HeaderValue) {
+    headers.insert(X_USER_ID, who.h_user_id.clone());
+    headers.insert(X_USER_EMAIL, who.h_email.clone());
+    headers.insert(X_USER_SCOPES, who.h_scopes.clone());
+    headers.insert(X_USER_LIMITS, who.h_limits.clone());
+    headers.insert(X_KEY_ID, who.h_key_id.clone());
+    headers.insert(X_INTERNAL_SECRET, secret.clone());
+}
+
+/// The client's `X-Request-Id` when it is sane (1–128 of `[A-Za-z0-9._:-]`), else a fresh one.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(X_REQUEST_ID) {
+        let b = v.as_bytes();
+        if !b.is_empty()
+            && b.len() <= 128
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c))
+        {
+            return v.clone();
+        }
+    }
+    mint_request_id()
+}
+
+/// 128 random bits as 32 lowercase hex digits.
+pub fn mint_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut raw = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let mut out = [0u8; 32];
+    for (i, b) in raw.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+    }
+    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// Appends the peer to `X-Forwarded-For` and sets `X-Forwarded-Proto`.
+pub fn add_forwarded(headers: &mut HeaderMap, peer: std::net::IpAddr) {
+    let peer = peer.to_string();
+    let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => HeaderValue::from_str(&format!("{prev}, {peer}")),
+        _ => HeaderValue::from_str(&peer),
+    };
+    headers.remove(X_FORWARDED_FOR);
+    if let Ok(v) = value {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    headers.insert(X_FORWARDED_PROTO, HTTP);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("keep-alive, X-Foo"));
+        h.insert("x-foo", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("proxy-authorization", HeaderValue::from_static("x"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn identity_headers_of_any_suffix_are_stripped() {
+        let mut h = HeaderMap::new();
+        for n in [
+            "x-user-id",
+            "x-user-anything",
+            "x-key-id",
+            "x-internal-secret",
+            "x-api-key",
+            "x-other",
+        ] {
+            h.insert(HeaderName::from_static(n), HeaderValue::from_static("v"));
+        }
+        strip_identity(&mut h);
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn request_ids_are_kept_when_sane_else_minted() {
+        let mut h = HeaderMap::new();
+        h.insert(X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&h), "abc-123");
+        h.insert(
+            X_REQUEST_ID,
+            HeaderValue::from_static("bad value with spaces"),
+        );
+        let minted = request_id(&h);
+        assert_eq!(minted.len(), 32);
+    }
+}

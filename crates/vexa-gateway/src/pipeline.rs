@@ -1,0 +1,261 @@
+//! The request pipeline: fixed phases over one request, in the contract's order —
+//! route match (404) → edge guard → authenticate → authorize (scope) → per-user limiter →
+//! strip + inject identity → forward. Each phase either passes or yields a [`Rejection`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE, HOST};
+use http::uri::PathAndQuery;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use metrics_exporter_prometheus::PrometheusHandle;
+use vexa_core::{ApiKey, Clock};
+
+use crate::body::GwBody;
+use crate::cache::{Cached, KeyCache, Lookup};
+use crate::error::{Rejection, JSON};
+use crate::headers::{self, X_API_KEY, X_REQUEST_ID};
+use crate::last_used::LastUsed;
+use crate::limit::{client_ip_from_headers, EdgeGuard, TrustedProxies, UserLimiter};
+use crate::observe::{Metrics, Outcome};
+use crate::proxy::{self, HttpClient, Upstream};
+use crate::routes::{self, Access, Target};
+use crate::ws::{self, Registry, WsContext};
+
+const HEALTH_BODY: &[u8] = br#"{"status":"ok","service":"gateway"}"#;
+const PROMETHEUS: HeaderValue = HeaderValue::from_static("text/plain; version=0.0.4");
+
+/// Everything a request needs, shared by all connections.
+pub struct State {
+    pub cache: KeyCache,
+    pub last_used: LastUsed,
+    pub clock: Arc<dyn Clock>,
+    pub edge: EdgeGuard,
+    pub user_limit: UserLimiter,
+    pub trusted: TrustedProxies,
+    pub client: HttpClient,
+    pub meetings: Upstream,
+    pub browser: Option<Upstream>,
+    pub admin: Option<Upstream>,
+    pub secret: HeaderValue,
+    pub upstream_timeout: std::time::Duration,
+    pub max_body_bytes: u64,
+    pub metrics: Metrics,
+    pub prometheus: PrometheusHandle,
+    pub sockets: Arc<Registry>,
+}
+
+/// What the access log and metrics learn about one request.
+struct Trace {
+    route: Option<routes::RouteIndex>,
+    user_id: Option<i64>,
+}
+
+impl State {
+    /// Serves one request; never fails (every failure is a response).
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<GwBody> {
+        let started = Instant::now();
+        let request_id = headers::request_id(req.headers());
+        let mut trace = Trace {
+            route: None,
+            user_id: None,
+        };
+        let mut resp = match self.run(req, peer, &request_id, &mut trace).await {
+            Ok(resp) => resp,
+            Err(rejection) => rejection.into_response(),
+        };
+        resp.headers_mut().insert(X_REQUEST_ID, request_id.clone());
+        let latency = started.elapsed();
+        let route = trace.route.map_or("unmatched", routes::template);
+        if let Some(index) = trace.route {
+            self.metrics.observe(index, latency.as_secs_f64());
+        }
+        tracing::info!(
+            target: "vexa_gateway::access",
+            request_id = request_id.to_str().unwrap_or(""),
+            user_id = trace.user_id,
+            route,
+            status = resp.status().as_u16(),
+            latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        );
+        resp
+    }
+
+    async fn run(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &HeaderValue,
+        trace: &mut Trace,
+    ) -> Result<Response<GwBody>, Rejection> {
+        // Phase 1: route match, before anything else.
+        let (index, route) = routes::find(req.method(), req.uri().path(), self.admin.is_some())
+            .ok_or(Rejection::NotFound)?;
+        trace.route = Some(index);
+
+        match route.target {
+            Target::Health => return Ok(local(Bytes::from_static(HEALTH_BODY), JSON)),
+            Target::Metrics => return Ok(local(Bytes::from(self.prometheus.render()), PROMETHEUS)),
+            _ => {}
+        }
+
+        // Phase 2: edge guard, per client IP.
+        let now = self.clock.now();
+        let ip = client_ip_from_headers(peer, req.headers(), &self.trusted);
+        if let crate::limit::Decision::Deny { retry_after_secs } = self.edge.check(ip, now.0) {
+            self.metrics.count(index, Outcome::RateLimited);
+            return Err(Rejection::EdgeRateLimited { retry_after_secs });
+        }
+
+        if route.access == Access::Passthrough {
+            let upstream = self.admin.as_ref().ok_or(Rejection::NotFound)?;
+            return self.forward(req, upstream, None, request_id, peer).await;
+        }
+
+        // Phase 3: authenticate.
+        let who = self.authenticate(&req, route.target, index).await?;
+        trace.user_id = Some(who.principal.user_id.0);
+
+        // Phase 4: authorize.
+        if let Access::Scopes(accepted) = route.access {
+            if !who.principal.scopes.intersects(accepted) {
+                self.metrics.count(index, Outcome::Forbidden);
+                return Err(Rejection::Forbidden);
+            }
+        }
+
+        // Phase 5: per-user limiter.
+        let decision = self.user_limit.check(who.principal.user_id.0, now.0).await;
+        if !decision.allowed {
+            self.metrics.count(index, Outcome::RateLimited);
+            return Err(Rejection::UserRateLimited(decision));
+        }
+        self.metrics.count(index, Outcome::Valid);
+        self.last_used.note(&who, now);
+
+        // Phase 6 + 7: identity and forward.
+        let mut resp = match route.target {
+            Target::AuthMe => Ok(auth_me(&who)),
+            Target::WebSocket => {
+                let ctx = WsContext {
+                    registry: self.sockets.clone(),
+                    upstream_authority: self.meetings.authority.clone(),
+                    secret: self.secret.clone(),
+                    timeout: self.upstream_timeout,
+                    now,
+                };
+                ws::upgrade(ctx, req, who, request_id.clone()).await
+            }
+            Target::Browser => match &self.browser {
+                Some(upstream) => {
+                    self.forward(req, upstream, Some(&who), request_id, peer)
+                        .await
+                }
+                None => Err(Rejection::BrowserNotConfigured),
+            },
+            Target::Meetings => {
+                self.forward(req, &self.meetings, Some(&who), request_id, peer)
+                    .await
+            }
+            Target::Admin | Target::Health | Target::Metrics => Err(Rejection::NotFound),
+        }?;
+        decision.apply(resp.headers_mut());
+        Ok(resp)
+    }
+
+    async fn authenticate(
+        &self,
+        req: &Request<Incoming>,
+        target: Target,
+        index: routes::RouteIndex,
+    ) -> Result<Arc<Cached>, Rejection> {
+        let from_header = req
+            .headers()
+            .get(X_API_KEY)
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| !s.is_empty());
+        let raw = match (from_header, target) {
+            (Some(k), _) => Some(k),
+            (None, Target::WebSocket) => ws::query_key(req.uri().query()),
+            (None, _) => None,
+        };
+        let Some(raw) = raw else {
+            self.metrics.count(index, Outcome::Missing);
+            return Err(Rejection::MissingKey);
+        };
+        // A malformed key never reaches the cache or the store.
+        let Ok(key) = ApiKey::parse(raw) else {
+            self.metrics.count(index, Outcome::Invalid);
+            return Err(Rejection::InvalidKey);
+        };
+        let (outcome, result) = match self.cache.resolve(key.digest, self.clock.now()).await {
+            Lookup::Valid(who) => return Ok(who),
+            Lookup::Unknown => (Outcome::Invalid, Rejection::InvalidKey),
+            Lookup::Revoked => (Outcome::Revoked, Rejection::InvalidKey),
+            Lookup::Expired => (Outcome::Expired, Rejection::InvalidKey),
+            Lookup::Unavailable => (Outcome::Unavailable, Rejection::AuthUnavailable),
+        };
+        self.metrics.count(index, outcome);
+        Err(result)
+    }
+
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        upstream: &Upstream,
+        who: Option<&Cached>,
+        request_id: &HeaderValue,
+        peer: SocketAddr,
+    ) -> Result<Response<GwBody>, Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let body = proxy::limited_body(body, &parts.headers, self.max_body_bytes)?;
+        let pq = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        parts.uri = upstream.uri(pq).map_err(|_| Rejection::NotFound)?;
+        let h = &mut parts.headers;
+        headers::strip_hop_by_hop(h);
+        headers::strip_identity(h);
+        if let Some(who) = who {
+            headers::inject_identity(h, who, &self.secret);
+        }
+        h.insert(X_REQUEST_ID, request_id.clone());
+        h.insert(HOST, upstream.host.clone());
+        headers::add_forwarded(h, peer.ip());
+        parts.version = http::Version::HTTP_11;
+        proxy::forward(
+            &self.client,
+            Request::from_parts(parts, body),
+            self.upstream_timeout,
+        )
+        .await
+    }
+}
+
+fn local(body: Bytes, content_type: HeaderValue) -> Response<GwBody> {
+    let mut resp = Response::new(GwBody::full(body));
+    resp.headers_mut().insert(CONTENT_TYPE, content_type);
+    resp
+}
+
+fn auth_me(who: &Cached) -> Response<GwBody> {
+    let p = &who.principal;
+    let body = serde_json::json!({
+        "user_id": p.user_id,
+        "email": &*p.email,
+        "scopes": p.scopes,
+        "max_concurrent_bots": p.max_concurrent_bots,
+        "key_id": p.key_id,
+        "expires_at": p.expires_at,
+    });
+    local(Bytes::from(body.to_string()), JSON)
+}
