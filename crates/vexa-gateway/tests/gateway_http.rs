@@ -75,10 +75,7 @@ async fn a_single_scope_key_is_forwarded_or_forbidden_on_every_declared_route() 
             let Access::Scopes(accepted) = route.access else {
                 continue;
             };
-            assert_eq!(
-                route.target == Target::Meetings || route.target == Target::Browser,
-                true
-            );
+            assert!(route.target == Target::Meetings || route.target == Target::Browser);
             let method = match route.methods {
                 Methods::One(m) => Method::from_bytes(m.as_bytes()).expect("method"),
                 Methods::Any => Method::POST,
@@ -507,4 +504,82 @@ async fn last_used_is_flushed_in_one_batch_on_shutdown() {
     let uses = store.uses.lock().expect("lock").clone();
     let total: usize = uses.iter().map(Vec::len).sum();
     assert_eq!(total, 2, "one entry per key, not per request: {uses:?}");
+}
+
+#[tokio::test]
+async fn admin_routes_are_proxied_untouched_only_when_enabled() {
+    let echo = EchoUpstream::start().await;
+    let store = TestStore::new();
+    let mut cfg = config(&echo.url);
+    cfg.admin_url = Some(echo.url.parse().expect("uri"));
+    let gw = start(cfg, store.clone()).await;
+    let r = send(
+        &gw.base,
+        Method::POST,
+        "/admin/users",
+        &[("x-admin-api-key", "t")],
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status, 200, "no gateway key needed");
+    assert_eq!(r.json()["headers"]["x-admin-api-key"], "t");
+    assert_eq!(r.json()["body"], "{}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_per_user_limiter_answers_429_with_retry_after() {
+    let echo = EchoUpstream::start().await;
+    let store = TestStore::new();
+    let mut cfg = config(&echo.url);
+    cfg.user_limit = vexa_gateway::limit::UserLimitConfig {
+        disabled: false,
+        rate_per_sec: 0.1,
+        burst: 2,
+    };
+    let gw = start(cfg, store.clone()).await;
+    let k = key(&store, &[Scope::Tx]);
+    assert_eq!(get(&gw.base, "/meetings", Some(&k)).await.status, 200);
+    assert_eq!(get(&gw.base, "/meetings", Some(&k)).await.status, 200);
+    let r = get(&gw.base, "/meetings", Some(&k)).await;
+    assert_eq!(
+        (r.status, r.detail().as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded")
+    );
+    assert!(
+        r.headers["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse::<u64>()
+            .expect("int")
+            >= 1
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_edge_guard_answers_429_before_the_key_is_looked_at() {
+    let echo = EchoUpstream::start().await;
+    let store = TestStore::new();
+    let mut cfg = config(&echo.url);
+    cfg.edge = vexa_gateway::limit::EdgeConfig {
+        enabled: true,
+        requests_per_minute: 2,
+        ..Default::default()
+    };
+    let gw = start(cfg, store.clone()).await;
+    get(&gw.base, "/meetings", None).await;
+    get(&gw.base, "/meetings", None).await;
+    let r = get(&gw.base, "/meetings", None).await;
+    assert_eq!(
+        (r.status, r.detail().as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "Too many requests")
+    );
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(
+        get(&gw.base, "/health", None).await.status,
+        200,
+        "health is never limited"
+    );
+    gw.shutdown().await;
 }
