@@ -1,1 +1,419 @@
-//! SQLite and PostgreSQL implementation of `vexa_core::IdentityStore` (users, keys, identity events).
+//! SQLite and PostgreSQL implementation of [`IdentityStore`], one code path for both.
+//!
+//! Keys are stored as SHA-256 digests only. Every change that makes a cached resolution stale
+//! (revocation, user update or deletion) appends to `identity_events` in the same transaction,
+//! so other processes can follow the log (see [`crate::watch`]); on PostgreSQL a trigger also
+//! NOTIFYs them at commit.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use vexa_core::{
+    Email, IdentityChange, IdentityEvent, IdentityStore, KeyDigest, KeyId, KeyRecord, NewKey,
+    NewUser, Principal, ScopeSet, StoreError, Timestamp, User, UserId, UserPatch,
+};
+
+use crate::{map_err, with_pool, Db};
+
+/// The identity store over a [`Db`].
+#[derive(Debug, Clone)]
+pub struct SqlIdentityStore {
+    db: Db,
+}
+
+impl SqlIdentityStore {
+    pub fn new(db: Db) -> Self {
+        SqlIdentityStore { db }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+const USER_COLS: &str = "id, email, name, image_url, max_concurrent_bots, data, created_at";
+type UserRow = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    String,
+    i64,
+);
+
+const KEY_COLS: &str = "id, user_id, scopes, name, prefix, created_at, last_used_at, expires_at";
+type KeyRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+const KIND_KEY_REVOKED: &str = "key_revoked";
+const KIND_USER_CHANGED: &str = "user_changed";
+const INSERT_EVENT: &str =
+    "INSERT INTO identity_events (kind, key_digest, user_id, created_at) VALUES ($1, $2, $3, $4)";
+
+fn to_user(r: UserRow) -> User {
+    // `data` is written only by this module as a JSON object; anything else is treated as empty
+    // rather than failing every read of the user.
+    let data = match serde_json::from_str::<Value>(&r.5) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    User {
+        id: UserId(r.0),
+        email: r.1,
+        name: r.2,
+        image_url: r.3,
+        max_concurrent_bots: r.4,
+        data,
+        created_at: Timestamp(r.6),
+    }
+}
+
+fn to_key(r: KeyRow) -> KeyRecord {
+    KeyRecord {
+        id: KeyId(r.0),
+        user_id: UserId(r.1),
+        scopes: ScopeSet::from_csv_lenient(&r.2),
+        name: r.3,
+        prefix: r.4,
+        created_at: Timestamp(r.5),
+        last_used_at: r.6.map(Timestamp),
+        expires_at: r.7.map(Timestamp),
+    }
+}
+
+fn data_json(m: &Map<String, Value>) -> String {
+    Value::Object(m.clone()).to_string()
+}
+
+#[async_trait]
+impl IdentityStore for SqlIdentityStore {
+    async fn create_or_find_user(
+        &self,
+        new: &NewUser,
+        now: Timestamp,
+    ) -> Result<(User, bool), StoreError> {
+        let lower = new.email.normalized();
+        with_pool!(&self.db, p => {
+            // ON CONFLICT DO NOTHING makes concurrent creates of one email converge on one row:
+            // the loser inserts nothing and reads the winner's row.
+            let inserted: Option<UserRow> = sqlx::query_as(&format!(
+                "INSERT INTO users (email, email_lower, name, image_url, max_concurrent_bots, data, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, '{{}}', $6) ON CONFLICT (email_lower) DO NOTHING RETURNING {USER_COLS}"
+            ))
+            .bind(new.email.as_str())
+            .bind(&lower)
+            .bind(new.name.as_deref())
+            .bind(new.image_url.as_deref())
+            .bind(new.max_concurrent_bots)
+            .bind(now.0)
+            .fetch_optional(p)
+            .await
+            .map_err(map_err)?;
+            if let Some(row) = inserted {
+                return Ok((to_user(row), true));
+            }
+            let existing: Option<UserRow> =
+                sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE email_lower = $1"))
+                    .bind(&lower)
+                    .fetch_optional(p)
+                    .await
+                    .map_err(map_err)?;
+            existing
+                .map(|r| (to_user(r), false))
+                .ok_or_else(|| StoreError::Other("user vanished between insert and read".into()))
+        })
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        with_pool!(&self.db, p => {
+            let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+                .bind(id.0)
+                .fetch_optional(p)
+                .await
+                .map_err(map_err)?;
+            Ok(row.map(to_user))
+        })
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        with_pool!(&self.db, p => {
+            let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE email_lower = $1"))
+                .bind(email.normalized())
+                .fetch_optional(p)
+                .await
+                .map_err(map_err)?;
+            Ok(row.map(to_user))
+        })
+    }
+
+    async fn list_users(&self, skip: i64, limit: i64) -> Result<(Vec<User>, i64), StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let rows: Vec<UserRow> =
+                sqlx::query_as(&format!("SELECT {USER_COLS} FROM users ORDER BY id LIMIT $1 OFFSET $2"))
+                    .bind(limit.max(0))
+                    .bind(skip.max(0))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok((rows.into_iter().map(to_user).collect(), total))
+        })
+    }
+
+    async fn update_user(&self, id: UserId, patch: &UserPatch) -> Result<Option<User>, StoreError> {
+        let now = now_millis();
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            // A no-op write first takes the row lock (PostgreSQL) or the write lock (SQLite), so
+            // two concurrent merges of `data` cannot lose each other's keys.
+            let locked = sqlx::query("UPDATE users SET id = id WHERE id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if locked.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let row: UserRow = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let mut user = to_user(row);
+            patch.apply_to(&mut user);
+            sqlx::query("UPDATE users SET name = $1, image_url = $2, max_concurrent_bots = $3, data = $4 WHERE id = $5")
+                .bind(user.name.as_deref())
+                .bind(user.image_url.as_deref())
+                .bind(user.max_concurrent_bots)
+                .bind(data_json(&user.data))
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::query(INSERT_EVENT)
+                .bind(KIND_USER_CHANGED)
+                .bind(None::<String>)
+                .bind(Some(id.0))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(user))
+        })
+    }
+
+    async fn delete_user(&self, id: UserId, now: Timestamp) -> Result<bool, StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if deleted.rows_affected() == 0 {
+                return Ok(false);
+            }
+            // The keys go with the user (ON DELETE CASCADE); one event evicts them all everywhere.
+            sqlx::query(INSERT_EVENT)
+                .bind(KIND_USER_CHANGED)
+                .bind(None::<String>)
+                .bind(Some(id.0))
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        })
+    }
+
+    async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
+        with_pool!(&self.db, p => {
+            let row: KeyRow = sqlx::query_as(&format!(
+                "INSERT INTO api_keys (user_id, digest, prefix, scopes, name, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLS}"
+            ))
+            .bind(key.user_id.0)
+            .bind(key.digest.to_hex())
+            .bind(&key.display_prefix)
+            .bind(key.scopes.to_csv())
+            .bind(key.name.as_deref())
+            .bind(key.created_at.0)
+            .bind(key.expires_at.map(|t| t.0))
+            .fetch_one(p)
+            .await
+            .map_err(map_err)?;
+            Ok(to_key(row))
+        })
+    }
+
+    async fn list_keys(&self, user: UserId) -> Result<Option<Vec<KeyRecord>>, StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
+                .bind(user.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+                "SELECT {KEY_COLS} FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id"
+            ))
+            .bind(user.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(rows.into_iter().map(to_key).collect()))
+        })
+    }
+
+    async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let revoked: Option<(String,)> = sqlx::query_as(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING digest",
+            )
+            .bind(now.0)
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some((hex,)) = revoked else {
+                return Ok(None);
+            };
+            let digest = KeyDigest::from_hex(&hex)
+                .ok_or_else(|| StoreError::Other(format!("stored digest of key {} is malformed", id.0)))?;
+            sqlx::query(INSERT_EVENT)
+                .bind(KIND_KEY_REVOKED)
+                .bind(Some(hex))
+                .bind(None::<i64>)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(digest))
+        })
+    }
+
+    async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
+        type Resolved = (i64, i64, String, Option<i64>, String, i64);
+        with_pool!(&self.db, p => {
+            let row: Option<Resolved> = sqlx::query_as(
+                "SELECT k.id, k.user_id, k.scopes, k.expires_at, u.email, u.max_concurrent_bots \
+                 FROM api_keys k JOIN users u ON u.id = k.user_id \
+                 WHERE k.digest = $1 AND k.revoked_at IS NULL",
+            )
+            .bind(digest.to_hex())
+            .fetch_optional(p)
+            .await
+            .map_err(map_err)?;
+            Ok(row.map(|r| Principal {
+                key_id: KeyId(r.0),
+                user_id: UserId(r.1),
+                scopes: ScopeSet::from_csv_lenient(&r.2),
+                expires_at: r.3.map(Timestamp),
+                email: Arc::from(r.4),
+                max_concurrent_bots: r.5,
+            }))
+        })
+    }
+
+    async fn record_key_use(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            for (id, at) in uses {
+                sqlx::query(
+                    "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
+                     AND (last_used_at IS NULL OR last_used_at < $1)",
+                )
+                .bind(at.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(())
+        })
+    }
+
+    async fn events_since(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<IdentityEvent>, StoreError> {
+        type EventRow = (i64, String, Option<String>, Option<i64>);
+        let rows: Vec<EventRow> = with_pool!(&self.db, p => {
+            sqlx::query_as("SELECT seq, kind, key_digest, user_id FROM identity_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after_seq)
+                .bind(limit.max(1))
+                .fetch_all(p)
+                .await
+                .map_err(map_err)?
+        });
+        let mut events = Vec::with_capacity(rows.len());
+        for (seq, kind, digest, user) in rows {
+            let change = match (kind.as_str(), digest, user) {
+                (KIND_KEY_REVOKED, Some(hex), _) => {
+                    KeyDigest::from_hex(&hex).map(IdentityChange::KeyRevoked)
+                }
+                (KIND_USER_CHANGED, _, Some(uid)) => Some(IdentityChange::UserChanged(UserId(uid))),
+                _ => None,
+            };
+            match change {
+                Some(change) => events.push(IdentityEvent { seq, change }),
+                None => tracing::warn!(seq, kind = %kind, "skipping malformed identity event"),
+            }
+        }
+        Ok(events)
+    }
+
+    async fn latest_event_seq(&self) -> Result<i64, StoreError> {
+        with_pool!(&self.db, p => {
+            let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM identity_events")
+                .fetch_one(p)
+                .await
+                .map_err(map_err)?;
+            Ok(seq.unwrap_or(0))
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(&self.db, p => {
+            sqlx::query("SELECT 1").execute(p).await.map_err(map_err)?;
+            Ok(())
+        })
+    }
+}
+
+/// Event timestamps are informational (the sequence number orders events), so the wall clock
+/// is good enough where the port passes no `now`.
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -32,3 +32,15 @@ CREATE TABLE identity_events (
     user_id BIGINT,
     created_at BIGINT NOT NULL
 );
+
+-- Other replicas LISTEN on this channel; the payload is the new event's sequence number.
+-- Notifications are delivered at commit, so a listener never sees an uncommitted change.
+CREATE FUNCTION vexa_identity_notify() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('vexa_identity', NEW.seq::text);
+    RETURN NEW;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER identity_events_notify AFTER INSERT ON identity_events
+    FOR EACH ROW EXECUTE FUNCTION vexa_identity_notify();

@@ -1,0 +1,189 @@
+//! The event follower sees changes made through another connection pool (another process's
+//! view of the same database) promptly, on both backends.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use vexa_core::{
+    Email, IdentityChange, IdentityEvent, IdentityStore, MintedKey, NewKey, NewUser, Scope,
+    Timestamp,
+};
+use vexa_store::identity::SqlIdentityStore;
+use vexa_store::testing::TestDb;
+use vexa_store::{ConnectOptions, Db};
+
+const NOW: Timestamp = Timestamp(1_700_000_000_000);
+
+async fn wait_for(seen: &Mutex<Vec<IdentityEvent>>, n: usize, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if seen.lock().expect("lock").len() >= n {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "only {:?} events after {within:?}",
+            seen.lock().expect("lock")
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn follower_sees_other_writers_changes_in_order() {
+    for t in TestDb::each().await {
+        let backend = t.db.backend();
+        let writer = SqlIdentityStore::new(t.db.clone());
+        let (u, _) = writer
+            .create_or_find_user(
+                &NewUser {
+                    email: Email::parse("w@acme.com").expect("email"),
+                    name: None,
+                    image_url: None,
+                    max_concurrent_bots: 1,
+                },
+                NOW,
+            )
+            .await
+            .expect("user");
+        let minted = MintedKey::generate(Scope::Bot);
+        let rec = writer
+            .insert_key(&NewKey {
+                user_id: u.id,
+                digest: minted.digest,
+                display_prefix: minted.display_prefix.clone(),
+                scopes: [Scope::Bot].into_iter().collect(),
+                name: None,
+                created_at: NOW,
+                expires_at: None,
+            })
+            .await
+            .expect("key");
+        // An event from before the follower started is not replayed.
+        writer
+            .update_user(
+                u.id,
+                &vexa_core::UserPatch {
+                    max_concurrent_bots: Some(2),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("patch");
+
+        let reader_db = Db::connect(&t.url, &ConnectOptions::default())
+            .await
+            .expect("second pool");
+        let reader: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(reader_db.clone()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink_seen = seen.clone();
+        let cancel = CancellationToken::new();
+        // A slow poll on PostgreSQL proves the notification path; SQLite relies on the poll.
+        let poll = if t.db.backend() == vexa_store::Backend::Postgres {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_millis(50)
+        };
+        let follower = vexa_store::watch::spawn_event_follower(
+            reader_db,
+            reader,
+            Arc::new(move |e: &IdentityEvent| sink_seen.lock().expect("lock").push(e.clone())),
+            poll,
+            cancel.clone(),
+        );
+        // Let it take its starting position and LISTEN.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        writer
+            .revoke_key(rec.id, NOW)
+            .await
+            .expect("revoke")
+            .expect("live");
+        let took = wait_for(&seen, 1, Duration::from_secs(2)).await;
+        assert!(
+            took < Duration::from_secs(1),
+            "{backend:?}: revocation seen after {took:?}"
+        );
+        writer.delete_user(u.id, NOW).await.expect("delete");
+        wait_for(&seen, 2, Duration::from_secs(2)).await;
+
+        let changes: Vec<IdentityChange> = seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|e| e.change.clone())
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                IdentityChange::KeyRevoked(minted.digest),
+                IdentityChange::UserChanged(u.id)
+            ],
+            "{backend:?}"
+        );
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(5), follower)
+            .await
+            .expect("follower stops")
+            .expect("join");
+    }
+}
+
+#[tokio::test]
+async fn postgres_follower_survives_a_dropped_listen_connection() {
+    let t = TestDb::postgres().await;
+    let writer = SqlIdentityStore::new(t.db.clone());
+    let (u, _) = writer
+        .create_or_find_user(
+            &NewUser {
+                email: Email::parse("x@acme.com").expect("email"),
+                name: None,
+                image_url: None,
+                max_concurrent_bots: 1,
+            },
+            NOW,
+        )
+        .await
+        .expect("user");
+    let reader_db = Db::connect(&t.url, &ConnectOptions::default())
+        .await
+        .expect("second pool");
+    let reader: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(reader_db.clone()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink_seen = seen.clone();
+    let cancel = CancellationToken::new();
+    let _follower = vexa_store::watch::spawn_event_follower(
+        reader_db,
+        reader,
+        Arc::new(move |e: &IdentityEvent| sink_seen.lock().expect("lock").push(e.clone())),
+        Duration::from_millis(200),
+        cancel.clone(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill every LISTEN backend of this database: the follower must still see the next change.
+    let db_name = t.url.rsplit('/').next().expect("db name").to_owned();
+    let vexa_store::Db::Postgres(pool) = &t.db else {
+        panic!("postgres test database")
+    };
+    {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'")
+            .bind(&db_name)
+            .execute(pool)
+            .await
+            .expect("terminate");
+    }
+    writer
+        .update_user(
+            u.id,
+            &vexa_core::UserPatch {
+                max_concurrent_bots: Some(4),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("patch");
+    let took = wait_for(&seen, 1, Duration::from_secs(3)).await;
+    assert!(took < Duration::from_secs(1), "seen after {took:?}");
+    cancel.cancel();
+}
