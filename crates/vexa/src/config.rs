@@ -102,6 +102,7 @@ impl Env {
         Env(map)
     }
 
+    #[cfg(test)]
     pub fn from_map(map: HashMap<String, String>) -> Env {
         Env(map)
     }

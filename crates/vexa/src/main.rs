@@ -68,7 +68,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
+    let result: anyhow::Result<ExitCode> = runtime.block_on(async move {
         match cli.command {
             Command::Up => serve(settings, Roles::ALL).await,
             Command::Gateway => serve(settings, Roles::GATEWAY).await,
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
             Command::MockBot => {
                 telemetry::init_cli();
                 let code = vexa_meetings::mock_bot::run().await;
-                return ExitCode::from(u8::try_from(code).unwrap_or(1));
+                return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
             }
             Command::User(cmd) => offline::user(&settings, cmd).await,
             Command::Token(cmd) => offline::token(&settings, cmd).await,
