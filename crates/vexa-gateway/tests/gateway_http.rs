@@ -28,10 +28,9 @@ fn concrete(template: &str) -> String {
         .join("/")
 }
 
-#[tokio::test]
-async fn health_and_metrics_need_no_key() {
+async fn health_and_metrics_need_no_key(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let gw = start(config(&echo.url), TestStore::new()).await;
+    let gw = start(config(&echo.url), TestStore::new(backend).await).await;
     let r = get(&gw.base, "/health", None).await;
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -44,10 +43,9 @@ async fn health_and_metrics_need_no_key() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn undeclared_routes_are_404_before_any_key_check() {
+async fn undeclared_routes_are_404_before_any_key_check(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
     for (m, p) in [
         (Method::GET, "/nope"),
@@ -64,13 +62,12 @@ async fn undeclared_routes_are_404_before_any_key_check() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_single_scope_key_is_forwarded_or_forbidden_on_every_declared_route() {
+async fn a_single_scope_key_is_forwarded_or_forbidden_on_every_declared_route(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
     for scope in [Scope::Bot, Scope::Tx, Scope::Browser] {
-        let k = key(&store, &[scope]);
+        let k = key(&store, &[scope]).await;
         for route in ROUTES {
             let Access::Scopes(accepted) = route.access else {
                 continue;
@@ -95,12 +92,11 @@ async fn a_single_scope_key_is_forwarded_or_forbidden_on_every_declared_route() 
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn bad_keys_are_401_with_the_contract_details() {
+async fn bad_keys_are_401_with_the_contract_details(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let good = key(&store, &[Scope::Tx]);
+    let good = key(&store, &[Scope::Tx]).await;
 
     assert_eq!(
         get(&gw.base, "/meetings", None).await.detail(),
@@ -137,7 +133,7 @@ async fn bad_keys_are_401_with_the_contract_details() {
     );
 
     let past = Timestamp(vexa_core::SystemClock.now_ms() - 1000);
-    let expired = key_expiring(&store, &[Scope::Tx], Some(past));
+    let expired = key_expiring(&store, &[Scope::Tx], Some(past)).await;
     assert_eq!(
         get(&gw.base, "/meetings", Some(&expired)).await.detail(),
         "Invalid API key"
@@ -154,46 +150,45 @@ impl NowMs for vexa_core::SystemClock {
     }
 }
 
-#[tokio::test]
-async fn a_cached_key_stops_working_once_its_expiry_passes() {
+async fn a_cached_key_stops_working_once_its_expiry_passes(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
     let soon = Timestamp(vexa_core::SystemClock.now_ms() + 700);
-    let k = key_expiring(&store, &[Scope::Tx], Some(soon));
+    let k = key_expiring(&store, &[Scope::Tx], Some(soon)).await;
     assert_eq!(get(&gw.base, "/meetings", Some(&k)).await.status, 200);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(get(&gw.base, "/meetings", Some(&k)).await.status, 401);
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn revocation_through_the_invalidator_takes_effect_on_the_next_request() {
+async fn revocation_through_the_invalidator_takes_effect_on_the_next_request(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Bot]);
+    let k = key(&store, &[Scope::Bot]).await;
     assert_eq!(get(&gw.base, "/bots", Some(&k)).await.status, 200);
-    gw.invalidator.apply(&store.revoke(&k));
+    gw.invalidator.apply(&store.revoke(&k).await);
     let r = get(&gw.base, "/bots", Some(&k)).await;
     assert_eq!(
         (r.status, r.detail().as_str()),
         (StatusCode::UNAUTHORIZED, "Invalid API key")
     );
 
-    let k2 = key(&store, &[Scope::Bot]);
+    let k2 = key(&store, &[Scope::Bot]).await;
     assert_eq!(get(&gw.base, "/bots", Some(&k2)).await.status, 200);
-    gw.invalidator.apply(&store.delete_user_of(&k2));
+    gw.invalidator.apply(&store.delete_user_of(&k2).await);
     assert_eq!(get(&gw.base, "/bots", Some(&k2)).await.status, 401);
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn spoofed_identity_headers_never_reach_the_upstream_and_identity_is_injected() {
+async fn spoofed_identity_headers_never_reach_the_upstream_and_identity_is_injected(
+    backend: Backend,
+) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Bot, Scope::Tx]);
+    let k = key(&store, &[Scope::Bot, Scope::Tx]).await;
     let r = send(
         &gw.base,
         Method::GET,
@@ -234,12 +229,11 @@ async fn spoofed_identity_headers_never_reach_the_upstream_and_identity_is_injec
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn request_ids_are_kept_minted_and_echoed_on_every_response() {
+async fn request_ids_are_kept_minted_and_echoed_on_every_response(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Tx]);
+    let k = key(&store, &[Scope::Tx]).await;
     let r = send(
         &gw.base,
         Method::GET,
@@ -269,12 +263,11 @@ async fn request_ids_are_kept_minted_and_echoed_on_every_response() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn bodies_over_the_limit_are_413_by_length_and_by_streaming() {
+async fn bodies_over_the_limit_are_413_by_length_and_by_streaming(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Tx]);
+    let k = key(&store, &[Scope::Tx]).await;
     let big: &'static str = Box::leak("x".repeat(2048).into_boxed_str());
     let r = send(
         &gw.base,
@@ -317,15 +310,14 @@ async fn bodies_over_the_limit_are_413_by_length_and_by_streaming() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn upstream_down_is_502_and_slow_is_504() {
-    let store = TestStore::new();
+async fn upstream_down_is_502_and_slow_is_504(backend: Backend) {
+    let store = TestStore::new(backend).await;
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr")
     };
     let gw = start(config(&format!("http://{dead}")), store.clone()).await;
-    let k = key(&store, &[Scope::Tx]);
+    let k = key(&store, &[Scope::Tx]).await;
     let r = get(&gw.base, "/meetings", Some(&k)).await;
     assert_eq!(
         (r.status, r.detail().as_str()),
@@ -339,7 +331,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
     cfg.browser_url = None;
     let gw = start(cfg, store.clone()).await;
     // `/browser/*` with no browser service configured.
-    let kb = key(&store, &[Scope::Browser]);
+    let kb = key(&store, &[Scope::Browser]).await;
     let r = get(&gw.base, "/browser/x", Some(&kb)).await;
     assert_eq!(
         (r.status, r.detail().as_str()),
@@ -351,14 +343,13 @@ async fn upstream_down_is_502_and_slow_is_504() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_slow_upstream_is_504() {
+async fn a_slow_upstream_is_504(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let mut cfg = config(&echo.url);
     cfg.upstream_timeout = Duration::from_millis(300);
     let gw = start(cfg, store.clone()).await;
-    let k = key(&store, &[Scope::Browser]);
+    let k = key(&store, &[Scope::Browser]).await;
     let started = std::time::Instant::now();
     let r = get(&gw.base, "/browser/slow", Some(&k)).await;
     assert_eq!(
@@ -369,15 +360,14 @@ async fn a_slow_upstream_is_504() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn store_down_keeps_cached_keys_working_and_answers_503_for_others() {
+async fn store_down_keeps_cached_keys_working_and_answers_503_for_others(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let mut cfg = config(&echo.url);
     cfg.cache.positive_ttl = Duration::from_millis(100);
     let gw = start(cfg, store.clone()).await;
-    let cached = key(&store, &[Scope::Tx]);
-    let uncached = key(&store, &[Scope::Tx]);
+    let cached = key(&store, &[Scope::Tx]).await;
+    let uncached = key(&store, &[Scope::Tx]).await;
     assert_eq!(get(&gw.base, "/meetings", Some(&cached)).await.status, 200);
     store.down.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(200)).await; // past the fresh TTL: stale but served
@@ -394,12 +384,11 @@ async fn store_down_keeps_cached_keys_working_and_answers_503_for_others() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn concurrent_misses_for_one_key_make_one_store_lookup() {
+async fn concurrent_misses_for_one_key_make_one_store_lookup(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Tx]);
+    let k = key(&store, &[Scope::Tx]).await;
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let (base, k) = (gw.base.clone(), k.clone());
@@ -418,13 +407,12 @@ async fn concurrent_misses_for_one_key_make_one_store_lookup() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn sse_arrives_incrementally() {
+async fn sse_arrives_incrementally(backend: Backend) {
     use http_body_util::BodyExt;
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Browser]);
+    let k = key(&store, &[Scope::Browser]).await;
     let req = http::Request::get(format!("{}/browser/sse", gw.base))
         .header("x-api-key", &k)
         .body(http_body_util::Full::new(bytes::Bytes::new()))
@@ -452,12 +440,11 @@ async fn sse_arrives_incrementally() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn auth_me_answers_locally_with_the_principal() {
+async fn auth_me_answers_locally_with_the_principal(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Tx, Scope::Bot]);
+    let k = key(&store, &[Scope::Tx, Scope::Bot]).await;
     let r = get(&gw.base, "/auth/me", Some(&k)).await;
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -467,12 +454,11 @@ async fn auth_me_answers_locally_with_the_principal() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn metrics_count_outcomes_per_route() {
+async fn metrics_count_outcomes_per_route(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Browser]);
+    let k = key(&store, &[Scope::Browser]).await;
     get(&gw.base, "/user/webhook", Some(&k)).await;
     get(&gw.base, "/user/webhook", None).await;
     let text =
@@ -489,13 +475,12 @@ async fn metrics_count_outcomes_per_route() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn last_used_is_flushed_in_one_batch_on_shutdown() {
+async fn last_used_is_flushed_in_one_batch_on_shutdown(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let a = key(&store, &[Scope::Tx]);
-    let b = key(&store, &[Scope::Tx]);
+    let a = key(&store, &[Scope::Tx]).await;
+    let b = key(&store, &[Scope::Tx]).await;
     for _ in 0..5 {
         get(&gw.base, "/meetings", Some(&a)).await;
         get(&gw.base, "/meetings", Some(&b)).await;
@@ -504,12 +489,17 @@ async fn last_used_is_flushed_in_one_batch_on_shutdown() {
     let uses = store.uses.lock().expect("lock").clone();
     let total: usize = uses.iter().map(Vec::len).sum();
     assert_eq!(total, 2, "one entry per key, not per request: {uses:?}");
+    for k in [&a, &b] {
+        assert!(
+            store.last_used_at(k).await.is_some(),
+            "last_used_at reached the database"
+        );
+    }
 }
 
-#[tokio::test]
-async fn admin_routes_are_proxied_untouched_only_when_enabled() {
+async fn admin_routes_are_proxied_untouched_only_when_enabled(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let mut cfg = config(&echo.url);
     cfg.admin_url = Some(echo.url.parse().expect("uri"));
     let gw = start(cfg, store.clone()).await;
@@ -527,10 +517,9 @@ async fn admin_routes_are_proxied_untouched_only_when_enabled() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn the_per_user_limiter_answers_429_with_retry_after() {
+async fn the_per_user_limiter_answers_429_with_retry_after(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let mut cfg = config(&echo.url);
     cfg.user_limit = vexa_gateway::limit::UserLimitConfig {
         disabled: false,
@@ -538,7 +527,7 @@ async fn the_per_user_limiter_answers_429_with_retry_after() {
         burst: 2,
     };
     let gw = start(cfg, store.clone()).await;
-    let k = key(&store, &[Scope::Tx]);
+    let k = key(&store, &[Scope::Tx]).await;
     assert_eq!(get(&gw.base, "/meetings", Some(&k)).await.status, 200);
     assert_eq!(get(&gw.base, "/meetings", Some(&k)).await.status, 200);
     let r = get(&gw.base, "/meetings", Some(&k)).await;
@@ -557,10 +546,9 @@ async fn the_per_user_limiter_answers_429_with_retry_after() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn the_edge_guard_answers_429_before_the_key_is_looked_at() {
+async fn the_edge_guard_answers_429_before_the_key_is_looked_at(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let mut cfg = config(&echo.url);
     cfg.edge = vexa_gateway::limit::EdgeConfig {
         enabled: true,
@@ -583,3 +571,26 @@ async fn the_edge_guard_answers_429_before_the_key_is_looked_at() {
     );
     gw.shutdown().await;
 }
+
+on_both_backends!(
+    health_and_metrics_need_no_key,
+    undeclared_routes_are_404_before_any_key_check,
+    a_single_scope_key_is_forwarded_or_forbidden_on_every_declared_route,
+    bad_keys_are_401_with_the_contract_details,
+    a_cached_key_stops_working_once_its_expiry_passes,
+    revocation_through_the_invalidator_takes_effect_on_the_next_request,
+    spoofed_identity_headers_never_reach_the_upstream_and_identity_is_injected,
+    request_ids_are_kept_minted_and_echoed_on_every_response,
+    bodies_over_the_limit_are_413_by_length_and_by_streaming,
+    upstream_down_is_502_and_slow_is_504,
+    a_slow_upstream_is_504,
+    store_down_keeps_cached_keys_working_and_answers_503_for_others,
+    concurrent_misses_for_one_key_make_one_store_lookup,
+    sse_arrives_incrementally,
+    auth_me_answers_locally_with_the_principal,
+    metrics_count_outcomes_per_route,
+    last_used_is_flushed_in_one_batch_on_shutdown,
+    admin_routes_are_proxied_untouched_only_when_enabled,
+    the_per_user_limiter_answers_429_with_retry_after,
+    the_edge_guard_answers_429_before_the_key_is_looked_at,
+);

@@ -57,12 +57,11 @@ async fn expect_close(
     }
 }
 
-#[tokio::test]
-async fn frames_are_relayed_both_ways_with_the_injected_identity() {
+async fn frames_are_relayed_both_ways_with_the_injected_identity(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Tx]);
+    let k = key(&store, &[Scope::Tx]).await;
     let mut ws = connect(gw.addr, "/ws?x=1", Some(&k)).await;
     let hello: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).expect("json");
     assert_eq!(hello["headers"]["x-user-id"], "1");
@@ -77,22 +76,20 @@ async fn frames_are_relayed_both_ways_with_the_injected_identity() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn the_key_may_come_in_the_query_and_is_not_forwarded() {
+async fn the_key_may_come_in_the_query_and_is_not_forwarded(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Bot]);
+    let k = key(&store, &[Scope::Bot]).await;
     let mut ws = connect(gw.addr, &format!("/ws?api_key={k}&y=2"), None).await;
     let hello: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).expect("json");
     assert_eq!(hello["query"], "y=2");
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn an_upgrade_without_a_valid_key_is_refused() {
+async fn an_upgrade_without_a_valid_key_is_refused(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
     let req = format!("ws://{}/ws", gw.addr)
         .into_client_request()
@@ -104,37 +101,44 @@ async fn an_upgrade_without_a_valid_key_is_refused() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn revocation_closes_the_socket_with_4401() {
+async fn revocation_closes_the_socket_with_4401(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
-    let k = key(&store, &[Scope::Tx]);
+    let k = key(&store, &[Scope::Tx]).await;
     let mut ws = connect(gw.addr, "/ws", Some(&k)).await;
     next_text(&mut ws).await;
-    gw.invalidator.apply(&store.revoke(&k));
+    gw.invalidator.apply(&store.revoke(&k).await);
     expect_close(&mut ws, "API key revoked").await;
 
-    let k2 = key(&store, &[Scope::Tx]);
+    let k2 = key(&store, &[Scope::Tx]).await;
     let mut ws2 = connect(gw.addr, "/ws", Some(&k2)).await;
     next_text(&mut ws2).await;
-    gw.invalidator.apply(&store.delete_user_of(&k2));
+    gw.invalidator.apply(&store.delete_user_of(&k2).await);
     expect_close(&mut ws2, "API key revoked").await;
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn expiry_closes_the_socket_with_4401() {
+async fn expiry_closes_the_socket_with_4401(backend: Backend) {
     let echo = EchoUpstream::start().await;
-    let store = TestStore::new();
+    let store = TestStore::new(backend).await;
     let gw = start(config(&echo.url), store.clone()).await;
     let k = key_expiring(
         &store,
         &[Scope::Tx],
         Some(Timestamp(SystemClock.now().0 + 500)),
-    );
+    )
+    .await;
     let mut ws = connect(gw.addr, "/ws", Some(&k)).await;
     next_text(&mut ws).await;
     expect_close(&mut ws, "API key expired").await;
     gw.shutdown().await;
 }
+
+on_both_backends!(
+    frames_are_relayed_both_ways_with_the_injected_identity,
+    the_key_may_come_in_the_query_and_is_not_forwarded,
+    an_upgrade_without_a_valid_key_is_refused,
+    revocation_closes_the_socket_with_4401,
+    expiry_closes_the_socket_with_4401,
+);

@@ -21,7 +21,7 @@ use vexa_gateway::limit::{EdgeConfig, UserLimitConfig};
 use vexa_gateway::{Gateway, GatewayConfig, Invalidator};
 
 pub use echo::EchoUpstream;
-pub use store::TestStore;
+pub use store::{Backend, TestStore};
 
 pub fn metrics() -> PrometheusHandle {
     static H: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -151,16 +151,36 @@ pub async fn get(base: &str, path: &str, key: Option<&str>) -> Reply {
 }
 
 /// A fresh user with one key of these scopes; returns the plaintext key.
-pub fn key(store: &TestStore, scopes: &[Scope]) -> String {
-    key_expiring(store, scopes, None)
+pub async fn key(store: &TestStore, scopes: &[Scope]) -> String {
+    key_expiring(store, scopes, None).await
 }
 
-pub fn key_expiring(
+pub async fn key_expiring(
     store: &TestStore,
     scopes: &[Scope],
     expires_at: Option<vexa_core::Timestamp>,
 ) -> String {
     let minted = MintedKey::generate(scopes[0]);
-    store.add(&minted, scopes.iter().copied().collect(), expires_at);
+    store
+        .add(&minted, scopes.iter().copied().collect(), expires_at)
+        .await;
     minted.expose_secret().to_owned()
+}
+
+/// Runs an `async fn name(backend: Backend)` test once per storage backend, as `name::sqlite`
+/// and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    )+};
 }

@@ -1,66 +1,125 @@
-//! An identity store for the gateway tests: the `IdentityStore` port over memory, with a switch
-//! that makes every call fail as `Unavailable` (the database is down) and a log of
-//! `record_key_use` batches.
+//! The identity store of the gateway tests: the real [`SqlIdentityStore`] on a fresh SQLite file
+//! or PostgreSQL database, observed by a thin wrapper that can make every call fail as
+//! `Unavailable` (the database is down), counts resolutions (proving what never reaches the
+//! store) and logs `record_key_use` batches (proving write-behind batching).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use vexa_core::*;
+use vexa_store::identity::SqlIdentityStore;
+use vexa_store::testing::TestDb;
+pub use vexa_store::Backend;
 
-#[derive(Default)]
 pub struct TestStore {
-    keys: Mutex<HashMap<KeyDigest, Principal>>,
-    next_id: AtomicI64,
+    inner: SqlIdentityStore,
+    pub db: TestDb,
+    next_user: AtomicI64,
     pub down: AtomicBool,
     pub resolves: AtomicUsize,
     pub uses: Mutex<Vec<Vec<(KeyId, Timestamp)>>>,
 }
 
+const NOW: Timestamp = Timestamp(1_700_000_000_000);
+
 impl TestStore {
-    pub fn new() -> Arc<TestStore> {
-        Arc::new(TestStore::default())
+    pub async fn new(backend: Backend) -> Arc<TestStore> {
+        let db = match backend {
+            Backend::Sqlite => TestDb::sqlite().await,
+            Backend::Postgres => TestDb::postgres().await,
+        };
+        Arc::new(TestStore {
+            inner: SqlIdentityStore::new(db.db.clone()),
+            db,
+            next_user: AtomicI64::new(0),
+            down: AtomicBool::new(false),
+            resolves: AtomicUsize::new(0),
+            uses: Mutex::new(Vec::new()),
+        })
     }
 
-    pub fn add(
+    /// A fresh user with this key; returns the key's principal as the store resolves it.
+    pub async fn add(
         &self,
         minted: &MintedKey,
         scopes: ScopeSet,
         expires_at: Option<Timestamp>,
     ) -> Principal {
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
-        let p = Principal {
-            user_id: UserId(id),
-            email: Arc::from(format!("user{id}@acme.com")),
-            scopes,
+        let n = self.next_user.fetch_add(1, Ordering::SeqCst) + 1;
+        let new = NewUser {
+            email: Email::parse(&format!("user{n}@acme.com")).expect("email"),
+            name: None,
+            image_url: None,
             max_concurrent_bots: 3,
-            key_id: KeyId(id),
-            expires_at,
         };
-        self.keys
-            .lock()
-            .expect("lock")
-            .insert(minted.digest, p.clone());
-        p
+        let (user, _) = self
+            .inner
+            .create_or_find_user(&new, NOW)
+            .await
+            .expect("create user");
+        self.inner
+            .insert_key(&NewKey {
+                user_id: user.id,
+                digest: minted.digest,
+                display_prefix: minted.display_prefix.clone(),
+                scopes,
+                name: None,
+                created_at: NOW,
+                expires_at,
+            })
+            .await
+            .expect("insert key");
+        self.inner
+            .resolve_key(&minted.digest)
+            .await
+            .expect("resolve")
+            .expect("live key")
     }
 
-    /// Deletes the key, returning the change the admin API would announce.
-    pub fn revoke(&self, raw: &str) -> IdentityChange {
-        let digest = KeyDigest::of(raw);
-        self.keys.lock().expect("lock").remove(&digest);
+    /// Revokes the key in the store, returning the change the admin API would announce.
+    pub async fn revoke(&self, raw: &str) -> IdentityChange {
+        let p = self.principal_of(raw).await;
+        let digest = self
+            .inner
+            .revoke_key(p.key_id, NOW)
+            .await
+            .expect("revoke")
+            .expect("live key");
         IdentityChange::KeyRevoked(digest)
     }
 
-    pub fn delete_user_of(&self, raw: &str) -> IdentityChange {
-        let digest = KeyDigest::of(raw);
-        let p = self
-            .keys
-            .lock()
-            .expect("lock")
-            .remove(&digest)
-            .expect("known key");
+    /// Deletes the key's user in the store, returning the change the admin API would announce.
+    pub async fn delete_user_of(&self, raw: &str) -> IdentityChange {
+        let p = self.principal_of(raw).await;
+        assert!(self
+            .inner
+            .delete_user(p.user_id, NOW)
+            .await
+            .expect("delete user"));
         IdentityChange::UserChanged(p.user_id)
+    }
+
+    /// `last_used_at` of the key as stored.
+    pub async fn last_used_at(&self, raw: &str) -> Option<Timestamp> {
+        let p = self.principal_of(raw).await;
+        let keys = self
+            .inner
+            .list_keys(p.user_id)
+            .await
+            .expect("list")
+            .expect("user");
+        keys.into_iter()
+            .find(|k| k.id == p.key_id)
+            .and_then(|k| k.last_used_at)
+    }
+
+    async fn principal_of(&self, raw: &str) -> Principal {
+        self.inner
+            .resolve_key(&KeyDigest::of(raw))
+            .await
+            .expect("resolve")
+            .expect("live key")
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -76,52 +135,64 @@ impl TestStore {
 impl IdentityStore for TestStore {
     async fn create_or_find_user(
         &self,
-        _: &NewUser,
-        _: Timestamp,
+        new: &NewUser,
+        now: Timestamp,
     ) -> Result<(User, bool), StoreError> {
-        Err(StoreError::Other("unused".into()))
+        self.check()?;
+        self.inner.create_or_find_user(new, now).await
     }
-    async fn user(&self, _: UserId) -> Result<Option<User>, StoreError> {
-        Ok(None)
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.check()?;
+        self.inner.user(id).await
     }
-    async fn user_by_email(&self, _: &Email) -> Result<Option<User>, StoreError> {
-        Ok(None)
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.check()?;
+        self.inner.user_by_email(email).await
     }
-    async fn list_users(&self, _: i64, _: i64) -> Result<(Vec<User>, i64), StoreError> {
-        Ok((vec![], 0))
+    async fn list_users(&self, skip: i64, limit: i64) -> Result<(Vec<User>, i64), StoreError> {
+        self.check()?;
+        self.inner.list_users(skip, limit).await
     }
-    async fn update_user(&self, _: UserId, _: &UserPatch) -> Result<Option<User>, StoreError> {
-        Ok(None)
+    async fn update_user(&self, id: UserId, patch: &UserPatch) -> Result<Option<User>, StoreError> {
+        self.check()?;
+        self.inner.update_user(id, patch).await
     }
-    async fn delete_user(&self, _: UserId, _: Timestamp) -> Result<bool, StoreError> {
-        Ok(false)
+    async fn delete_user(&self, id: UserId, now: Timestamp) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.delete_user(id, now).await
     }
-    async fn insert_key(&self, _: &NewKey) -> Result<KeyRecord, StoreError> {
-        Err(StoreError::Other("unused".into()))
+    async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
+        self.check()?;
+        self.inner.insert_key(key).await
     }
-    async fn list_keys(&self, _: UserId) -> Result<Option<Vec<KeyRecord>>, StoreError> {
-        Ok(None)
+    async fn list_keys(&self, user: UserId) -> Result<Option<Vec<KeyRecord>>, StoreError> {
+        self.check()?;
+        self.inner.list_keys(user).await
     }
-    async fn revoke_key(&self, _: KeyId, _: Timestamp) -> Result<Option<KeyDigest>, StoreError> {
-        Ok(None)
+    async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError> {
+        self.check()?;
+        self.inner.revoke_key(id, now).await
     }
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<ResolvedKey>, StoreError> {
         self.check()?;
         self.resolves.fetch_add(1, Ordering::SeqCst);
-        Ok(self.keys.lock().expect("lock").get(digest).cloned())
+        self.inner.resolve_key(digest).await
     }
     async fn record_key_use(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
         self.check()?;
         self.uses.lock().expect("lock").push(uses.to_vec());
-        Ok(())
+        self.inner.record_key_use(uses).await
     }
-    async fn events_since(&self, _: i64, _: i64) -> Result<Vec<IdentityEvent>, StoreError> {
-        Ok(vec![])
+    async fn events_since(&self, after: i64, limit: i64) -> Result<Vec<IdentityEvent>, StoreError> {
+        self.check()?;
+        self.inner.events_since(after, limit).await
     }
     async fn latest_event_seq(&self) -> Result<i64, StoreError> {
-        Ok(0)
+        self.check()?;
+        self.inner.latest_event_seq().await
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        self.check()
+        self.check()?;
+        self.inner.ping().await
     }
 }
