@@ -9,12 +9,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use vexa_core::StoreError;
 
 pub mod identity;
-mod migrate;
 pub mod meetings;
+mod migrate;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod watch;
@@ -162,7 +164,9 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Tls(_) => unavailable(e),
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_owned())
+        }
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
         other => StoreError::Other(other.to_string()),
     }

@@ -34,7 +34,10 @@ pub(crate) async fn run(db: &Db) -> Result<(), sqlx::Error> {
         }
         Db::Postgres(pool) => {
             let mut conn = pool.acquire().await?;
-            sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_LOCK_ID).execute(&mut *conn).await?;
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(PG_LOCK_ID)
+                .execute(&mut *conn)
+                .await?;
             let result = async {
                 sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
                 for (version, sql) in POSTGRES {
@@ -48,7 +51,10 @@ pub(crate) async fn run(db: &Db) -> Result<(), sqlx::Error> {
                 Ok::<(), sqlx::Error>(())
             }
             .await;
-            sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_LOCK_ID).execute(&mut *conn).await?;
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(PG_LOCK_ID)
+                .execute(&mut *conn)
+                .await?;
             result?;
         }
     }
@@ -56,10 +62,11 @@ pub(crate) async fn run(db: &Db) -> Result<(), sqlx::Error> {
 }
 
 async fn applied(conn: &mut sqlx::SqliteConnection, version: i64) -> Result<bool, sqlx::Error> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT version FROM vexa_migrations WHERE version = $1")
-        .bind(version)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT version FROM vexa_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(conn)
+            .await?;
     Ok(row.is_some())
 }
 
@@ -73,10 +80,11 @@ async fn record(conn: &mut sqlx::SqliteConnection, version: i64) -> Result<(), s
 }
 
 async fn applied_pg(conn: &mut sqlx::PgConnection, version: i64) -> Result<bool, sqlx::Error> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT version FROM vexa_migrations WHERE version = $1")
-        .bind(version)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT version FROM vexa_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(conn)
+            .await?;
     Ok(row.is_some())
 }
 

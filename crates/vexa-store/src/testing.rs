@@ -11,7 +11,8 @@ use crate::{ConnectOptions, Db};
 
 /// Base URL of the PostgreSQL server used by tests.
 pub fn pg_admin_url() -> String {
-    std::env::var("VEXA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("VEXA_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// A database that exists for one test. SQLite files are removed when dropped; PostgreSQL
@@ -29,8 +30,14 @@ impl TestDb {
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("vexa.db").display());
-        let db = Db::connect(&url, &ConnectOptions::default()).await.expect("open sqlite");
-        TestDb { url, db, _dir: Some(dir) }
+        let db = Db::connect(&url, &ConnectOptions::default())
+            .await
+            .expect("open sqlite");
+        TestDb {
+            url,
+            db,
+            _dir: Some(dir),
+        }
     }
 
     pub async fn postgres() -> TestDb {
@@ -54,8 +61,14 @@ impl TestDb {
             .await
             .expect("create test database");
         let url = replace_db_name(&admin, &name);
-        let db = Db::connect(&url, &ConnectOptions::default()).await.expect("open postgres");
-        TestDb { url, db, _dir: None }
+        let db = Db::connect(&url, &ConnectOptions::default())
+            .await
+            .expect("open postgres");
+        TestDb {
+            url,
+            db,
+            _dir: None,
+        }
     }
 
     /// Both backends, SQLite first: the loop body of a shared test suite.
@@ -80,12 +93,17 @@ fn replace_db_name(url: &str, name: &str) -> String {
 }
 
 async fn drop_stale(conn: &mut sqlx::PgConnection, now: u64) {
-    let names: Vec<(String,)> = sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'vexa_t_%'")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap_or_default();
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'vexa_t_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
     for (name,) in names {
-        let created = name.split('_').nth(2).and_then(|s| s.parse::<u64>().ok()).unwrap_or(now);
+        let created = name
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(now);
         if now.saturating_sub(created) > 3600 {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&mut *conn)
