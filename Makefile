@@ -24,10 +24,13 @@ down:
 status:
 	@$(BIN) status
 
-# Prints one freshly minted key on stdout and nothing else; a one-line reason on stderr otherwise.
+# Prints one freshly minted key on stdout and nothing else; on failure exactly one line on stderr
+# (the reason) and a non-zero exit. The command runs through $(shell) so that make's own
+# "*** Error" line does not add a second line.
 provision-token:
-	@if [ ! -x $(BIN) ]; then echo "vexa is not built or the stack is down: run 'make all' first" >&2; exit 1; fi
-	@$(if $(ADMIN_TOKEN),ADMIN_TOKEN='$(ADMIN_TOKEN)') $(BIN) provision-token
+	$(if $(wildcard $(BIN)),,$(error vexa is not built or the stack is down: run 'make all' first))
+	$(eval _PT_OUT := $(shell $(if $(ADMIN_TOKEN),ADMIN_TOKEN='$(ADMIN_TOKEN)') $(BIN) provision-token 2>&1))
+	$(if $(filter 0,$(.SHELLSTATUS)),@echo '$(_PT_OUT)',$(error $(_PT_OUT)))
 
 # The stack with the development bot (joins no real meeting; see README).
 demo: build .env

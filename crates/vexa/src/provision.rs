@@ -62,9 +62,9 @@ pub async fn run(settings: &Settings, args: ProvisionArgs) -> anyhow::Result<()>
     if args.banner {
         println!();
         println!("  vexa is up.");
-        println!("  Gateway   : {}", settings.gateway_url());
-        println!("  Admin API : {admin}");
-        println!("  API key   : {}", key.token);
+        println!("  Gateway URL   : {}", settings.gateway_url());
+        println!("  Admin API URL : {admin}");
+        println!("  API key : {}", key.token);
         println!();
         println!("  Try: curl -H \"X-API-Key: {}\" {}/auth/me", key.token, settings.gateway_url());
     } else {

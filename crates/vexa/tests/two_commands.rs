@@ -43,7 +43,7 @@ async fn start_prints_a_working_key_and_a_second_start_starts_nothing() {
     assert_eq!(std::fs::read_to_string(dir.path().join("vexa.pid")).expect("pid"), pid);
     let banner = env.run(&["provision-token", "--banner"]);
     let banner = String::from_utf8_lossy(&banner.stdout).to_string();
-    assert!(banner.contains("API key   : vxa_"), "{banner}");
+    assert!(banner.contains("API key : vxa_"), "{banner}");
     assert!(banner.contains(&env.gateway()) && banner.contains(&env.admin()));
 
     let mut wrong = env.clone();
