@@ -14,7 +14,7 @@ use vexa_core::{
     NewUser, Principal, ScopeSet, StoreError, Timestamp, User, UserId, UserPatch,
 };
 
-use crate::{map_err, with_pool, Db};
+use crate::{map_err, now_millis, with_pool, Db};
 
 /// The identity store over a [`Db`].
 #[derive(Debug, Clone)]
@@ -407,13 +407,4 @@ impl IdentityStore for SqlIdentityStore {
             Ok(())
         })
     }
-}
-
-/// Event timestamps are informational (the sequence number orders events), so the wall clock
-/// is good enough where the port passes no `now`.
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -175,3 +175,12 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
 fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
+
+/// Wall-clock epoch milliseconds, for bookkeeping columns (migration and event times) that are
+/// informational; ordering never depends on them.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

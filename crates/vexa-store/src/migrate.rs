@@ -3,7 +3,7 @@
 //! Each migration runs once, in its own transaction, and is recorded in `vexa_migrations`.
 //! On PostgreSQL an advisory lock serializes replicas that start at the same time.
 
-use crate::Db;
+use crate::{now_millis, Db};
 
 /// (version, SQL) pairs, ascending. Append only; never edit a released migration.
 const SQLITE: &[(i64, &str)] = &[
@@ -97,9 +97,3 @@ async fn record_pg(conn: &mut sqlx::PgConnection, version: i64) -> Result<(), sq
     Ok(())
 }
 
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
