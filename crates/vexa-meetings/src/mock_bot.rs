@@ -141,6 +141,40 @@ async fn next(
     }
 }
 
+impl Bot {
+    /// Applies a `reconfigure` command: new language for the next segments, acknowledged in
+    /// the log.
+    fn reconfigure(&mut self, v: &Value) {
+        if let Some(l) = v.get("language").and_then(Value::as_str) {
+            self.language = l.to_owned();
+        }
+        println!(
+            "[ACT] reconfigure language={} task={}",
+            self.language,
+            v.get("task").cloned().unwrap_or(Value::Null)
+        );
+    }
+}
+
+/// Waits `d` before the bot is in the meeting, applying any `reconfigure` that arrives
+/// meanwhile (so it is not lost). `true` = told to leave.
+async fn wait_outside(
+    bot: &mut Bot,
+    rx: &mut mpsc::UnboundedReceiver<Cmd>,
+    term: &mut Option<tokio::signal::unix::Signal>,
+    d: Duration,
+) -> bool {
+    let until = tokio::time::Instant::now() + d;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        match next(rx, term, left).await {
+            Some(Cmd::Leave) => return true,
+            Some(Cmd::Reconfigure(v)) => bot.reconfigure(&v),
+            None => return false,
+        }
+    }
+}
+
 /// Runs the mock bot; returns the process exit code.
 pub async fn run() -> i32 {
     let cfg = match config() {
@@ -197,7 +231,7 @@ pub async fn run() -> i32 {
         println!("[MOCK] crashing while joining");
         return 2;
     }
-    if let Some(Cmd::Leave) = next(&mut rx, &mut term, step).await {
+    if wait_outside(&mut bot, &mut rx, &mut term, step).await {
         bot.status(
             "failed",
             json!({"completion_reason": "stopped", "exit_code": 0}),
@@ -211,7 +245,7 @@ pub async fn run() -> i32 {
     } else {
         step
     };
-    if let Some(Cmd::Leave) = next(&mut rx, &mut term, lobby).await {
+    if wait_outside(&mut bot, &mut rx, &mut term, lobby).await {
         bot.status(
             "failed",
             json!({"completion_reason": "stopped", "exit_code": 0}),
@@ -241,14 +275,7 @@ pub async fn run() -> i32 {
                 return 0;
             }
             Some(Cmd::Reconfigure(v)) => {
-                if let Some(l) = v.get("language").and_then(Value::as_str) {
-                    bot.language = l.to_owned();
-                }
-                println!(
-                    "[ACT] reconfigure language={} task={}",
-                    bot.language,
-                    v.get("task").cloned().unwrap_or(Value::Null)
-                );
+                bot.reconfigure(&v);
                 // Speak right away so the new settings show up in the transcript.
                 bot.speak(spoken).await;
                 spoken += 1;

@@ -255,6 +255,46 @@ async fn a_config_update_reaches_the_live_bot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_config_update_sent_in_the_lobby_is_not_lost() {
+    for db in TestDb::each().await {
+        let app = spawn_app(db, Some(mock_bot())).await;
+        let (_, m) = app.post_bot(1, scenario("lobby-cfg", "slow")).await;
+        let id = m["id"].as_i64().unwrap();
+        app.wait_status(1, id, "awaiting_admission", 10).await;
+        let (code, body) = app
+            .call(
+                Method::PUT,
+                "/bots/google_meet/lobby-cfg/config",
+                1,
+                Some(json!({"language": "de"})),
+            )
+            .await;
+        assert_eq!(code, 202, "{body}");
+        app.wait_status(1, id, "active", 10).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let segments = loop {
+            let (_, t) = app
+                .call(Method::GET, "/transcripts/google_meet/lobby-cfg", 1, None)
+                .await;
+            let segs = t["segments"].as_array().cloned().unwrap_or_default();
+            if !segs.is_empty() {
+                break segs;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no segments: {t}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            segments.iter().all(|s| s["language"] == "de"),
+            "every segment after the update is in the new language: {segments:?}"
+        );
+        app.call(Method::DELETE, "/bots/google_meet/lobby-cfg", 1, None)
+            .await;
+        app.wait_status(1, id, "completed", 10).await;
+        app.wait_no_bots(5).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn server_shutdown_leaves_no_bot_process_behind() {
     for db in TestDb::each().await {
         let mut app = spawn_app(db, Some(mock_bot())).await;
