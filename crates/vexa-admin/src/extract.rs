@@ -52,6 +52,37 @@ fn declared_length(req: &Request) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// How long a refused request's unread body may take to arrive before the connection is closed.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads and discards the body of a request that was answered without needing it (403 from the
+/// admin gate, unknown route). hyper closes a keep-alive connection whose request body was left
+/// unread, without telling the client; a client that reuses the connection (python-requests'
+/// `Session` does) then fails its next call with "connection closed". When the body cannot be
+/// drained (over [`MAX_BODY_BYTES`], too slow, broken) the answer says `Connection: close`.
+pub async fn answer_after_body(
+    declared: Option<u64>,
+    body: Body,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    let drained = declared.is_none_or(|n| n <= MAX_BODY_BYTES as u64)
+        && tokio::time::timeout(DRAIN_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
+            .await
+            .is_ok_and(|r| r.is_ok());
+    if !drained {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// `Content-Length` of a request, when declared and valid.
+pub fn declared_length_of(req: &Request) -> Option<u64> {
+    declared_length(req)
+}
+
 /// Parses a JSON object into `T`, explaining what is wrong on failure.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AdminError> {
     // serde would otherwise accept a JSON array as a struct, field by position.

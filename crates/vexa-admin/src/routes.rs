@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +13,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::require_admin;
 use crate::error::AdminError;
-use crate::extract::{EmailParam, JsonBody, KeyIdParam, OptionalJsonBody, Paging, UserIdParam};
+use crate::extract::{
+    answer_after_body, declared_length_of, EmailParam, JsonBody, KeyIdParam, OptionalJsonBody,
+    Paging, UserIdParam,
+};
 use crate::mint::MintQuery;
 use crate::observe::observe;
 use crate::service::AdminService;
@@ -70,12 +73,24 @@ async fn render_metrics(State(app): State<App>) -> Response {
     ([(CONTENT_TYPE, ctype)], app.metrics.render()).into_response()
 }
 
-async fn not_found() -> AdminError {
-    AdminError::RouteNotFound
+async fn not_found(req: Request) -> Response {
+    let declared = declared_length_of(&req);
+    answer_after_body(
+        declared,
+        req.into_body(),
+        AdminError::RouteNotFound.into_response(),
+    )
+    .await
 }
 
-async fn method_not_allowed() -> AdminError {
-    AdminError::MethodNotAllowed
+async fn method_not_allowed(req: Request) -> Response {
+    let declared = declared_length_of(&req);
+    answer_after_body(
+        declared,
+        req.into_body(),
+        AdminError::MethodNotAllowed.into_response(),
+    )
+    .await
 }
 
 async fn create_user(
