@@ -29,7 +29,7 @@ pub use crate::body::GwBody;
 pub use crate::config::{CacheConfig, GatewayConfig};
 pub use crate::error::{GatewayError, Rejection};
 
-use crate::cache::KeyCache;
+pub use crate::cache::{KeyCache, Lookup};
 use crate::limit::{EdgeGuard, UserLimiter};
 use crate::pipeline::State;
 use crate::proxy::Upstream;

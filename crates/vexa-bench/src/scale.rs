@@ -1,0 +1,394 @@
+//! The scale runs: key resolution with 1M keys stored (SQLite and PostgreSQL, cold and warm
+//! cache), revocation propagation between two gateway replicas on PostgreSQL, and gateway RSS
+//! with 100k distinct keys cached. Each runs the real `vexa` binary against a real database.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use serde::Serialize;
+use serde_json::json;
+use vexa_bench::seed::seed_keys;
+use vexa_bench::stats::{median, summarize, Summary};
+use vexa_core::{ApiKey, IdentityStore};
+use vexa_store::identity::SqlIdentityStore;
+use vexa_store::{ConnectOptions, Db};
+
+use crate::stack::{self, StackEnv};
+
+pub struct ScaleArgs {
+    pub vexa: PathBuf,
+    pub work: PathBuf,
+    pub out: PathBuf,
+    pub keys: usize,
+    pub samples: usize,
+    pub rss_keys: usize,
+    pub revocations: usize,
+    pub pg_url: String,
+    pub only: Vec<String>,
+}
+
+const KEYS_PER_USER: usize = 1000;
+const RESOLVE_SQL: &str = "SELECT k.id, k.user_id, k.scopes, k.expires_at, u.email, u.max_concurrent_bots \
+     FROM api_keys k JOIN users u ON u.id = k.user_id \
+     WHERE k.digest = $1 AND k.revoked_at IS NULL";
+
+#[derive(Serialize)]
+struct Resolution {
+    backend: &'static str,
+    keys_stored: usize,
+    seed_seconds: f64,
+    /// `SqlIdentityStore::resolve_key` called in-process (one indexed lookup per call).
+    store_lookup: Summary,
+    /// First `GET /auth/me` with each sample key on a freshly started gateway: a cache miss.
+    cold_http: Summary,
+    /// The same keys again: cache hits.
+    warm_http: Summary,
+    query_plan: String,
+}
+
+pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.work)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let wants = |what: &str| args.only.is_empty() || args.only.iter().any(|o| o == what);
+    let mut out = serde_json::Map::new();
+    out.insert("keys".into(), json!(args.keys));
+    out.insert("samples".into(), json!(args.samples));
+
+    let mut resolution = Vec::new();
+    for backend in ["sqlite", "postgres"] {
+        if !wants(backend) {
+            continue;
+        }
+        // A small store first (the baseline "warm" figure), then the big one.
+        for keys in [args.samples, args.keys] {
+            eprintln!("[scale] resolution: {backend}, {keys} keys stored");
+            let r = resolution_run(&args, &client, backend, keys).await?;
+            eprintln!(
+                "[scale]   store p50 {:.0}µs · cold p50 {:.0}µs p99 {:.0}µs · warm p50 {:.0}µs p99 {:.0}µs",
+                r.store_lookup.p50_us, r.cold_http.p50_us, r.cold_http.p99_us, r.warm_http.p50_us, r.warm_http.p99_us
+            );
+            resolution.push(r);
+        }
+    }
+    out.insert("resolution".into(), serde_json::to_value(&resolution)?);
+
+    if wants("revocation") {
+        eprintln!("[scale] revocation propagation: 2 replicas on PostgreSQL, {} revocations", args.revocations);
+        out.insert("revocation".into(), revocation_run(&args, &client).await?);
+    }
+    if wants("rss") {
+        eprintln!("[scale] gateway RSS with {} distinct keys cached", args.rss_keys);
+        out.insert("rss".into(), rss_run(&args, &client).await?);
+    }
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&out)?)?;
+    eprintln!("[scale] wrote {}", args.out.display());
+    Ok(())
+}
+
+async fn database(args: &ScaleArgs, backend: &str, name: &str) -> anyhow::Result<String> {
+    match backend {
+        "sqlite" => {
+            let dir = args.work.join(name);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            Ok(format!("sqlite://{}", absolute(&dir)?.join("vexa.db").display()))
+        }
+        _ => stack::fresh_pg_database(&args.pg_url, name).await,
+    }
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if p.is_absolute() {
+        p.to_owned()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
+}
+
+async fn connect(url: &str) -> anyhow::Result<Db> {
+    Db::connect(url, &ConnectOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("connect {}: {e}", if url.starts_with("sqlite") { url } else { "PostgreSQL" }))
+}
+
+async fn query_plan(db: &Db, digest_hex: &str) -> anyhow::Result<String> {
+    Ok(match db {
+        Db::Sqlite(p) => {
+            let rows: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {RESOLVE_SQL}"))
+                    .bind(digest_hex)
+                    .fetch_all(p)
+                    .await?;
+            rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ")
+        }
+        Db::Postgres(p) => {
+            let rows: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {RESOLVE_SQL}"))
+                .bind(digest_hex)
+                .fetch_all(p)
+                .await?;
+            rows.into_iter().map(|r| r.0.trim().to_owned()).collect::<Vec<_>>().join("; ")
+        }
+    })
+}
+
+async fn timed_get(client: &reqwest::Client, url: &str, key: &str) -> anyhow::Result<(u16, f64)> {
+    let t = Instant::now();
+    let resp = client.get(url).header("X-API-Key", key).send().await?;
+    let status = resp.status().as_u16();
+    let _ = resp.bytes().await?;
+    Ok((status, t.elapsed().as_secs_f64() * 1e6))
+}
+
+async fn resolution_run(
+    args: &ScaleArgs,
+    client: &reqwest::Client,
+    backend: &'static str,
+    keys: usize,
+) -> anyhow::Result<Resolution> {
+    let name = format!("vexa_bench_{}k", keys / 1000);
+    let url = database(args, backend, &name).await?;
+    let db = connect(&url).await?;
+    let t = Instant::now();
+    let sample = seed_keys(&db, keys, KEYS_PER_USER, args.samples.min(keys), 42).await?;
+    let seed_seconds = t.elapsed().as_secs_f64();
+    ensure!(!sample.is_empty(), "no sample keys");
+    let digests: Vec<_> = sample
+        .iter()
+        .map(|k| ApiKey::parse(k).map(|a| a.digest))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("seeded key does not parse: {e}"))?;
+
+    // In-process store lookups (a different order than the HTTP passes below).
+    let store = SqlIdentityStore::new(db.clone());
+    for d in digests.iter().take(50) {
+        store.resolve_key(d).await?; // warm the connection pool
+    }
+    let mut lookups = Vec::with_capacity(digests.len());
+    for d in digests.iter().rev() {
+        let t = Instant::now();
+        let found = store.resolve_key(d).await?;
+        lookups.push(t.elapsed().as_secs_f64() * 1e6);
+        ensure!(found.is_some(), "a seeded key did not resolve");
+    }
+    let plan = query_plan(&db, &digests[0].to_hex()).await?;
+    db.close().await;
+
+    // A fresh gateway: an empty cache.
+    let env = StackEnv::new(
+        &args.work.join(format!("{name}-{backend}-gw")),
+        &url,
+        &stack::random_hex(24),
+        &stack::random_hex(24),
+    )?;
+    let gw = env.spawn(&args.vexa, "gateway")?;
+    stack::wait_ok(client, &format!("{}/health", env.gateway()), Duration::from_secs(30)).await?;
+    let me = format!("{}/auth/me", env.gateway());
+    // Warm the HTTP connection (and the gateway's code paths) with an invalid key.
+    for _ in 0..200 {
+        timed_get(client, &me, "vxa_bot_not-a-key").await?;
+    }
+    let mut cold = Vec::with_capacity(sample.len());
+    for k in &sample {
+        let (status, us) = timed_get(client, &me, k).await?;
+        ensure!(status == 200, "cold /auth/me answered {status}");
+        cold.push(us);
+    }
+    let mut warm = Vec::with_capacity(sample.len());
+    for k in &sample {
+        let (status, us) = timed_get(client, &me, k).await?;
+        ensure!(status == 200, "warm /auth/me answered {status}");
+        warm.push(us);
+    }
+    drop(gw);
+    if backend == "postgres" {
+        stack::drop_pg_database(&args.pg_url, &name).await;
+    }
+    Ok(Resolution {
+        backend,
+        keys_stored: keys,
+        seed_seconds,
+        store_lookup: summarize(&lookups),
+        cold_http: summarize(&cold),
+        warm_http: summarize(&warm),
+        query_plan: plan,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct Minted {
+    id: i64,
+    token: String,
+}
+
+async fn revocation_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::Result<serde_json::Value> {
+    let name = "vexa_bench_revoke";
+    let url = stack::fresh_pg_database(&args.pg_url, name).await?;
+    let token = stack::random_hex(24);
+    let secret = stack::random_hex(24);
+    // Replica A: every role in one process (the admin API that revokes lives here).
+    let a = StackEnv::new(&args.work.join("revoke-a"), &url, &token, &secret)?;
+    let _pa = a.spawn(&args.vexa, "up")?;
+    stack::wait_ok(client, &format!("{}/health", a.admin()), Duration::from_secs(30)).await?;
+    stack::wait_ok(client, &format!("{}/health", a.gateway()), Duration::from_secs(30)).await?;
+    // Replica B: a second gateway process on the same database.
+    let b = StackEnv::new(&args.work.join("revoke-b"), &url, &token, &secret)?;
+    let _pb = b.spawn(&args.vexa, "gateway")?;
+    stack::wait_ok(client, &format!("{}/health", b.gateway()), Duration::from_secs(30)).await?;
+
+    let user: serde_json::Value = client
+        .post(format!("{}/admin/users", a.admin()))
+        .header("X-Admin-API-Key", &token)
+        .json(&json!({"email": "revocation@vexa.local"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let user_id = user["id"].as_i64().context("user id")?;
+    let a_me = format!("{}/auth/me", a.gateway());
+    let b_me = format!("{}/auth/me", b.gateway());
+    let mut from_request = Vec::new();
+    let mut from_response = Vec::new();
+    let mut a_immediate = 0usize;
+    let mut polls = Vec::new();
+    for i in 0..args.revocations {
+        let minted: Minted = client
+            .post(format!("{}/admin/users/{user_id}/tokens?scopes=bot", a.admin()))
+            .header("X-Admin-API-Key", &token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        // Both replicas have it cached.
+        for me in [&a_me, &b_me] {
+            for _ in 0..3 {
+                let (status, _) = timed_get(client, me, &minted.token).await?;
+                ensure!(status == 200, "key {i} not valid before revocation: {status}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t0 = Instant::now();
+        let resp = client
+            .delete(format!("{}/admin/tokens/{}", a.admin(), minted.id))
+            .header("X-Admin-API-Key", &token)
+            .send()
+            .await?;
+        ensure!(resp.status().as_u16() == 204, "revoke answered {}", resp.status());
+        let t1 = Instant::now();
+        let (a_status, _) = timed_get(client, &a_me, &minted.token).await?;
+        if a_status == 401 {
+            a_immediate += 1;
+        }
+        let mut n = 0usize;
+        loop {
+            let (status, _) = timed_get(client, &b_me, &minted.token).await?;
+            n += 1;
+            if status == 401 {
+                break;
+            }
+            ensure!(status == 200, "replica B answered {status} while polling");
+            if t0.elapsed() > Duration::from_secs(5) {
+                bail!("replica B still accepts a key revoked 5 s ago");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let done = Instant::now();
+        from_request.push((done - t0).as_secs_f64() * 1e3);
+        from_response.push((done - t1).as_secs_f64() * 1e3);
+        polls.push(n);
+    }
+    stack::drop_pg_database(&args.pg_url, name).await;
+    let max = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::max);
+    Ok(json!({
+        "backend": "postgres",
+        "replicas": 2,
+        "n": from_request.len(),
+        "poll_interval_ms": 1,
+        "from_revoke_request_ms": {"median": median(&from_request), "max": max(&from_request), "all": from_request},
+        "from_revoke_response_ms": {"median": median(&from_response), "max": max(&from_response), "all": from_response},
+        "revoking_replica_401_on_first_request": a_immediate,
+        "polls": polls,
+    }))
+}
+
+async fn rss_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::Result<serde_json::Value> {
+    let url = database(args, "sqlite", "rss").await?;
+    let db = connect(&url).await?;
+    let keys = seed_keys(&db, args.rss_keys, KEYS_PER_USER, args.rss_keys, 7).await?;
+    db.close().await;
+    let env = StackEnv::new(&args.work.join("rss-gw"), &url, &stack::random_hex(24), &stack::random_hex(24))?;
+    let gw = env.spawn(&args.vexa, "gateway")?;
+    stack::wait_ok(client, &format!("{}/health", env.gateway()), Duration::from_secs(30)).await?;
+    let me = format!("{}/auth/me", env.gateway());
+    let (idle_kib, _) = stack::rss_kib(gw.pid())?;
+    // Warm the runtime, connections and buffers with one key, so the difference is the cache.
+    let first = keys.first().context("no keys")?.clone();
+    drive(client, &me, &vec![first; 5000], 16).await?;
+    let (base_kib, _) = stack::rss_kib(gw.pid())?;
+    let t = Instant::now();
+    let ok = drive(client, &me, &keys, 16).await?;
+    let fill_s = t.elapsed().as_secs_f64();
+    ensure!(ok == keys.len(), "only {ok} of {} keys resolved", keys.len());
+    tokio::time::sleep(Duration::from_millis(1500)).await; // let the last_used flush run
+    let (after_kib, hwm_kib) = stack::rss_kib(gw.pid())?;
+    // Timed warm pass over a spread sample: all hits now.
+    let mut warm = Vec::new();
+    for k in keys.iter().step_by((keys.len() / 2000).max(1)) {
+        let (status, us) = timed_get(client, &me, k).await?;
+        ensure!(status == 200, "warm /auth/me answered {status}");
+        warm.push(us);
+    }
+    let (final_kib, final_hwm) = stack::rss_kib(gw.pid())?;
+    drop(gw);
+    let per_key = (after_kib.saturating_sub(base_kib) as f64 * 1024.0) / keys.len() as f64;
+    Ok(json!({
+        "backend": "sqlite",
+        "keys_cached": keys.len(),
+        "rss_idle_kib": idle_kib,
+        "rss_before_fill_kib": base_kib,
+        "rss_after_fill_kib": after_kib,
+        "hwm_after_fill_kib": hwm_kib,
+        "rss_final_kib": final_kib,
+        "hwm_final_kib": final_hwm,
+        "bytes_per_cached_key": per_key,
+        "fill_seconds": fill_s,
+        "fill_requests_per_second": keys.len() as f64 / fill_s,
+        "warm_http": summarize(&warm),
+    }))
+}
+
+/// Sends one `GET` per key with `concurrency` workers; the number of 200s.
+async fn drive(client: &reqwest::Client, url: &str, keys: &[String], concurrency: usize) -> anyhow::Result<usize> {
+    let keys: Arc<Vec<String>> = Arc::new(keys.to_vec());
+    let next = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (keys, next, ok, client, url) = (keys.clone(), next.clone(), ok.clone(), client.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(k) = keys.get(i) else { break };
+                if let Ok(r) = client.get(&url).header("X-API-Key", k).send().await {
+                    if r.status().as_u16() == 200 {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = r.bytes().await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    Ok(ok.load(Ordering::Relaxed))
+}
