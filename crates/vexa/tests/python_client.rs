@@ -25,7 +25,11 @@ fn venv_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let target = if target.is_absolute() { target } else { workspace_root().join(target) };
+    let target = if target.is_absolute() {
+        target
+    } else {
+        workspace_root().join(target)
+    };
     target.join("py-venv")
 }
 
@@ -43,7 +47,11 @@ fn run(cmd: &mut Command, what: &str) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("{what}: could not run {cmd:?}: {e}"));
-    assert!(out.status.success(), "{what} failed: {cmd:?}\n{}", show(&out));
+    assert!(
+        out.status.success(),
+        "{what} failed: {cmd:?}\n{}",
+        show(&out)
+    );
     out
 }
 
@@ -69,7 +77,9 @@ fn python_with_client() -> PathBuf {
     }
     let host_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
     run(
-        Command::new(&host_python).args(["-m", "venv", "--clear"]).arg(&venv),
+        Command::new(&host_python)
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
         "creating the test virtualenv",
     );
     run(
@@ -84,7 +94,11 @@ fn python_with_client() -> PathBuf {
         ]),
         &format!("pip install {CLIENT}"),
     );
-    assert!(has_client(), "{CLIENT} is not importable after pip install in {}", venv.display());
+    assert!(
+        has_client(),
+        "{CLIENT} is not importable after pip install in {}",
+        venv.display()
+    );
     python
 }
 
@@ -92,7 +106,8 @@ fn python_with_client() -> PathBuf {
 fn drive(python: &Path, env: &StackEnv, mode: &str) -> String {
     let script = workspace_root().join("tests/python/drive_client.py");
     let mut cmd = Command::new(python);
-    cmd.arg(&script).args(["--mode", mode, "--gateway", &env.gateway()]);
+    cmd.arg(&script)
+        .args(["--mode", mode, "--gateway", &env.gateway()]);
     if mode == "two" {
         cmd.args(["--admin", &env.admin()]);
     }
@@ -110,10 +125,20 @@ fn drive(python: &Path, env: &StackEnv, mode: &str) -> String {
         out.status.success(),
         "the Python client failed against the stack ({mode})\n{}\n--- server log (tail)\n{}",
         show(&out),
-        log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        log.lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(stdout.contains(&format!("all vexa-client calls passed ({mode})")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("all vexa-client calls passed ({mode})")),
+        "{stdout}"
+    );
     stdout
 }
 
@@ -136,13 +161,21 @@ fn assert_side_effects(env: &StackEnv) {
         "the live bot did not acknowledge the config update:\n{bots}"
     );
     let log = std::fs::read_to_string(env.data_dir.join("up.log")).expect("server log");
-    assert!(!log.contains(ADMIN_TOKEN), "the admin token must never be logged");
-    assert!(!log.contains("vxa_bot_") && !log.contains("vxa_tx_"), "no API key may be logged");
+    assert!(
+        !log.contains(ADMIN_TOKEN),
+        "the admin token must never be logged"
+    );
+    assert!(
+        !log.contains("vxa_bot_") && !log.contains("vxa_tx_"),
+        "no API key may be logged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_client_works_with_an_admin_object_and_a_gateway_object() {
-    let python = tokio::task::spawn_blocking(python_with_client).await.expect("venv setup");
+    let python = tokio::task::spawn_blocking(python_with_client)
+        .await
+        .expect("venv setup");
     let dir = tempfile::tempdir().expect("tmp");
     let env = StackEnv::new(dir.path(), &database_url("sqlite", dir.path()).await);
     let _up = start_up(&env).await;
@@ -152,13 +185,18 @@ async fn the_python_client_works_with_an_admin_object_and_a_gateway_object() {
     })
     .await
     .expect("driver");
-    assert!(stdout.contains("gateway without GATEWAY_ADMIN_PROXY answers 404"), "{stdout}");
+    assert!(
+        stdout.contains("gateway without GATEWAY_ADMIN_PROXY answers 404"),
+        "{stdout}"
+    );
     assert_side_effects(&env);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_client_works_with_one_object_on_the_gateway_with_the_admin_proxy() {
-    let python = tokio::task::spawn_blocking(python_with_client).await.expect("venv setup");
+    let python = tokio::task::spawn_blocking(python_with_client)
+        .await
+        .expect("venv setup");
     let dir = tempfile::tempdir().expect("tmp");
     let mut env = StackEnv::new(dir.path(), &database_url("postgres", dir.path()).await);
     env.set("GATEWAY_ADMIN_PROXY", "true");
@@ -183,9 +221,16 @@ async fn refuse_then_reuse(addr: &str, head: &str, body: &str) -> (String, bool)
     conn.write_all(body.as_bytes()).await.expect("body");
     let mut buf = vec![0u8; 4096];
     let n = conn.read(&mut buf).await.expect("first answer");
-    let status = String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned();
+    let status = String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-    let sent = conn.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.is_ok();
+    let sent = conn
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .is_ok();
     let n = tokio::time::timeout(std::time::Duration::from_secs(2), conn.read(&mut buf))
         .await
         .ok()
@@ -217,10 +262,20 @@ async fn refused_requests_with_a_late_body_leave_the_connection_usable() {
     let mut broken = Vec::new();
     for (addr, head, want) in cases {
         let (status, reused) = refuse_then_reuse(addr, &head, body).await;
-        assert!(status.contains(want), "{}: {status}", head.lines().next().unwrap_or_default());
+        assert!(
+            status.contains(want),
+            "{}: {status}",
+            head.lines().next().unwrap_or_default()
+        );
         if !reused {
-            broken.push(format!("{addr} {} -> {want}", head.lines().next().unwrap_or_default()));
+            broken.push(format!(
+                "{addr} {} -> {want}",
+                head.lines().next().unwrap_or_default()
+            ));
         }
     }
-    assert!(broken.is_empty(), "connection dropped after a refusal whose body came late: {broken:#?}");
+    assert!(
+        broken.is_empty(),
+        "connection dropped after a refusal whose body came late: {broken:#?}"
+    );
 }
