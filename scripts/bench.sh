@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# `make bench`: vexa's benchmarks, side by side, with a report.
+#
+#   scripts/bench.sh [all|micro|load|scale|report]     (default: all)
+#
+# - micro:  criterion micro-benchmarks (cargo bench -p vexa-bench --bench micro)
+# - load:   side-by-side load over loopback, alternating, several rounds, medians:
+#           (a) a minimal upstream directly, (b) nginx as a plain reverse proxy to it,
+#           (c) the gateway with a valid key on /browser/x (BROWSER_API_URL = the upstream),
+#           (d) the gateway with an invalid key, (e) the gateway's /auth/me.
+#           Throughput + p50/p99 at fixed concurrency (wrk), latency at a fixed rate (oha -q).
+# - scale:  1M keys in SQLite and PostgreSQL (cold/warm), revocation across two replicas on
+#           PostgreSQL, gateway RSS with 100k keys cached (vexa-bench scale).
+# - report: (re)writes bench/REPORT.md and bench/results.json from target/bench/raw.
+#
+# Installs what it needs when missing: wrk, nginx, jq, curl (apt-get), oha (cargo install into
+# target/bench-tools). Knobs (environment): BENCH_ROUNDS (5), BENCH_DURATION (5 s per run),
+# BENCH_CONNECTIONS (64), BENCH_RATE (1000 req/s), BENCH_RATE_CONNECTIONS (16),
+# BENCH_SCALE_KEYS (1000000), BENCH_RSS_KEYS (100000), BENCH_REVOCATIONS (20),
+# BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/test).
+# Benchmarks are not tests: nothing here gates CI and `make test` never runs it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+MODE="${1:-all}"
+ROUNDS="${BENCH_ROUNDS:-5}"
+DURATION="${BENCH_DURATION:-5}"
+CONNS="${BENCH_CONNECTIONS:-64}"
+RATE="${BENCH_RATE:-1000}"
+RATE_CONNS="${BENCH_RATE_CONNECTIONS:-16}"
+SCALE_KEYS="${BENCH_SCALE_KEYS:-1000000}"
+RSS_KEYS="${BENCH_RSS_KEYS:-100000}"
+REVOCATIONS="${BENCH_REVOCATIONS:-20}"
+PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+WORK="$ROOT/target/bench"
+RAW="$WORK/raw"
+TOOLS="$ROOT/target/bench-tools"
+VEXA="$ROOT/target/release/vexa"
+BENCH_BIN="$ROOT/target/release/vexa-bench"
+UPSTREAM_BIN="$ROOT/target/release/vexa-bench-upstream"
+OUT="$ROOT/bench"
+
+log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
+die() { echo "bench: $*" >&2; exit 1; }
+
+case "$MODE" in all|micro|load|scale|report) ;; *) die "unknown mode '$MODE' (all|micro|load|scale|report)" ;; esac
+
+# ------------------------------------------------------------------ processes we start
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------ tools
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_tools() {
+  local missing=()
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  command -v jq >/dev/null 2>&1 || missing+=(jq)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]} (apt-get)"
+    as_root apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ! command -v oha >/dev/null 2>&1 && [ ! -x "$TOOLS/bin/oha" ]; then
+    log "installing oha (cargo install oha --locked --root target/bench-tools; a few minutes, once)"
+    cargo install oha --locked --root "$TOOLS" >"$WORK/oha-install.log" 2>&1 \
+      || die "cargo install oha failed; see $WORK/oha-install.log"
+  fi
+  OHA="$(command -v oha 2>/dev/null || echo "$TOOLS/bin/oha")"
+  NGINX="$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)"
+}
+
+build() {
+  log "building (release): vexa, vexa-bench"
+  cargo build --release --locked -p vexa -p vexa-bench --bins >&2
+}
+
+wait_http() { # url [seconds]
+  local url="$1" deadline=$((SECONDS + ${2:-30}))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
+machine_json() {
+  local cpu mem os
+  cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  os="$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}")"
+  jq -n --arg cpu "$cpu" --arg nproc "$(nproc)" --arg mem "$mem" --arg kernel "$(uname -r)" --arg os "$os" \
+    '{cpu:$cpu, nproc:$nproc, memory:$mem, kernel:$kernel, os:$os}'
+}
+
+# ------------------------------------------------------------------ micro
+run_micro() {
+  log "criterion micro-benchmarks (cargo bench -p vexa-bench --bench micro)"
+  rm -rf "$ROOT/target/criterion"
+  cargo bench --locked -p vexa-bench --bench micro -- --noplot >"$RAW/micro.log" 2>&1 \
+    || { tail -30 "$RAW/micro.log" >&2; die "criterion benches failed"; }
+  grep -E '^[a-z_]+/|time:' "$RAW/micro.log" | paste - - | sed 's/  */ /g' >&2 || true
+}
+
+# ------------------------------------------------------------------ load
+start_load_stack() {
+  local ports
+  mapfile -t ports < <("$BENCH_BIN" free-ports 5)
+  UP_PORT="${ports[0]}"; NGX_PORT="${ports[1]}"; GW_PORT="${ports[2]}"; ADM_PORT="${ports[3]}"; MTG_PORT="${ports[4]}"
+  rm -rf "$WORK/load" && mkdir -p "$WORK/load/nginx/logs" "$WORK/load/stack"
+
+  "$UPSTREAM_BIN" --port "$UP_PORT" --threads 2 >"$WORK/load/upstream.log" 2>&1 &
+  PIDS+=($!)
+
+  cat >"$WORK/load/nginx/nginx.conf" <<EOF
+# Plain reverse proxy to the bench upstream (generated by scripts/bench.sh).
+worker_processes $(nproc);
+pid $WORK/load/nginx/nginx.pid;
+error_log $WORK/load/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log $WORK/load/nginx/logs/access.log;
+    client_body_temp_path $WORK/load/nginx/body;
+    proxy_temp_path $WORK/load/nginx/proxy;
+    fastcgi_temp_path $WORK/load/nginx/fastcgi;
+    uwsgi_temp_path $WORK/load/nginx/uwsgi;
+    scgi_temp_path $WORK/load/nginx/scgi;
+    upstream bench_upstream {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NGX_PORT;
+        location / {
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+  "$NGINX" -p "$WORK/load/nginx" -c "$WORK/load/nginx/nginx.conf" -g 'daemon off;' >"$WORK/load/nginx/logs/stdout.log" 2>&1 &
+  PIDS+=($!)
+
+  ADMIN_TOKEN_BENCH="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  # The real stack, as `make all` runs it, on its own SQLite file and free ports. Limiters stay
+  # on (their decisions are part of every request) with budgets no run can exhaust.
+  GW_ENV=(
+    "BIND_HOST=127.0.0.1"
+    "API_GATEWAY_HOST_PORT=$GW_PORT" "ADMIN_API_PORT=$ADM_PORT" "MEETINGS_API_PORT=$MTG_PORT"
+    "DATABASE_URL=sqlite://$WORK/load/stack/vexa.db" "DATA_DIR=$WORK/load/stack/data"
+    "BROWSER_API_URL=http://127.0.0.1:$UP_PORT"
+    "GUARD_RATE_LIMIT_RPM=4000000000" "GATEWAY_RATE_LIMIT_RPS=1000000000" "GATEWAY_RATE_LIMIT_BURST=4000000000"
+    "LOG_FORMAT=json"
+  )
+  (cd "$WORK/load/stack" && exec env -i PATH="$PATH" HOME="${HOME:-/root}" ADMIN_TOKEN="$ADMIN_TOKEN_BENCH" \
+      "${GW_ENV[@]}" "$VEXA" up >"$WORK/load/stack/vexa.log" 2>&1) &
+  PIDS+=($!)
+
+  wait_http "http://127.0.0.1:$UP_PORT/health" || die "bench upstream did not start (see $WORK/load/upstream.log)"
+  wait_http "http://127.0.0.1:$NGX_PORT/health" || die "nginx did not start (see $WORK/load/nginx/logs)"
+  for p in "$GW_PORT" "$ADM_PORT" "$MTG_PORT"; do
+    wait_http "http://127.0.0.1:$p/health" 60 || die "vexa up did not become healthy (see $WORK/load/stack/vexa.log)"
+  done
+
+  local user_id
+  user_id="$(curl -fsS -X POST "http://127.0.0.1:$ADM_PORT/admin/users" \
+      -H "X-Admin-API-Key: $ADMIN_TOKEN_BENCH" -H 'Content-Type: application/json' \
+      -d '{"email":"bench@vexa.local","name":"bench"}' | jq -er .id)" || die "could not create the bench user"
+  KEY="$(curl -fsS -X POST "http://127.0.0.1:$ADM_PORT/admin/users/$user_id/tokens?scopes=browser" \
+      -H "X-Admin-API-Key: $ADMIN_TOKEN_BENCH" | jq -er .token)" || die "could not mint the bench key"
+  # Same length and alphabet, last (checksum) character changed: an invalid key.
+  local last="${KEY: -1}" repl=0
+  [ "$last" = 0 ] && repl=1
+  BAD_KEY="${KEY%?}$repl"
+}
+
+variant_url() {
+  case "$1" in
+    a) echo "http://127.0.0.1:$UP_PORT/browser/x" ;;
+    b) echo "http://127.0.0.1:$NGX_PORT/browser/x" ;;
+    c|d) echo "http://127.0.0.1:$GW_PORT/browser/x" ;;
+    e) echo "http://127.0.0.1:$GW_PORT/auth/me" ;;
+  esac
+}
+variant_key() { if [ "$1" = d ]; then echo "$BAD_KEY"; else echo "$KEY"; fi; }
+
+run_wrk() { # variant seconds outfile
+  WRK_OUT="$3" wrk -t1 -c"$CONNS" -d"$2"s --latency -s "$ROOT/bench/wrk-report.lua" \
+    -H "X-API-Key: $(variant_key "$1")" "$(variant_url "$1")" >"$3.txt" 2>&1
+}
+
+run_oha() { # variant seconds outfile
+  "$OHA" -z "$2"s -c "$RATE_CONNS" -q "$RATE" --latency-correction --no-tui --output-format json \
+    -H "X-API-Key: $(variant_key "$1")" "$(variant_url "$1")" >"$3" 2>"$3.err"
+}
+
+run_load() {
+  log "load: starting upstream, nginx and vexa up"
+  start_load_stack
+  rm -rf "$RAW/load" && mkdir -p "$RAW/load"
+  local v code status_json='{}'
+  for v in a b c d e; do
+    code="$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $(variant_key "$v")" "$(variant_url "$v")")"
+    status_json="$(jq -c --arg v "$v" --arg c "$code" '. + {($v): ($c|tonumber)}' <<<"$status_json")"
+  done
+  echo "$status_json" >"$RAW/status.json"
+  log "status per variant: $status_json"
+  [ "$(jq -r '[.a,.b,.c,.d,.e]|map(tostring)|join(",")' <<<"$status_json")" = "200,200,200,401,200" ] \
+    || die "unexpected status codes $status_json (expected a..e = 200,200,200,401,200)"
+
+  log "load: warm-up (2 s per variant)"
+  for v in a b c d e; do run_wrk "$v" 2 "$WORK/load/warmup-$v.json"; done
+
+  local r
+  for r in $(seq 1 "$ROUNDS"); do
+    for v in a b c d e; do
+      run_wrk "$v" "$DURATION" "$RAW/load/$v-r$r.wrk.json"
+    done
+    for v in a b c d e; do
+      run_oha "$v" "$DURATION" "$RAW/load/$v-r$r.oha.json"
+    done
+    log "round $r/$ROUNDS: req/s $(for v in a b c d e; do printf '%s=%s ' "$v" "$(jq -r '(.requests / (.duration_us/1e6)) | floor' "$RAW/load/$v-r$r.wrk.json")"; done)"
+  done
+
+  # Gateway CPU profile of the valid-key path, when perf works here (best effort).
+  if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
+    local gw_pid
+    gw_pid="$(pgrep -f "^$VEXA up" | head -1 || true)"
+    if [ -n "$gw_pid" ]; then
+      log "perf: sampling the gateway under (c) for ${DURATION}s"
+      (perf record -F 999 -g -p "$gw_pid" -o "$WORK/load/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 || true) &
+      local perf_pid=$!
+      run_wrk c "$DURATION" "$WORK/load/perf-wrk.json"
+      wait "$perf_pid" || true
+      perf report -i "$WORK/load/perf.data" --no-children --sort symbol --stdio 2>/dev/null | head -80 >"$RAW/perf-gateway.txt" || true
+    fi
+  fi
+
+  cleanup
+  PIDS=()
+  LOAD_META="$(jq -n --arg rounds "$ROUNDS" --arg d "$DURATION" --arg c "$CONNS" --arg q "$RATE" --arg qc "$RATE_CONNS" \
+      '{rounds:($rounds|tonumber), duration_s:($d|tonumber), connections:($c|tonumber), wrk_threads:1, rate_qps:($q|tonumber), rate_connections:($qc|tonumber)}')"
+}
+
+# ------------------------------------------------------------------ scale
+run_scale() {
+  log "scale: $SCALE_KEYS keys (SQLite, PostgreSQL), revocation x$REVOCATIONS on PostgreSQL, RSS with $RSS_KEYS keys"
+  pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || log "warning: PostgreSQL on 127.0.0.1:5432 does not answer pg_isready"
+  "$BENCH_BIN" scale --vexa "$VEXA" --work "$WORK/scale" --out "$RAW/scale.json" \
+    --keys "$SCALE_KEYS" --rss-keys "$RSS_KEYS" --revocations "$REVOCATIONS" --pg "$PG_URL" ${BENCH_SCALE_ONLY:+--only "$BENCH_SCALE_ONLY"}
+}
+
+# ------------------------------------------------------------------ report
+write_meta() {
+  local tools
+  tools="$(jq -n --arg rustc "$(rustc --version)" --arg wrk "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)" \
+      --arg oha "$("$OHA" --version 2>/dev/null)" --arg nginx "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')" \
+      --arg pg "$(psql -h 127.0.0.1 -U postgres -d postgres -tAc 'SHOW server_version' 2>/dev/null || echo unknown)" \
+      '{rustc:$rustc, wrk:$wrk, oha:$oha, nginx:$nginx, postgresql:$pg}')"
+  local load_meta="${LOAD_META:-null}"
+  [ "$load_meta" = null ] && [ -f "$RAW/meta.json" ] && load_meta="$(jq -c '.load' "$RAW/meta.json")"
+  jq -n --arg started "$STARTED" --arg finished "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --argjson machine "$(machine_json)" --argjson tools "$tools" --argjson load "$load_meta" \
+    --arg conns "$CONNS" --arg rate "$RATE" --arg rconns "$RATE_CONNS" --arg d "$DURATION" --arg rounds "$ROUNDS" \
+    '{
+      started_at: $started, finished_at: $finished, machine: $machine, tools: $tools, load: $load,
+      variants: {
+        a: {label: "upstream direct", path: "/browser/x"},
+        b: {label: "nginx → upstream", path: "/browser/x"},
+        c: {label: "gateway, valid key → upstream", path: "/browser/x"},
+        d: {label: "gateway, invalid key (401)", path: "/browser/x"},
+        e: {label: "gateway /auth/me (answered locally)", path: "/auth/me"}
+      },
+      method: [
+        "Everything runs on this one machine over loopback: load generator, proxies, upstream and databases share its \(env.NPROC // "") cores, so absolute figures are a floor for a real deployment; the ratios are the comparison.",
+        "Upstream: target/release/vexa-bench-upstream (hyper, 2 worker threads), answers 200 with a 38-byte JSON body on every path.",
+        "nginx: plain reverse proxy, worker_processes = nproc, keep-alive pool of 64 to the upstream, access log on (the gateway logs every request too).",
+        "Gateway: the real stack, `target/release/vexa up` (gateway, admin API and meetings service in one process) on SQLite, BROWSER_API_URL = the upstream, default settings (JSON access log per request) except limiter budgets raised so no run can exhaust them: edge guard and per-user limiter still decide on every request.",
+        "The key is minted through the admin API (POST /admin/users, then POST /admin/users/{id}/tokens?scopes=browser). The invalid key is the valid one with its last (checksum) character changed.",
+        "Every variant sends the same X-API-Key header. Before loading, each variant is checked to answer the expected status (a, b, c, e: 200; d: 401).",
+        "Throughput and latency at fixed concurrency: wrk, 1 thread, \($conns) connections, \($d) s per run, latency from wrk --latency.",
+        "Latency at a fixed moderate rate: oha at \($rate) req/s over \($rconns) connections, \($d) s per run, --latency-correction (no coordinated omission).",
+        "\($rounds) rounds after a 2 s warm-up per variant; each round runs a, b, c, d, e in turn (wrk), then a..e again (oha). Reported: medians over rounds.",
+        "Micro-benchmarks: criterion (cargo bench -p vexa-bench --bench micro), median per call; cache hits are measured by polling the cache future once (a hit never awaits), with 1 and with 1M keys cached, against a lookup-counting store that asserts hits never reach it.",
+        "Scale runs (vexa-bench scale): keys inserted directly into the real schema (multi-row INSERTs, then ANALYZE); resolution measured through a freshly started `vexa gateway`; revocation between `vexa up` and a second `vexa gateway` on one PostgreSQL database; RSS from /proc/PID/status."
+      ],
+      commands: [
+        "make bench                      # = make build && scripts/bench.sh all",
+        "scripts/bench.sh micro|load|scale|report",
+        "cargo bench --locked -p vexa-bench --bench micro -- --noplot",
+        "target/release/vexa-bench-upstream --port $UP --threads 2",
+        "nginx -p target/bench/load/nginx -c target/bench/load/nginx/nginx.conf -g \"daemon off;\"",
+        "env -i PATH=$PATH ADMIN_TOKEN=<random 48 hex> BIND_HOST=127.0.0.1 API_GATEWAY_HOST_PORT=$GW ADMIN_API_PORT=$ADM MEETINGS_API_PORT=$MTG DATABASE_URL=sqlite://target/bench/load/stack/vexa.db DATA_DIR=target/bench/load/stack/data BROWSER_API_URL=http://127.0.0.1:$UP GUARD_RATE_LIMIT_RPM=4000000000 GATEWAY_RATE_LIMIT_RPS=1000000000 GATEWAY_RATE_LIMIT_BURST=4000000000 LOG_FORMAT=json target/release/vexa up",
+        "curl -X POST $ADMIN/admin/users -H \"X-Admin-API-Key: $T\" -H \"Content-Type: application/json\" -d {\"email\":\"bench@vexa.local\"}",
+        "curl -X POST \"$ADMIN/admin/users/$ID/tokens?scopes=browser\" -H \"X-Admin-API-Key: $T\"",
+        "WRK_OUT=<file> wrk -t1 -c\($conns) -d\($d)s --latency -s bench/wrk-report.lua -H \"X-API-Key: $KEY\" <url>",
+        "oha -z \($d)s -c \($rconns) -q \($rate) --latency-correction --no-tui --output-format json -H \"X-API-Key: $KEY\" <url>",
+        "target/release/vexa-bench scale --vexa target/release/vexa --work target/bench/scale --out target/bench/raw/scale.json --keys 1000000 --rss-keys 100000 --revocations 20 --pg postgres://postgres@127.0.0.1:5432/test",
+        "target/release/vexa-bench report --raw target/bench/raw --criterion target/criterion --out bench"
+      ]
+    }' >"$RAW/meta.json.new"
+  mv "$RAW/meta.json.new" "$RAW/meta.json"
+  if [ -f "$RAW/perf-gateway.txt" ]; then
+    jq --rawfile perf "$RAW/perf-gateway.txt" '. + {notes: ["A perf profile of the gateway under (c) is in target/bench/raw/perf-gateway.txt (BENCH_PERF=1)."]}' \
+      "$RAW/meta.json" >"$RAW/meta.json.new" && mv "$RAW/meta.json.new" "$RAW/meta.json"
+  fi
+}
+
+run_report() {
+  write_meta
+  "$BENCH_BIN" report --raw "$RAW" --criterion "$ROOT/target/criterion" --out "$OUT"
+}
+
+# ------------------------------------------------------------------ main
+STARTED="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+mkdir -p "$WORK" "$RAW"
+export NPROC="$(nproc)"
+install_tools
+build
+case "$MODE" in
+  micro) run_micro ;;
+  load) run_load ;;
+  scale) run_scale ;;
+  report) ;;
+  all)
+    # A full run starts from a clean slate so the report never mixes runs.
+    rm -rf "$RAW" && mkdir -p "$RAW"
+    run_micro
+    run_load
+    run_scale
+    ;;
+esac
+run_report
+log "done: bench/REPORT.md, bench/results.json"
