@@ -305,9 +305,11 @@ def run(mode, gateway, admin_url, admin_token):
         step("update_meeting_data on a completed meeting")
 
         # A second meeting on the same link: "latest" moves; ?meeting_id= still reaches the first.
-        m2 = user.request_bot(PLATFORM, NATIVE, bot_name="Py Notetaker", language="en")
+        m2 = user.request_bot_from_url(f"https://meet.google.com/{NATIVE}", bot_name="Py Notetaker",
+                                       language="en")
         id2 = m2.get("id")
-        check(isinstance(id2, int) and id2 != id1, f"second request_bot: {m2!r}")
+        check(isinstance(id2, int) and id2 != id1 and m2.get("native_meeting_id") == NATIVE,
+              f"request_bot_from_url: {m2!r}")
         wait_status(user, id2, "active")
         wait_for("segments in the second meeting",
                  lambda: user.get_transcript(PLATFORM, NATIVE).get("segments"))
