@@ -49,8 +49,11 @@ struct Resolution {
     query_plan: String,
 }
 
-pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: ScaleArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.work)?;
+    // Children run in their own data dirs: every path they get must be absolute.
+    args.vexa = std::fs::canonicalize(&args.vexa).with_context(|| format!("{} not found", args.vexa.display()))?;
+    args.work = std::fs::canonicalize(&args.work)?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
@@ -82,8 +85,18 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         out.insert("revocation".into(), revocation_run(&args, &client).await?);
     }
     if wants("rss") {
-        eprintln!("[scale] gateway RSS with {} distinct keys cached", args.rss_keys);
-        out.insert("rss".into(), rss_run(&args, &client).await?);
+        let mut rss = Vec::new();
+        for backend in ["postgres", "sqlite"] {
+            eprintln!("[scale] gateway RSS with {} distinct keys cached ({backend})", args.rss_keys);
+            let r = rss_run(&args, &client, backend).await?;
+            eprintln!(
+                "[scale]   {:.0} bytes per cached key, RSS {} KiB",
+                r["bytes_per_cached_key"].as_f64().unwrap_or(f64::NAN),
+                r["rss_after_fill_kib"]
+            );
+            rss.push(r);
+        }
+        out.insert("rss".into(), json!(rss));
     }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
@@ -320,12 +333,12 @@ async fn revocation_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::R
     }))
 }
 
-async fn rss_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::Result<serde_json::Value> {
-    let url = database(args, "sqlite", "rss").await?;
+async fn rss_run(args: &ScaleArgs, client: &reqwest::Client, backend: &'static str) -> anyhow::Result<serde_json::Value> {
+    let url = database(args, backend, "vexa_bench_rss").await?;
     let db = connect(&url).await?;
     let keys = seed_keys(&db, args.rss_keys, KEYS_PER_USER, args.rss_keys, 7).await?;
     db.close().await;
-    let env = StackEnv::new(&args.work.join("rss-gw"), &url, &stack::random_hex(24), &stack::random_hex(24))?;
+    let env = StackEnv::new(&args.work.join(format!("rss-{backend}-gw")), &url, &stack::random_hex(24), &stack::random_hex(24))?;
     let gw = env.spawn(&args.vexa, "gateway")?;
     stack::wait_ok(client, &format!("{}/health", env.gateway()), Duration::from_secs(30)).await?;
     let me = format!("{}/auth/me", env.gateway());
@@ -349,9 +362,12 @@ async fn rss_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::Result<s
     }
     let (final_kib, final_hwm) = stack::rss_kib(gw.pid())?;
     drop(gw);
+    if backend == "postgres" {
+        stack::drop_pg_database(&args.pg_url, "vexa_bench_rss").await;
+    }
     let per_key = (after_kib.saturating_sub(base_kib) as f64 * 1024.0) / keys.len() as f64;
     Ok(json!({
-        "backend": "sqlite",
+        "backend": backend,
         "keys_cached": keys.len(),
         "rss_idle_kib": idle_kib,
         "rss_before_fill_kib": base_kib,
