@@ -81,7 +81,12 @@ fn main() -> ExitCode {
             Command::MockBot => {
                 telemetry::init_cli();
                 let code = vexa_meetings::mock_bot::run().await;
-                return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+                // Exit here: the bot's stdin reader is a blocking read that dropping the
+                // runtime would wait for, so a bot that finished (crash, reject, leave) would
+                // linger until the service closed its stdin.
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                std::process::exit(code);
             }
             Command::User(cmd) => offline::user(&settings, cmd).await,
             Command::Token(cmd) => offline::token(&settings, cmd).await,

@@ -521,6 +521,12 @@ async fn happy_path(backend: &str) {
     let (code, list) = s.call(Method::GET, "/meetings", &key, None).await;
     assert_eq!(code, 200);
     assert_eq!(list["meetings"].as_array().map(Vec::len), Some(1), "{list}");
+    let log = std::fs::read_to_string(s.env.data_dir.join("up.log")).unwrap_or_default();
+    assert!(
+        !log.contains("did not leave within the grace period"),
+        "the bot had to be forced down: {}",
+        s.diagnostics()
+    );
     assert!(
         bot_logs(&s.env).contains("[ACT] leave received"),
         "the bot was told to leave (not killed): {}",
@@ -535,10 +541,13 @@ async fn crash_and_reject(backend: &str) {
     let mut s = Stack::start(backend).await;
     let (_, _, key) = s.key("crash@acme.example", "bot").await;
 
+    let t0 = Instant::now();
     let (code, m) = s.post_bot(&key, MEET, "crash").await;
     assert_eq!(code, 201, "{m}");
     let id = m["id"].as_i64().expect("id");
     let failed = s.wait_status(&key, id, "failed").await;
+    // The bot exits ~150 ms after joining; the exit is noticed, not found by a slow poll.
+    assert!(t0.elapsed() < Duration::from_secs(10), "crash noticed after {:?}", t0.elapsed());
     assert_eq!(failed["failure_stage"], "joining", "{failed}");
     assert_eq!(failed["completion_reason"], "join_failure", "{failed}");
     assert!(
