@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{database_url, mint, start_up, StackEnv, UpProcess, ADMIN_TOKEN};
+use common::{database_url, mint, start_up, wait_ok, StackEnv, UpProcess, ADMIN_TOKEN};
 use futures_util::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use reqwest::Method;
@@ -48,6 +48,8 @@ type Ws = tokio_tungstenite::WebSocketStream<
 struct Stack {
     env: StackEnv,
     up: Option<UpProcess>,
+    /// Split-role processes (`vexa admin-api`, `vexa meetings`, `vexa gateway`), by role.
+    roles: Vec<(&'static str, UpProcess)>,
     http: reqwest::Client,
     /// Every key minted for this stack: none may appear in a log.
     secrets: Vec<String>,
@@ -59,6 +61,29 @@ impl Stack {
         let dir = tempfile::tempdir().expect("tmp");
         let env = StackEnv::new(dir.path(), &database_url(backend, dir.path()).await);
         let up = start_up(&env).await;
+        Stack::new(env, Some(up), Vec::new(), dir)
+    }
+
+    /// The three roles as three processes on one database.
+    async fn start_split(backend: &str) -> Stack {
+        let dir = tempfile::tempdir().expect("tmp");
+        let env = StackEnv::new(dir.path(), &database_url(backend, dir.path()).await);
+        let mut roles = Vec::new();
+        for role in ["admin-api", "meetings", "gateway"] {
+            roles.push((role, UpProcess { child: env.spawn(role, role) }));
+        }
+        for base in [env.admin(), env.meetings(), env.gateway()] {
+            wait_ok(&format!("{base}/health"), WAIT).await;
+        }
+        Stack::new(env, None, roles, dir)
+    }
+
+    fn new(
+        env: StackEnv,
+        up: Option<UpProcess>,
+        roles: Vec<(&'static str, UpProcess)>,
+        dir: tempfile::TempDir,
+    ) -> Stack {
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(20))
@@ -66,11 +91,23 @@ impl Stack {
             .expect("http client");
         Stack {
             env,
-            up: Some(up),
+            up,
+            roles,
             http,
             secrets: Vec::new(),
             _dir: dir,
         }
+    }
+
+    /// SIGTERM to one split role; it must exit cleanly.
+    async fn stop_role(&mut self, role: &str) {
+        let i = self
+            .roles
+            .iter()
+            .position(|(r, _)| *r == role)
+            .expect("role is running");
+        let (_, mut p) = self.roles.remove(i);
+        sigterm(&mut p, role, &self.diagnostics()).await;
     }
 
     /// A user (created or found) and a fresh key with `scopes`: `(user_id, key_id, key)`.
@@ -189,7 +226,7 @@ impl Stack {
 
     /// Server log tail and bot logs, for failure messages.
     fn diagnostics(&self) -> String {
-        let log = std::fs::read_to_string(self.env.data_dir.join("up.log")).unwrap_or_default();
+        let log = server_logs(&self.env);
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         format!(
@@ -202,34 +239,23 @@ impl Stack {
     /// SIGTERM to `vexa up`; it must exit cleanly, leave no bot process, and have logged no
     /// secret.
     async fn shutdown(mut self) {
-        let mut up = self.up.take().expect("stack is up");
         let before = self.bot_pids();
-        let pid = up.child.id().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(40);
-        let status = loop {
-            if let Some(s) = up.child.try_wait().expect("wait for vexa up") {
-                break s;
+        if let Some(mut up) = self.up.take() {
+            sigterm(&mut up, "up", &self.diagnostics()).await;
+        }
+        // The meetings role first: it owns the bots.
+        for role in ["meetings", "gateway", "admin-api"] {
+            if self.roles.iter().any(|(r, _)| *r == role) {
+                self.stop_role(role).await;
             }
-            assert!(
-                Instant::now() < deadline,
-                "vexa up did not exit after SIGTERM\n{}",
-                self.diagnostics()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        assert!(status.success(), "vexa up exited with {status} after SIGTERM\n{}", self.diagnostics());
+        }
         let left = self.bot_pids();
         assert!(
             left.is_empty(),
             "bot processes outlived `vexa up` (had {before:?}, left {left:?})\n{}",
             self.diagnostics()
         );
-        let log = std::fs::read_to_string(self.env.data_dir.join("up.log")).unwrap_or_default();
+        let log = server_logs(&self.env);
         for s in &self.secrets {
             assert!(!log.contains(s.as_str()), "a secret was logged");
         }
@@ -241,12 +267,49 @@ impl Drop for Stack {
     /// Safety net when a test fails half way: the server, then any bot of this stack.
     fn drop(&mut self) {
         drop(self.up.take());
+        self.roles.clear();
         for pid in self.bot_pids() {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
         }
     }
+}
+
+/// SIGTERM to a server process; it must exit with success within 40 s.
+async fn sigterm(p: &mut UpProcess, what: &str, diagnostics: &str) {
+    let pid = p.child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Some(s) = p.child.try_wait().expect("wait for the server") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "vexa {what} did not exit after SIGTERM\n{diagnostics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        status.success(),
+        "vexa {what} exited with {status} after SIGTERM\n{diagnostics}"
+    );
+}
+
+/// Every server log of the stack (`<data_dir>/*.log`), concatenated.
+fn server_logs(env: &StackEnv) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(&env.data_dir).into_iter().flatten().flatten() {
+        if e.path().extension().is_some_and(|x| x == "log") {
+            out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+    }
+    out
 }
 
 /// Pids of live processes whose environment has `VEXA_BOT_CONFIG` and `marker`.
@@ -403,6 +466,7 @@ on_both_backends!(
     scope_and_revocation,
     signed_webhooks,
     a_killed_server_leaves_no_bot_behind,
+    split_roles,
 );
 
 /// Spawn → active → segments (transcript and WebSocket) → stop → completed (stopped), no
@@ -521,7 +585,7 @@ async fn happy_path(backend: &str) {
     let (code, list) = s.call(Method::GET, "/meetings", &key, None).await;
     assert_eq!(code, 200);
     assert_eq!(list["meetings"].as_array().map(Vec::len), Some(1), "{list}");
-    let log = std::fs::read_to_string(s.env.data_dir.join("up.log")).unwrap_or_default();
+    let log = server_logs(&s.env);
     assert!(
         !log.contains("did not leave within the grace period"),
         "the bot had to be forced down: {}",
@@ -983,6 +1047,64 @@ async fn a_killed_server_leaves_no_bot_behind(backend: &str) {
     }
 
     s.up = Some(start_up(&s.env).await);
+    let (code, st) = s.call(Method::GET, "/bots/status", &key, None).await;
+    assert_eq!((code, st["count"].as_i64()), (200, Some(0)), "{st}");
+    let (_, row) = s.call(Method::GET, &format!("/meetings/{id}"), &key, None).await;
+    assert!(row["status"] == "failed" || row["status"] == "completed", "{row}");
+    let (code, again) = s.post_bot(&key, MEET, "happy").await;
+    assert_eq!(code, 201, "{again}");
+    s.wait_status(&key, again["id"].as_i64().expect("id"), "active").await;
+    s.wait_bot_count(1).await;
+    s.shutdown().await;
+}
+
+/// The roles as separate processes (`vexa admin-api`, `vexa meetings`, `vexa gateway`) sharing
+/// the database and `INTERNAL_API_SECRET`: the meetings service trusts only the gateway, a bot
+/// runs end to end through the gateway, and SIGTERM to `vexa meetings` takes its bots down.
+async fn split_roles(backend: &str) {
+    let mut s = Stack::start_split(backend).await;
+    let (user, _, key) = s.key("split@acme.example", "bot,tx").await;
+
+    // Straight to the meetings service: no internal secret, no trust (identity headers or not).
+    for secret in [None, Some("not-the-internal-secret")] {
+        let mut req = s
+            .http
+            .get(format!("{}/bots/status", s.env.meetings()))
+            .header("X-User-Id", user.to_string())
+            .header("X-User-Scopes", "bot,tx");
+        if let Some(v) = secret {
+            req = req.header("X-Internal-Secret", v);
+        }
+        let resp = req.send().await.expect("direct call");
+        assert_eq!(resp.status().as_u16(), 401, "direct call with secret {secret:?}");
+    }
+
+    let (code, m) = s.post_bot(&key, MEET, "happy").await;
+    assert_eq!(code, 201, "{m}");
+    let id = m["id"].as_i64().expect("id");
+    s.wait_status(&key, id, "active").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, tr) = s
+            .call(Method::GET, &format!("/transcripts/google_meet/{MEET}"), &key, None)
+            .await;
+        if tr["segments"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no segments: {tr}\n{}", s.diagnostics());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pids = s.wait_bot_count(1).await;
+
+    s.stop_role("meetings").await;
+    let left = s.bot_pids();
+    assert!(left.is_empty(), "bot {pids:?} outlived `vexa meetings`: {left:?}\n{}", s.diagnostics());
+    let (code, body) = s.call(Method::GET, "/bots/status", &key, None).await;
+    assert_eq!((code, body), (502, json!({"detail": "upstream unreachable"})));
+
+    // Back up: the meeting no longer claims a bot, and a new one can be sent.
+    s.roles.push(("meetings", UpProcess { child: s.env.spawn("meetings", "meetings") }));
+    wait_ok(&format!("{}/health", s.env.meetings()), WAIT).await;
     let (code, st) = s.call(Method::GET, "/bots/status", &key, None).await;
     assert_eq!((code, st["count"].as_i64()), (200, Some(0)), "{st}");
     let (_, row) = s.call(Method::GET, &format!("/meetings/{id}"), &key, None).await;
