@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{database_url, mint, start_up, wait_ok, StackEnv, UpProcess, ADMIN_TOKEN};
+use common::{database_url, mint, start_up, StackEnv, UpProcess, ADMIN_TOKEN};
 use futures_util::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use reqwest::Method;
@@ -64,18 +64,24 @@ impl Stack {
         Stack::new(env, Some(up), Vec::new(), dir)
     }
 
-    /// The three roles as three processes on one database.
+    /// The three roles as three processes on one database. The admin API starts first and
+    /// creates the schema; the other two then start together. (Three processes migrating a
+    /// fresh SQLite file at the same instant can fail with "database is locked": the
+    /// migration transaction reads before it writes — see the report.)
     async fn start_split(backend: &str) -> Stack {
         let dir = tempfile::tempdir().expect("tmp");
         let env = StackEnv::new(dir.path(), &database_url(backend, dir.path()).await);
-        let mut roles = Vec::new();
-        for role in ["admin-api", "meetings", "gateway"] {
-            roles.push((role, UpProcess { child: env.spawn(role, role) }));
+        let admin = UpProcess { child: env.spawn("admin-api", "admin-api") };
+        let mut s = Stack::new(env, None, vec![("admin-api", admin)], dir);
+        s.wait_healthy(&s.env.admin()).await;
+        for role in ["meetings", "gateway"] {
+            let p = UpProcess { child: s.env.spawn(role, role) };
+            s.roles.push((role, p));
         }
-        for base in [env.admin(), env.meetings(), env.gateway()] {
-            wait_ok(&format!("{base}/health"), WAIT).await;
+        for base in [s.env.meetings(), s.env.gateway()] {
+            s.wait_healthy(&base).await;
         }
-        Stack::new(env, None, roles, dir)
+        s
     }
 
     fn new(
@@ -96,6 +102,28 @@ impl Stack {
             http,
             secrets: Vec::new(),
             _dir: dir,
+        }
+    }
+
+    async fn wait_healthy(&self, base: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let ok = self
+                .http
+                .get(format!("{base}/health"))
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{base} did not become healthy\n{}",
+                self.diagnostics()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -1104,7 +1132,7 @@ async fn split_roles(backend: &str) {
 
     // Back up: the meeting no longer claims a bot, and a new one can be sent.
     s.roles.push(("meetings", UpProcess { child: s.env.spawn("meetings", "meetings") }));
-    wait_ok(&format!("{}/health", s.env.meetings()), WAIT).await;
+    s.wait_healthy(&s.env.meetings()).await;
     let (code, st) = s.call(Method::GET, "/bots/status", &key, None).await;
     assert_eq!((code, st["count"].as_i64()), (200, Some(0)), "{st}");
     let (_, row) = s.call(Method::GET, &format!("/meetings/{id}"), &key, None).await;
