@@ -40,9 +40,8 @@ const MEET: &str = "abc-defg-hij";
 /// Generous: two cores are shared by several builds and test runs.
 const WAIT: Duration = Duration::from_secs(30);
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One `vexa up` with its own data dir and database.
 struct Stack {
@@ -71,11 +70,15 @@ impl Stack {
     async fn start_split(backend: &str) -> Stack {
         let dir = tempfile::tempdir().expect("tmp");
         let env = StackEnv::new(dir.path(), &database_url(backend, dir.path()).await);
-        let admin = UpProcess { child: env.spawn("admin-api", "admin-api") };
+        let admin = UpProcess {
+            child: env.spawn("admin-api", "admin-api"),
+        };
         let mut s = Stack::new(env, None, vec![("admin-api", admin)], dir);
         s.wait_healthy(&s.env.admin()).await;
         for role in ["meetings", "gateway"] {
-            let p = UpProcess { child: s.env.spawn(role, role) };
+            let p = UpProcess {
+                child: s.env.spawn(role, role),
+            };
             s.roles.push((role, p));
         }
         for base in [s.env.meetings(), s.env.gateway()] {
@@ -146,7 +149,13 @@ impl Stack {
     }
 
     /// One request through the gateway; `(status, JSON body or Null)`.
-    async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.env.gateway()))
@@ -332,7 +341,11 @@ async fn sigterm(p: &mut UpProcess, what: &str, diagnostics: &str) {
 /// Every server log of the stack (`<data_dir>/*.log`), concatenated.
 fn server_logs(env: &StackEnv) -> String {
     let mut out = String::new();
-    for e in std::fs::read_dir(&env.data_dir).into_iter().flatten().flatten() {
+    for e in std::fs::read_dir(&env.data_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         if e.path().extension().is_some_and(|x| x == "log") {
             out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
         }
@@ -391,7 +404,9 @@ fn bot_logs(env: &StackEnv) -> String {
 
 /// Sends one JSON frame and returns the first reply of type `reply_type`.
 async fn ws_request(ws: &mut Ws, msg: Value, reply_type: &str) -> Value {
-    ws.send(Message::text(msg.to_string())).await.expect("ws send");
+    ws.send(Message::text(msg.to_string()))
+        .await
+        .expect("ws send");
     let deadline = Instant::now() + WAIT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -508,13 +523,23 @@ async fn happy_path(backend: &str) {
     assert_eq!(m["status"], "requested", "{m}");
     assert_eq!(m["platform"], "google_meet");
     assert_eq!(m["native_meeting_id"], MEET);
-    assert_eq!(m["constructed_meeting_url"], format!("https://meet.google.com/{MEET}"));
-    assert!(!m.to_string().contains("v1."), "the bot token is never echoed: {m}");
+    assert_eq!(
+        m["constructed_meeting_url"],
+        format!("https://meet.google.com/{MEET}")
+    );
+    assert!(
+        !m.to_string().contains("v1."),
+        "the bot token is never echoed: {m}"
+    );
     let id = m["id"].as_i64().expect("meeting id");
 
     let mut ws = s.ws(&key, false).await;
     let ack = ws_request(&mut ws, subscribe_msg(MEET), "subscribed").await;
-    assert_eq!(ack["meetings"], json!([{"platform": "google_meet", "native_id": MEET}]), "{ack}");
+    assert_eq!(
+        ack["meetings"],
+        json!([{"platform": "google_meet", "native_id": MEET}]),
+        "{ack}"
+    );
     let pong = ws_request(&mut ws, json!({"action": "ping"}), "pong").await;
     assert_eq!(pong["type"], "pong");
     let mut frames = collect_frames(ws);
@@ -530,7 +555,11 @@ async fn happy_path(backend: &str) {
             assert_eq!(st["running_bots"][0]["id"], id, "{st}");
             break;
         }
-        assert!(Instant::now() < deadline, "bot never active: {st}\n{}", s.diagnostics());
+        assert!(
+            Instant::now() < deadline,
+            "bot never active: {st}\n{}",
+            s.diagnostics()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pids = s.wait_bot_count(1).await;
@@ -558,21 +587,38 @@ async fn happy_path(backend: &str) {
     let deadline = Instant::now() + WAIT;
     let segments = loop {
         let (code, tr) = s
-            .call(Method::GET, &format!("/transcripts/google_meet/{MEET}"), &key, None)
+            .call(
+                Method::GET,
+                &format!("/transcripts/google_meet/{MEET}"),
+                &key,
+                None,
+            )
             .await;
         assert_eq!(code, 200, "{tr}");
         assert_eq!(tr["id"], id);
         let segs = tr["segments"].as_array().cloned().unwrap_or_default();
-        assert!(segs.len() <= 6, "a draft was stored next to its final text: {tr}");
+        assert!(
+            segs.len() <= 6,
+            "a draft was stored next to its final text: {tr}"
+        );
         if segs.len() == 6 && segs.iter().all(|x| x["completed"] == true) {
             break segs;
         }
-        assert!(Instant::now() < deadline, "transcript incomplete: {tr}\n{}", s.diagnostics());
+        assert!(
+            Instant::now() < deadline,
+            "transcript incomplete: {tr}\n{}",
+            s.diagnostics()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let speakers: HashSet<&str> = segments.iter().filter_map(|x| x["speaker"].as_str()).collect();
+    let speakers: HashSet<&str> = segments
+        .iter()
+        .filter_map(|x| x["speaker"].as_str())
+        .collect();
     assert_eq!(speakers, HashSet::from(["Alice", "Bob"]), "{segments:?}");
-    assert!(segments.iter().all(|x| x["text"].as_str().is_some_and(|t| !t.is_empty())));
+    assert!(segments
+        .iter()
+        .all(|x| x["text"].as_str().is_some_and(|t| !t.is_empty())));
     let (code, by_id) = s
         .call(Method::GET, &format!("/transcripts/by-id/{id}"), &key, None)
         .await;
@@ -580,7 +626,10 @@ async fn happy_path(backend: &str) {
     assert_eq!(by_id["segments"].as_array().map(Vec::len), Some(6));
     // More segments may still be on their way over the socket; by now two speakers have talked.
     while ws_speakers.len() < 2 {
-        let v = frame_where(&mut frames, &mut Vec::new(), "transcript", |v| v["type"] == "transcript").await;
+        let v = frame_where(&mut frames, &mut Vec::new(), "transcript", |v| {
+            v["type"] == "transcript"
+        })
+        .await;
         seen.push(v.clone());
         for seg in v["confirmed"].as_array().into_iter().flatten() {
             if let Some(sp) = seg["speaker"].as_str() {
@@ -591,23 +640,40 @@ async fn happy_path(backend: &str) {
 
     // Stop: the bot leaves, the meeting completes as stopped, the process is gone.
     let (code, receipt) = s
-        .call(Method::DELETE, &format!("/bots/google_meet/{MEET}"), &key, None)
+        .call(
+            Method::DELETE,
+            &format!("/bots/google_meet/{MEET}"),
+            &key,
+            None,
+        )
         .await;
     assert_eq!(code, 200, "{receipt}");
     assert_eq!(receipt["status"], "stopping", "{receipt}");
     let done = s.wait_status(&key, id, "completed").await;
     assert_eq!(done["completion_reason"], "stopped", "{done}");
-    assert!(done["start_time"].is_string() && done["end_time"].is_string(), "{done}");
+    assert!(
+        done["start_time"].is_string() && done["end_time"].is_string(),
+        "{done}"
+    );
     frame_where(&mut frames, &mut seen, "meeting.status completed", |v| {
         status_frame(v, id, "completed")
     })
     .await;
     s.wait_bot_count(0).await;
-    assert!(!alive(pids[0]), "the bot process {} is still alive", pids[0]);
+    assert!(
+        !alive(pids[0]),
+        "the bot process {} is still alive",
+        pids[0]
+    );
     let (code, st) = s.call(Method::GET, "/bots/status", &key, None).await;
     assert_eq!((code, st["count"].as_i64()), (200, Some(0)), "{st}");
     let (code, again) = s
-        .call(Method::DELETE, &format!("/bots/google_meet/{MEET}"), &key, None)
+        .call(
+            Method::DELETE,
+            &format!("/bots/google_meet/{MEET}"),
+            &key,
+            None,
+        )
         .await;
     assert_eq!(code, 404, "a second stop finds no live bot: {again}");
     let (code, list) = s.call(Method::GET, "/meetings", &key, None).await;
@@ -639,7 +705,11 @@ async fn crash_and_reject(backend: &str) {
     let id = m["id"].as_i64().expect("id");
     let failed = s.wait_status(&key, id, "failed").await;
     // The bot exits ~150 ms after joining; the exit is noticed, not found by a slow poll.
-    assert!(t0.elapsed() < Duration::from_secs(10), "crash noticed after {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "crash noticed after {:?}",
+        t0.elapsed()
+    );
     assert_eq!(failed["failure_stage"], "joining", "{failed}");
     assert_eq!(failed["completion_reason"], "join_failure", "{failed}");
     assert!(
@@ -654,15 +724,22 @@ async fn crash_and_reject(backend: &str) {
     let rejected = s
         .wait_status(&key, m["id"].as_i64().expect("id"), "failed")
         .await;
-    assert_eq!(rejected["failure_stage"], "awaiting_admission", "{rejected}");
-    assert_eq!(rejected["completion_reason"], "awaiting_admission_rejected", "{rejected}");
+    assert_eq!(
+        rejected["failure_stage"], "awaiting_admission",
+        "{rejected}"
+    );
+    assert_eq!(
+        rejected["completion_reason"], "awaiting_admission_rejected",
+        "{rejected}"
+    );
     s.wait_bot_count(0).await;
 
     // A failed meeting holds nothing: the same meeting can get a new bot.
     let (code, m) = s.post_bot(&key, MEET, "crash").await;
     assert_eq!(code, 201, "{m}");
     assert_ne!(m["id"].as_i64(), Some(id), "a new meeting row");
-    s.wait_status(&key, m["id"].as_i64().expect("id"), "failed").await;
+    s.wait_status(&key, m["id"].as_i64().expect("id"), "failed")
+        .await;
     s.wait_bot_count(0).await;
     s.shutdown().await;
 }
@@ -675,7 +752,11 @@ async fn conflict_and_cap_under_concurrency(backend: &str) {
     let mut s = Stack::start(backend).await;
     let (_, _, key) = s.key("dup@acme.example", "bot").await;
     let results = concurrently(N, |_| s.post_bot(&key, MEET, "happy")).await;
-    let created: Vec<&Value> = results.iter().filter(|(c, _)| *c == 201).map(|(_, v)| v).collect();
+    let created: Vec<&Value> = results
+        .iter()
+        .filter(|(c, _)| *c == 201)
+        .map(|(_, v)| v)
+        .collect();
     let conflicts = results.iter().filter(|(c, _)| *c == 409).count();
     assert_eq!((created.len(), conflicts), (1, N - 1), "{results:?}");
     for (_, v) in results.iter().filter(|(c, _)| *c == 409) {
@@ -689,12 +770,20 @@ async fn conflict_and_cap_under_concurrency(backend: &str) {
     s.wait_status(&key, dup_id, "active").await;
     s.wait_bot_count(1).await;
     let (_, list) = s.call(Method::GET, "/meetings", &key, None).await;
-    assert_eq!(list["meetings"].as_array().map(Vec::len), Some(1), "one row: {list}");
+    assert_eq!(
+        list["meetings"].as_array().map(Vec::len),
+        Some(1),
+        "one row: {list}"
+    );
 
     // The cap, set through the admin API after the key was already in use (and cached).
     let (cap_user, _, cap_key) = s.key("cap@acme.example", "bot").await;
     let (code, me) = s.call(Method::GET, "/auth/me", &cap_key, None).await;
-    assert_eq!((code, me["max_concurrent_bots"].as_i64()), (200, Some(3)), "{me}");
+    assert_eq!(
+        (code, me["max_concurrent_bots"].as_i64()),
+        (200, Some(3)),
+        "{me}"
+    );
     let (code, user) = s
         .admin(
             Method::PATCH,
@@ -702,20 +791,35 @@ async fn conflict_and_cap_under_concurrency(backend: &str) {
             Some(json!({"max_concurrent_bots": 1})),
         )
         .await;
-    assert_eq!((code, user["max_concurrent_bots"].as_i64()), (200, Some(1)), "{user}");
+    assert_eq!(
+        (code, user["max_concurrent_bots"].as_i64()),
+        (200, Some(1)),
+        "{user}"
+    );
     let t0 = Instant::now();
     loop {
         let (_, me) = s.call(Method::GET, "/auth/me", &cap_key, None).await;
         if me["max_concurrent_bots"] == 1 {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(1), "the gateway still sends the old cap: {me}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "the gateway still sends the old cap: {me}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let rooms: Vec<String> = (0..N).map(|i| format!("cap-room-{i}")).collect();
     let results = concurrently(N, |i| s.post_bot(&cap_key, &rooms[i], "happy")).await;
-    let created: Vec<&Value> = results.iter().filter(|(c, _)| *c == 201).map(|(_, v)| v).collect();
-    let limited: Vec<&Value> = results.iter().filter(|(c, _)| *c == 429).map(|(_, v)| v).collect();
+    let created: Vec<&Value> = results
+        .iter()
+        .filter(|(c, _)| *c == 201)
+        .map(|(_, v)| v)
+        .collect();
+    let limited: Vec<&Value> = results
+        .iter()
+        .filter(|(c, _)| *c == 429)
+        .map(|(_, v)| v)
+        .collect();
     assert_eq!((created.len(), limited.len()), (1, N - 1), "{results:?}");
     for v in limited {
         assert_eq!(
@@ -725,7 +829,10 @@ async fn conflict_and_cap_under_concurrency(backend: &str) {
     }
     let first = created[0].clone();
     let first_id = first["id"].as_i64().expect("id");
-    let first_native = first["native_meeting_id"].as_str().expect("native").to_owned();
+    let first_native = first["native_meeting_id"]
+        .as_str()
+        .expect("native")
+        .to_owned();
     s.wait_status(&cap_key, first_id, "active").await;
     s.wait_bot_count(2).await;
     let (_, st) = s.call(Method::GET, "/bots/status", &cap_key, None).await;
@@ -733,7 +840,12 @@ async fn conflict_and_cap_under_concurrency(backend: &str) {
 
     // Stopping frees the slot; the next meeting may have a bot.
     let (code, _) = s
-        .call(Method::DELETE, &format!("/bots/google_meet/{first_native}"), &cap_key, None)
+        .call(
+            Method::DELETE,
+            &format!("/bots/google_meet/{first_native}"),
+            &cap_key,
+            None,
+        )
         .await;
     assert_eq!(code, 200);
     s.wait_status(&cap_key, first_id, "completed").await;
@@ -741,7 +853,8 @@ async fn conflict_and_cap_under_concurrency(backend: &str) {
     assert_eq!(code, 201, "{next}");
     let (code, over) = s.post_bot(&cap_key, "cap-room-over", "happy").await;
     assert_eq!(code, 429, "{over}");
-    s.wait_status(&cap_key, next["id"].as_i64().expect("id"), "active").await;
+    s.wait_status(&cap_key, next["id"].as_i64().expect("id"), "active")
+        .await;
     s.wait_bot_count(2).await;
 
     // Two live bots now: SIGTERM must take them down with the server.
@@ -762,7 +875,11 @@ async fn another_user_sees_nothing(backend: &str) {
     // Mallory watches from the start, key in the query string.
     let mut ws = s.ws(&mallory, true).await;
     let ack = ws_request(&mut ws, subscribe_msg(MEET), "subscribed").await;
-    assert_eq!(ack["meetings"], json!([]), "someone else's meeting is not subscribable: {ack}");
+    assert_eq!(
+        ack["meetings"],
+        json!([]),
+        "someone else's meeting is not subscribable: {ack}"
+    );
     let mut mallory_frames = collect_frames(ws);
 
     // Alice's own socket sees her meeting's frames, so the stream is live meanwhile.
@@ -778,13 +895,29 @@ async fn another_user_sees_nothing(backend: &str) {
     let p = format!("google_meet/{MEET}");
     for (method, path, body) in [
         (Method::GET, format!("/transcripts/{p}"), None),
-        (Method::GET, format!("/transcripts/{p}?meeting_id={id}"), None),
+        (
+            Method::GET,
+            format!("/transcripts/{p}?meeting_id={id}"),
+            None,
+        ),
         (Method::GET, format!("/transcripts/by-id/{id}"), None),
         (Method::GET, format!("/meetings/{id}"), None),
         (Method::DELETE, format!("/bots/{p}"), None),
-        (Method::PUT, format!("/bots/{p}/config"), Some(json!({"language": "de"}))),
-        (Method::PATCH, format!("/meetings/{p}"), Some(json!({"data": {"name": "mine now"}}))),
-        (Method::PATCH, format!("/meetings/{id}"), Some(json!({"data": {"name": "mine now"}}))),
+        (
+            Method::PUT,
+            format!("/bots/{p}/config"),
+            Some(json!({"language": "de"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/meetings/{p}"),
+            Some(json!({"data": {"name": "mine now"}})),
+        ),
+        (
+            Method::PATCH,
+            format!("/meetings/{id}"),
+            Some(json!({"data": {"name": "mine now"}})),
+        ),
         (Method::DELETE, format!("/meetings/{p}"), None),
         (Method::DELETE, format!("/meetings/{id}"), None),
     ] {
@@ -794,7 +927,11 @@ async fn another_user_sees_nothing(backend: &str) {
     }
     for path in ["/meetings", "/bots"] {
         let (code, list) = s.call(Method::GET, path, &mallory, None).await;
-        assert_eq!((code, &list["meetings"]), (200, &json!([])), "{path}: {list}");
+        assert_eq!(
+            (code, &list["meetings"]),
+            (200, &json!([])),
+            "{path}: {list}"
+        );
     }
     let (code, st) = s.call(Method::GET, "/bots/status", &mallory, None).await;
     assert_eq!((code, st["count"].as_i64()), (200, Some(0)), "{st}");
@@ -806,13 +943,21 @@ async fn another_user_sees_nothing(backend: &str) {
     let (code, tr) = s
         .call(Method::GET, &format!("/transcripts/{p}"), &alice, None)
         .await;
-    assert!(code == 200 && tr["segments"].as_array().is_some_and(|a| !a.is_empty()), "{tr}");
-    let (code, _) = s.call(Method::DELETE, &format!("/bots/{p}"), &alice, None).await;
+    assert!(
+        code == 200 && tr["segments"].as_array().is_some_and(|a| !a.is_empty()),
+        "{tr}"
+    );
+    let (code, _) = s
+        .call(Method::DELETE, &format!("/bots/{p}"), &alice, None)
+        .await;
     assert_eq!(code, 200);
     s.wait_status(&alice, id, "completed").await;
-    frame_where(&mut alice_frames, &mut Vec::new(), "meeting.status completed", |v| {
-        status_frame(v, id, "completed")
-    })
+    frame_where(
+        &mut alice_frames,
+        &mut Vec::new(),
+        "meeting.status completed",
+        |v| status_frame(v, id, "completed"),
+    )
     .await;
 
     // Alice's whole meeting played out; Mallory's socket got none of it.
@@ -821,7 +966,10 @@ async fn another_user_sees_nothing(backend: &str) {
     while let Ok(v) = mallory_frames.try_recv() {
         leaked.push(v);
     }
-    assert!(leaked.is_empty(), "frames of another user's meeting: {leaked:#?}");
+    assert!(
+        leaked.is_empty(),
+        "frames of another user's meeting: {leaked:#?}"
+    );
     s.wait_bot_count(0).await;
     s.shutdown().await;
 }
@@ -832,31 +980,53 @@ async fn scope_and_revocation(backend: &str) {
     let mut s = Stack::start(backend).await;
     let (user, _, reader) = s.key("scopes@acme.example", "tx").await;
     let (code, body) = s.post_bot(&reader, MEET, "happy").await;
-    assert_eq!((code, body), (403, json!({"detail": "Token scope not authorized"})));
+    assert_eq!(
+        (code, body),
+        (403, json!({"detail": "Token scope not authorized"}))
+    );
     let (code, body) = s.call(Method::GET, "/bots/status", &reader, None).await;
-    assert_eq!((code, body), (403, json!({"detail": "Token scope not authorized"})));
+    assert_eq!(
+        (code, body),
+        (403, json!({"detail": "Token scope not authorized"}))
+    );
     let (code, list) = s.call(Method::GET, "/meetings", &reader, None).await;
     assert_eq!((code, list), (200, json!({"meetings": []})));
 
     let (_, key_id, bot_key) = s.key("scopes@acme.example", "bot").await;
     let (code, _) = s.call(Method::GET, "/bots/status", &bot_key, None).await;
-    assert_eq!(code, 200, "the key works (and is cached) before the revocation");
-    let (code, _) = s.admin(Method::DELETE, &format!("/admin/tokens/{key_id}"), None).await;
+    assert_eq!(
+        code, 200,
+        "the key works (and is cached) before the revocation"
+    );
+    let (code, _) = s
+        .admin(Method::DELETE, &format!("/admin/tokens/{key_id}"), None)
+        .await;
     assert_eq!(code, 204);
     let (code, body) = s.post_bot(&bot_key, MEET, "happy").await;
     assert_eq!((code, body), (401, json!({"detail": "Invalid API key"})));
     let (code, body) = s.call(Method::GET, "/bots/status", &bot_key, None).await;
     assert_eq!((code, body), (401, json!({"detail": "Invalid API key"})));
     let port = s.env.port("API_GATEWAY_HOST_PORT");
-    let refused = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws?api_key={bot_key}")).await;
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws?api_key={bot_key}"))
+            .await;
     assert!(refused.is_err(), "a revoked key opened a WebSocket");
     let (code, body) = s
-        .call(Method::POST, "/bots", "", Some(json!({"platform": "google_meet", "native_meeting_id": MEET})))
+        .call(
+            Method::POST,
+            "/bots",
+            "",
+            Some(json!({"platform": "google_meet", "native_meeting_id": MEET})),
+        )
         .await;
     assert_eq!((code, body), (401, json!({"detail": "Missing API key"})));
 
     let (code, list) = s.call(Method::GET, "/meetings", &reader, None).await;
-    assert_eq!((code, list), (200, json!({"meetings": []})), "user {user}: nothing recorded");
+    assert_eq!(
+        (code, list),
+        (200, json!({"meetings": []})),
+        "user {user}: nothing recorded"
+    );
     assert!(s.bot_pids().is_empty(), "no bot was started");
     assert!(!s.env.data_dir.join("bots").exists() || bot_logs(&s.env).is_empty());
     s.shutdown().await;
@@ -930,7 +1100,10 @@ fn verify(secret: &str, d: &Delivery) -> Value {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
-    assert!((now - ts_secs).abs() < 300, "stale timestamp {ts} (now {now})");
+    assert!(
+        (now - ts_secs).abs() < 300,
+        "stale timestamp {ts} (now {now})"
+    );
     let sig = header("x-webhook-signature");
     let hex_sig = sig.strip_prefix("sha256=").expect("sha256= prefix");
     let raw = hex::decode(hex_sig).expect("hex signature");
@@ -946,8 +1119,15 @@ fn verify(secret: &str, d: &Delivery) -> Value {
         "bad signature {sig} for body {}",
         String::from_utf8_lossy(&d.body)
     );
-    assert!(mac_over("some-other-secret", &ts).verify_slice(&raw).is_err());
-    assert!(mac_over(secret, &(ts_secs + 1).to_string()).verify_slice(&raw).is_err(), "the timestamp is signed");
+    assert!(mac_over("some-other-secret", &ts)
+        .verify_slice(&raw)
+        .is_err());
+    assert!(
+        mac_over(secret, &(ts_secs + 1).to_string())
+            .verify_slice(&raw)
+            .is_err(),
+        "the timestamp is signed"
+    );
     assert_eq!(header("authorization"), format!("Bearer {secret}"));
     assert!(header("content-type").starts_with("application/json"));
     serde_json::from_slice(&d.body).expect("envelope is JSON")
@@ -979,7 +1159,10 @@ async fn signed_webhooks(backend: &str) {
     assert_eq!(code, 200);
     assert_eq!(read["webhook_url"], url.as_str());
     assert_eq!(read["webhook_secret_set"], true);
-    assert!(!read.to_string().contains(SECRET), "the secret is masked on read: {read}");
+    assert!(
+        !read.to_string().contains(SECRET),
+        "the secret is masked on read: {read}"
+    );
     assert_eq!(read["webhook_events"], events);
 
     let (code, m) = s.post_bot(&key, MEET, "happy").await;
@@ -991,7 +1174,12 @@ async fn signed_webhooks(backend: &str) {
     let other_id = o["id"].as_i64().expect("id");
     s.wait_status(&other, other_id, "failed").await;
     let (code, _) = s
-        .call(Method::DELETE, &format!("/bots/google_meet/{MEET}"), &key, None)
+        .call(
+            Method::DELETE,
+            &format!("/bots/google_meet/{MEET}"),
+            &key,
+            None,
+        )
         .await;
     assert_eq!(code, 200);
     s.wait_status(&key, id, "completed").await;
@@ -1017,33 +1205,61 @@ async fn signed_webhooks(backend: &str) {
             Ok(Some(d)) => got.push(verify(SECRET, &d)),
             _ => panic!(
                 "deliveries incomplete: {:#?}\n{}",
-                got.iter().map(|e| (e["event_type"].clone(), e["data"]["status_change"]["to"].clone())).collect::<Vec<_>>(),
+                got.iter()
+                    .map(|e| (
+                        e["event_type"].clone(),
+                        e["data"]["status_change"]["to"].clone()
+                    ))
+                    .collect::<Vec<_>>(),
                 s.diagnostics()
             ),
         }
     }
     for e in &got {
-        assert!(e["event_id"].as_str().is_some_and(|x| x.starts_with("evt_")), "{e}");
+        assert!(
+            e["event_id"]
+                .as_str()
+                .is_some_and(|x| x.starts_with("evt_")),
+            "{e}"
+        );
         assert!(e["created_at"].is_string(), "{e}");
-        assert_eq!(e["data"]["meeting"]["id"], id, "only this user's meeting: {e}");
+        assert_eq!(
+            e["data"]["meeting"]["id"], id,
+            "only this user's meeting: {e}"
+        );
         assert_eq!(e["data"]["meeting"]["user_id"], m["user_id"], "{e}");
-        assert!(!e.to_string().contains(SECRET), "the secret is never in a payload");
+        assert!(
+            !e.to_string().contains(SECRET),
+            "the secret is never in a payload"
+        );
     }
-    let completed: Vec<&Value> = got.iter().filter(|e| e["event_type"] == "meeting.completed").collect();
+    let completed: Vec<&Value> = got
+        .iter()
+        .filter(|e| e["event_type"] == "meeting.completed")
+        .collect();
     assert_eq!(
         completed[0]["event_id"], completed[1]["event_id"],
         "a redelivery keeps its event id"
     );
     assert_eq!(completed[1]["data"]["meeting"]["status"], "completed");
-    assert_eq!(completed[1]["data"]["meeting"]["completion_reason"], "stopped");
-    let started = got.iter().find(|e| e["event_type"] == "meeting.started").expect("started");
+    assert_eq!(
+        completed[1]["data"]["meeting"]["completion_reason"],
+        "stopped"
+    );
+    let started = got
+        .iter()
+        .find(|e| e["event_type"] == "meeting.started")
+        .expect("started");
     assert_eq!(started["data"]["meeting"]["native_meeting_id"], MEET);
 
     // Nothing else arrives, in particular nothing about the other user's failed bot.
     tokio::time::sleep(Duration::from_millis(500)).await;
     while let Ok(d) = deliveries.try_recv() {
         let e = verify(SECRET, &d);
-        assert_eq!(e["data"]["meeting"]["id"], id, "a delivery about someone else: {e}");
+        assert_eq!(
+            e["data"]["meeting"]["id"], id,
+            "a delivery about someone else: {e}"
+        );
     }
     s.wait_bot_count(0).await;
     s.shutdown().await;
@@ -1077,11 +1293,17 @@ async fn a_killed_server_leaves_no_bot_behind(backend: &str) {
     s.up = Some(start_up(&s.env).await);
     let (code, st) = s.call(Method::GET, "/bots/status", &key, None).await;
     assert_eq!((code, st["count"].as_i64()), (200, Some(0)), "{st}");
-    let (_, row) = s.call(Method::GET, &format!("/meetings/{id}"), &key, None).await;
-    assert!(row["status"] == "failed" || row["status"] == "completed", "{row}");
+    let (_, row) = s
+        .call(Method::GET, &format!("/meetings/{id}"), &key, None)
+        .await;
+    assert!(
+        row["status"] == "failed" || row["status"] == "completed",
+        "{row}"
+    );
     let (code, again) = s.post_bot(&key, MEET, "happy").await;
     assert_eq!(code, 201, "{again}");
-    s.wait_status(&key, again["id"].as_i64().expect("id"), "active").await;
+    s.wait_status(&key, again["id"].as_i64().expect("id"), "active")
+        .await;
     s.wait_bot_count(1).await;
     s.shutdown().await;
 }
@@ -1104,7 +1326,11 @@ async fn split_roles(backend: &str) {
             req = req.header("X-Internal-Secret", v);
         }
         let resp = req.send().await.expect("direct call");
-        assert_eq!(resp.status().as_u16(), 401, "direct call with secret {secret:?}");
+        assert_eq!(
+            resp.status().as_u16(),
+            401,
+            "direct call with secret {secret:?}"
+        );
     }
 
     let (code, m) = s.post_bot(&key, MEET, "happy").await;
@@ -1114,32 +1340,59 @@ async fn split_roles(backend: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
         let (_, tr) = s
-            .call(Method::GET, &format!("/transcripts/google_meet/{MEET}"), &key, None)
+            .call(
+                Method::GET,
+                &format!("/transcripts/google_meet/{MEET}"),
+                &key,
+                None,
+            )
             .await;
         if tr["segments"].as_array().is_some_and(|a| !a.is_empty()) {
             break;
         }
-        assert!(Instant::now() < deadline, "no segments: {tr}\n{}", s.diagnostics());
+        assert!(
+            Instant::now() < deadline,
+            "no segments: {tr}\n{}",
+            s.diagnostics()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pids = s.wait_bot_count(1).await;
 
     s.stop_role("meetings").await;
     let left = s.bot_pids();
-    assert!(left.is_empty(), "bot {pids:?} outlived `vexa meetings`: {left:?}\n{}", s.diagnostics());
+    assert!(
+        left.is_empty(),
+        "bot {pids:?} outlived `vexa meetings`: {left:?}\n{}",
+        s.diagnostics()
+    );
     let (code, body) = s.call(Method::GET, "/bots/status", &key, None).await;
-    assert_eq!((code, body), (502, json!({"detail": "upstream unreachable"})));
+    assert_eq!(
+        (code, body),
+        (502, json!({"detail": "upstream unreachable"}))
+    );
 
     // Back up: the meeting no longer claims a bot, and a new one can be sent.
-    s.roles.push(("meetings", UpProcess { child: s.env.spawn("meetings", "meetings") }));
+    s.roles.push((
+        "meetings",
+        UpProcess {
+            child: s.env.spawn("meetings", "meetings"),
+        },
+    ));
     s.wait_healthy(&s.env.meetings()).await;
     let (code, st) = s.call(Method::GET, "/bots/status", &key, None).await;
     assert_eq!((code, st["count"].as_i64()), (200, Some(0)), "{st}");
-    let (_, row) = s.call(Method::GET, &format!("/meetings/{id}"), &key, None).await;
-    assert!(row["status"] == "failed" || row["status"] == "completed", "{row}");
+    let (_, row) = s
+        .call(Method::GET, &format!("/meetings/{id}"), &key, None)
+        .await;
+    assert!(
+        row["status"] == "failed" || row["status"] == "completed",
+        "{row}"
+    );
     let (code, again) = s.post_bot(&key, MEET, "happy").await;
     assert_eq!(code, 201, "{again}");
-    s.wait_status(&key, again["id"].as_i64().expect("id"), "active").await;
+    s.wait_status(&key, again["id"].as_i64().expect("id"), "active")
+        .await;
     s.wait_bot_count(1).await;
     s.shutdown().await;
 }
