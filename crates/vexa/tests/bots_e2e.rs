@@ -510,6 +510,7 @@ on_both_backends!(
     signed_webhooks,
     a_killed_server_leaves_no_bot_behind,
     split_roles,
+    stops_that_race_the_start,
 );
 
 /// Spawn → active → segments (transcript and WebSocket) → stop → completed (stopped), no
@@ -1394,5 +1395,79 @@ async fn split_roles(backend: &str) {
     s.wait_status(&key, again["id"].as_i64().expect("id"), "active")
         .await;
     s.wait_bot_count(1).await;
+    s.shutdown().await;
+}
+
+/// Polls `GET /meetings/{id}` until the meeting is terminal; the row.
+async fn wait_terminal(s: &Stack, key: &str, id: i64) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (code, m) = s
+            .call(Method::GET, &format!("/meetings/{id}"), key, None)
+            .await;
+        assert_eq!(code, 200, "{m}");
+        if m["status"] == "completed" || m["status"] == "failed" {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "meeting {id} never ended: {m}\n{}",
+            s.diagnostics()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A stop sent the instant the bot was requested, one sent while it waits in the lobby, and a
+/// stop racing the request itself: each ends the meeting as `stopped`, and no process remains.
+async fn stops_that_race_the_start(backend: &str) {
+    let mut s = Stack::start(backend).await;
+    let (_, _, key) = s.key("racer@acme.example", "bot").await;
+
+    // Right after the 201: the bot is still starting.
+    let (code, m) = s.post_bot(&key, "race-now", "happy").await;
+    assert_eq!(code, 201, "{m}");
+    let id = m["id"].as_i64().expect("id");
+    let (code, r) = s
+        .call(Method::DELETE, "/bots/google_meet/race-now", &key, None)
+        .await;
+    assert_eq!((code, r["status"].as_str()), (200, Some("stopping")), "{r}");
+    let end = wait_terminal(&s, &key, id).await;
+    assert_eq!(end["completion_reason"], "stopped", "{end}");
+
+    // In the lobby (the slow scenario waits there for 3 s).
+    let (code, m) = s.post_bot(&key, "race-lobby", "slow").await;
+    assert_eq!(code, 201, "{m}");
+    let id = m["id"].as_i64().expect("id");
+    s.wait_status(&key, id, "awaiting_admission").await;
+    let (code, _) = s
+        .call(Method::DELETE, "/bots/google_meet/race-lobby", &key, None)
+        .await;
+    assert_eq!(code, 200);
+    let end = s.wait_status(&key, id, "failed").await;
+    assert_eq!(end["completion_reason"], "stopped", "{end}");
+
+    // The request and the stop in flight together: whichever wins, nothing is left running.
+    let body = json!({"platform": "google_meet", "native_meeting_id": "race-both", "bot_name": "mock:happy"});
+    let (post, del) = tokio::join!(
+        s.call(Method::POST, "/bots", &key, Some(body)),
+        s.call(Method::DELETE, "/bots/google_meet/race-both", &key, None),
+    );
+    assert_eq!(post.0, 201, "{post:?}");
+    assert!(del.0 == 200 || del.0 == 404, "{del:?}");
+    let id = post.1["id"].as_i64().expect("id");
+    if del.0 == 404 {
+        // The stop came first and found nothing; stop the bot now.
+        s.wait_status(&key, id, "active").await;
+        let (code, _) = s
+            .call(Method::DELETE, "/bots/google_meet/race-both", &key, None)
+            .await;
+        assert_eq!(code, 200);
+    }
+    let end = wait_terminal(&s, &key, id).await;
+    assert_eq!(end["completion_reason"], "stopped", "{end}");
+    s.wait_bot_count(0).await;
+    let (_, st) = s.call(Method::GET, "/bots/status", &key, None).await;
+    assert_eq!(st["count"], 0, "{st}");
     s.shutdown().await;
 }
