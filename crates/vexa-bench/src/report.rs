@@ -17,7 +17,7 @@ use anyhow::Context;
 use serde_json::{json, Value};
 use vexa_bench::stats::median;
 
-const VARIANTS: [&str; 5] = ["a", "b", "c", "d", "e"];
+const VARIANTS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
 
 fn read_json(path: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -340,6 +340,8 @@ pub fn write(raw: &Path, criterion: &Path, out_dir: &Path) -> anyhow::Result<()>
             "nginx_over_direct": rps("b") / rps("a"),
             "gateway_invalid_over_nginx": rps("d") / rps("b"),
             "auth_me_over_nginx": rps("e") / rps("b"),
+            "bare_hyper_proxy_over_nginx": rps("f") / rps("b"),
+            "gateway_valid_over_bare_hyper_proxy": rps("c") / rps("f"),
         },
         "added_latency_at_fixed_rate_us": {
             "p50_vs_direct": added_p50_vs_direct,
@@ -388,9 +390,12 @@ pub fn write(raw: &Path, criterion: &Path, out_dir: &Path) -> anyhow::Result<()>
         let _ = writeln!(md, "## Side by side (load over loopback)\n");
         let _ = writeln!(
             md,
-            "{} rounds; in each round every variant runs once, in the order a, b, c, d, e (throughput), then again at the fixed rate. \
-             Figures are the median over rounds.\n",
-            s(&lp, "rounds")
+            "{} rounds; in each round every variant runs once, in the order a–f (throughput), then again at the fixed rate. \
+             Figures are the median over rounds. Machine load average (1/5/15 min) before the load runs: {}; after: {} \
+             (other work on the machine shows up here: the runs alternate so it spreads over all variants).\n",
+            s(&lp, "rounds"),
+            s(&lp, "loadavg_before"),
+            s(&lp, "loadavg_after")
         );
         let _ = writeln!(
             md,

@@ -2,7 +2,12 @@
 //! `200` and a small JSON body, HTTP/1.1 keep-alive, nothing else. It reads and discards request
 //! bodies so proxies can forward POSTs too.
 //!
-//! Usage: `vexa-bench-upstream --port N [--host 127.0.0.1] [--threads T]`
+//! Usage: `vexa-bench-upstream --port N [--host 127.0.0.1] [--threads T] [--proxy-to http://H:P]`
+//!
+//! With `--proxy-to`, it is instead a bare reverse proxy built from the same parts as the gateway
+//! (hyper server, hyper-util pooled client, streamed response body) with no authentication, no
+//! limiter and no logging: the floor the gateway's forwarding can reach on this stack, measured
+//! side by side with nginx and the gateway.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -15,7 +20,10 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::time::Duration;
 
 const BODY: &[u8] = br#"{"ok":true,"service":"bench-upstream"}"#;
 
@@ -23,6 +31,7 @@ struct Args {
     host: IpAddr,
     port: u16,
     threads: usize,
+    proxy_to: Option<http::Uri>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -30,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         host: IpAddr::from([127, 0, 0, 1]),
         port: 0,
         threads: 2,
+        proxy_to: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,6 +52,13 @@ fn parse_args() -> Result<Args, String> {
                 if args.threads == 0 {
                     return Err("--threads must be at least 1".into());
                 }
+            }
+            "--proxy-to" => {
+                let uri: http::Uri = value.parse().map_err(|e| format!("--proxy-to: {e}"))?;
+                if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+                    return Err("--proxy-to must be an http://host:port URL".into());
+                }
+                args.proxy_to = Some(uri);
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -59,6 +76,77 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
+}
+
+type ProxyClient = Client<HttpConnector, Incoming>;
+
+fn proxy_client() -> ProxyClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(1024)
+        .build(connector)
+}
+
+async fn forward(
+    client: ProxyClient,
+    authority: http::uri::Authority,
+    req: Request<Incoming>,
+) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+    let (mut parts, body) = req.into_parts();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    parts.uri = http::Uri::builder()
+        .scheme("http")
+        .authority(authority)
+        .path_and_query(pq)
+        .build()
+        .unwrap_or_default();
+    client.request(Request::from_parts(parts, body)).await
+}
+
+async fn serve_proxy(addr: SocketAddr, to: http::Uri) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let authority = to.authority().cloned().ok_or_else(|| std::io::Error::other("no authority"))?;
+    let client = proxy_client();
+    eprintln!("vexa-bench-upstream: bare proxy on http://{addr} -> {to}");
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (client, authority) = (client.clone(), authority.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let (client, authority) = (client.clone(), authority.clone());
+                async move {
+                    match forward(client, authority, req).await {
+                        Ok(resp) => Ok::<_, Infallible>(resp.map(http_body_util::Either::Left)),
+                        Err(_) => {
+                            let mut resp = Response::new(http_body_util::Either::Right(Full::new(
+                                Bytes::from_static(b"upstream unreachable"),
+                            )));
+                            *resp.status_mut() = http::StatusCode::BAD_GATEWAY;
+                            Ok(resp)
+                        }
+                    }
+                }
+            });
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 async fn serve(addr: SocketAddr) -> std::io::Result<()> {
@@ -102,7 +190,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(serve(SocketAddr::new(args.host, args.port))) {
+    let addr = SocketAddr::new(args.host, args.port);
+    let served = match args.proxy_to {
+        Some(to) => rt.block_on(serve_proxy(addr, to)),
+        None => rt.block_on(serve(addr)),
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vexa-bench-upstream: {e}");
