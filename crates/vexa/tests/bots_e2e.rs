@@ -858,6 +858,34 @@ async fn conflict_and_cap_under_concurrency(backend: &str) {
         .await;
     s.wait_bot_count(2).await;
 
+    // A cap of zero refuses every bot.
+    let (code, _) = s
+        .admin(
+            Method::PATCH,
+            &format!("/admin/users/{cap_user}"),
+            Some(json!({"max_concurrent_bots": 0})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let t0 = Instant::now();
+    loop {
+        let (_, me) = s.call(Method::GET, "/auth/me", &cap_key, None).await;
+        if me["max_concurrent_bots"] == 0 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(1), "{me}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, body) = s.post_bot(&cap_key, "cap-room-zero", "happy").await;
+    assert_eq!(
+        (code, body),
+        (
+            429,
+            json!({"detail": "User has reached the maximum concurrent bot limit (0)."})
+        )
+    );
+    s.wait_bot_count(2).await;
+
     // Two live bots now: SIGTERM must take them down with the server.
     s.shutdown().await;
 }
@@ -866,7 +894,7 @@ async fn conflict_and_cap_under_concurrency(backend: &str) {
 /// no frames on its WebSocket, and its stop attempt changes nothing.
 async fn another_user_sees_nothing(backend: &str) {
     let mut s = Stack::start(backend).await;
-    let (_, _, alice) = s.key("alice@acme.example", "bot,tx").await;
+    let (alice_id, _, alice) = s.key("alice@acme.example", "bot,tx").await;
     let (_, _, mallory) = s.key("mallory@evil.example", "bot,tx").await;
 
     let (code, m) = s.post_bot(&alice, MEET, "happy").await;
@@ -934,6 +962,23 @@ async fn another_user_sees_nothing(backend: &str) {
             "{path}: {list}"
         );
     }
+    // Identity headers sent by the client are not trusted: the gateway replaces them.
+    let spoofed = s
+        .http
+        .get(format!("{}/meetings", s.env.gateway()))
+        .header("X-API-Key", &mallory)
+        .header("X-User-Id", alice_id.to_string())
+        .header("X-Internal-Secret", common::INTERNAL_SECRET)
+        .send()
+        .await
+        .expect("spoofed request");
+    assert_eq!(spoofed.status().as_u16(), 200);
+    let list: Value = spoofed.json().await.expect("json");
+    assert_eq!(
+        list,
+        json!({"meetings": []}),
+        "spoofed X-User-Id was trusted"
+    );
     let (code, st) = s.call(Method::GET, "/bots/status", &mallory, None).await;
     assert_eq!((code, st["count"].as_i64()), (200, Some(0)), "{st}");
 
@@ -1021,6 +1066,22 @@ async fn scope_and_revocation(backend: &str) {
         )
         .await;
     assert_eq!((code, body), (401, json!({"detail": "Missing API key"})));
+    // The bot protocol is not part of the public API: the gateway does not route it.
+    for path in ["/internal/bot/lifecycle", "/internal/bot/segments"] {
+        let (code, body) = s
+            .call(
+                Method::POST,
+                path,
+                &reader,
+                Some(json!({"status": "active"})),
+            )
+            .await;
+        assert_eq!(
+            (code, body),
+            (404, json!({"detail": "Not Found"})),
+            "{path}"
+        );
+    }
 
     let (code, list) = s.call(Method::GET, "/meetings", &reader, None).await;
     assert_eq!(
