@@ -57,8 +57,16 @@ struct Stack {
 
 impl Stack {
     async fn start(backend: &str) -> Stack {
+        Stack::start_with(backend, &[]).await
+    }
+
+    /// `vexa up` with extra settings.
+    async fn start_with(backend: &str, vars: &[(&str, &str)]) -> Stack {
         let dir = tempfile::tempdir().expect("tmp");
-        let env = StackEnv::new(dir.path(), &database_url(backend, dir.path()).await);
+        let mut env = StackEnv::new(dir.path(), &database_url(backend, dir.path()).await);
+        for (k, v) in vars {
+            env.set(k, v);
+        }
         let up = start_up(&env).await;
         Stack::new(env, Some(up), Vec::new(), dir)
     }
@@ -511,6 +519,7 @@ on_both_backends!(
     a_killed_server_leaves_no_bot_behind,
     split_roles,
     stops_that_race_the_start,
+    stubborn_and_leaky_bots,
 );
 
 /// Spawn → active → segments (transcript and WebSocket) → stop → completed (stopped), no
@@ -1530,5 +1539,65 @@ async fn stops_that_race_the_start(backend: &str) {
     s.wait_bot_count(0).await;
     let (_, st) = s.call(Method::GET, "/bots/status", &key, None).await;
     assert_eq!(st["count"], 0, "{st}");
+    s.shutdown().await;
+}
+
+/// A bot command that is not the mock bot: a shell that ignores SIGTERM and leaves a child
+/// in its process group (`trap "" TERM` is inherited by `sleep`). With `leaky` in its config
+/// the shell exits at once (code 3), leaving that child behind in its group.
+const SHELL_BOT: &str =
+    r#"sh -c 'trap "" TERM; sleep 1000 & case "$VEXA_BOT_CONFIG" in *leaky*) exit 3;; esac; wait'"#;
+
+/// The hard stop: a bot that never reports and ignores both `leave` and SIGTERM is SIGKILLed
+/// with its whole process group after the grace period; a bot whose leader exits takes the
+/// rest of its group with it. No process survives, including at server shutdown.
+async fn stubborn_and_leaky_bots(backend: &str) {
+    let mut s = Stack::start_with(backend, &[("BOT_COMMAND", SHELL_BOT)]).await;
+    let (_, _, key) = s.key("stubborn@acme.example", "bot").await;
+
+    let (code, m) = s.post_bot(&key, "leaky-room", "leaky").await;
+    assert_eq!(code, 201, "{m}");
+    let end = s
+        .wait_status(&key, m["id"].as_i64().expect("id"), "failed")
+        .await;
+    assert_eq!(end["completion_reason"], "join_failure", "{end}");
+    s.wait_bot_count(0).await;
+
+    let (code, m) = s.post_bot(&key, "stubborn-room", "stubborn").await;
+    assert_eq!(code, 201, "{m}");
+    let id = m["id"].as_i64().expect("id");
+    let pids = s.wait_bot_count(2).await; // the shell and its sleep
+    let t0 = Instant::now();
+    let (code, r) = s
+        .call(
+            Method::DELETE,
+            "/bots/google_meet/stubborn-room",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!((code, r["status"].as_str()), (200, Some("stopping")), "{r}");
+    let end = s.wait_status(&key, id, "failed").await;
+    assert_eq!(end["completion_reason"], "stopped", "{end}");
+    s.wait_bot_count(0).await;
+    let took = t0.elapsed();
+    // BOT_STOP_GRACE_S=3, then 3 s after SIGTERM before SIGKILL.
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(20),
+        "forced stop took {took:?}"
+    );
+    for pid in pids {
+        assert!(!alive(pid), "{pid} survived the group kill");
+    }
+    assert!(
+        server_logs(&s.env).contains("did not leave within the grace period"),
+        "{}",
+        s.diagnostics()
+    );
+
+    // One more stubborn bot, left running: the server's SIGTERM must still leave nothing.
+    let (code, _) = s.post_bot(&key, "stubborn-2", "stubborn").await;
+    assert_eq!(code, 201);
+    s.wait_bot_count(2).await;
     s.shutdown().await;
 }
