@@ -34,7 +34,7 @@ SCALE_KEYS="${BENCH_SCALE_KEYS:-1000000}"
 RSS_KEYS="${BENCH_RSS_KEYS:-100000}"
 REVOCATIONS="${BENCH_REVOCATIONS:-20}"
 PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
-VARIANTS="${BENCH_VARIANTS:-a b c d e f}"
+VARIANTS="${BENCH_VARIANTS:-a b c d e f g}"
 # Extra environment for the gateway process (experiments, e.g. "RUST_LOG=warn"); empty by default.
 read -r -a GW_EXTRA_ENV <<<"${BENCH_GATEWAY_ENV:-}"
 
@@ -126,15 +126,18 @@ run_micro() {
 # ------------------------------------------------------------------ load
 start_load_stack() {
   local ports
-  mapfile -t ports < <("$BENCH_BIN" free-ports 6)
+  mapfile -t ports < <("$BENCH_BIN" free-ports 7)
   UP_PORT="${ports[0]}"; NGX_PORT="${ports[1]}"; GW_PORT="${ports[2]}"; ADM_PORT="${ports[3]}"; MTG_PORT="${ports[4]}"
-  PX_PORT="${ports[5]}"
+  PX_PORT="${ports[5]}"; PN_PORT="${ports[6]}"
   rm -rf "$WORK/load" && mkdir -p "$WORK/load/nginx/logs" "$WORK/load/stack"
 
   "$UPSTREAM_BIN" --port "$UP_PORT" --threads 2 >"$WORK/load/upstream.log" 2>&1 &
   PIDS+=($!)
   # (f): a bare hyper reverse proxy (same server/client parts as the gateway, nothing else).
   "$UPSTREAM_BIN" --port "$PX_PORT" --threads 2 --proxy-to "http://127.0.0.1:$UP_PORT" >"$WORK/load/bare-proxy.log" 2>&1 &
+  PIDS+=($!)
+  # (g): the same, with one upstream connection per client connection instead of a shared pool.
+  "$UPSTREAM_BIN" --port "$PN_PORT" --threads 2 --proxy-to "http://127.0.0.1:$UP_PORT" --proxy-mode pinned >"$WORK/load/pinned-proxy.log" 2>&1 &
   PIDS+=($!)
 
   cat >"$WORK/load/nginx/nginx.conf" <<EOF
@@ -185,6 +188,7 @@ EOF
 
   wait_http "http://127.0.0.1:$UP_PORT/health" || die "bench upstream did not start (see $WORK/load/upstream.log)"
   wait_http "http://127.0.0.1:$PX_PORT/health" || die "bare proxy did not start (see $WORK/load/bare-proxy.log)"
+  wait_http "http://127.0.0.1:$PN_PORT/health" || die "pinned proxy did not start (see $WORK/load/pinned-proxy.log)"
   wait_http "http://127.0.0.1:$NGX_PORT/health" || die "nginx did not start (see $WORK/load/nginx/logs)"
   for p in "$GW_PORT" "$ADM_PORT" "$MTG_PORT"; do
     wait_http "http://127.0.0.1:$p/health" 60 || die "vexa up did not become healthy (see $WORK/load/stack/vexa.log)"
@@ -209,6 +213,7 @@ variant_url() {
     c|d) echo "http://127.0.0.1:$GW_PORT/browser/x" ;;
     e) echo "http://127.0.0.1:$GW_PORT/auth/me" ;;
     f) echo "http://127.0.0.1:$PX_PORT/browser/x" ;;
+    g) echo "http://127.0.0.1:$PN_PORT/browser/x" ;;
   esac
 }
 variant_key() { if [ "$1" = d ]; then echo "$BAD_KEY"; else echo "$KEY"; fi; }
@@ -264,7 +269,13 @@ run_load() {
       local perf_pid=$!
       run_wrk c "$DURATION" "$WORK/load/perf-wrk.json"
       wait "$perf_pid" || true
-      perf report -i "$WORK/load/perf.data" --no-children --sort symbol --stdio 2>/dev/null | head -80 >"$RAW/perf-gateway.txt" || true
+      {
+        echo "# perf record -F 999 -p <vexa up> during wrk on (c), ${DURATION}s; flat profile by DSO, then by symbol"
+        perf report -i "$WORK/load/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -8
+        echo
+        perf report -i "$WORK/load/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -80 | cut -c1-160 | sed 's/ *$//'
+      } >"$RAW/perf-gateway.txt" || true
+      cp "$RAW/perf-gateway.txt" "$OUT/perf-gateway.txt" || true
     fi
   fi
 
@@ -302,7 +313,8 @@ write_meta() {
         c: {label: "gateway, valid key → upstream", path: "/browser/x"},
         d: {label: "gateway, invalid key (401)", path: "/browser/x"},
         e: {label: "gateway /auth/me (answered locally)", path: "/auth/me"},
-        f: {label: "bare hyper proxy → upstream (no auth, no log)", path: "/browser/x"}
+        f: {label: "bare hyper proxy, pooled client (no auth, no log)", path: "/browser/x"},
+        g: {label: "bare hyper proxy, one upstream conn per client conn", path: "/browser/x"}
       },
       method: [
         "Everything runs on this one machine over loopback: load generator, proxies, upstream and databases share its \(env.NPROC // "") cores, so absolute figures are a floor for a real deployment; the ratios are the comparison.",
@@ -310,11 +322,11 @@ write_meta() {
         "nginx: plain reverse proxy, worker_processes = nproc, keep-alive pool of 64 to the upstream, access log on (the gateway logs every request too).",
         "Gateway: the real stack, `target/release/vexa up` (gateway, admin API and meetings service in one process) on SQLite, BROWSER_API_URL = the upstream, default settings (JSON access log per request) except limiter budgets raised so no run can exhaust them: edge guard and per-user limiter still decide on every request.",
         "The key is minted through the admin API (POST /admin/users, then POST /admin/users/{id}/tokens?scopes=browser). The invalid key is the valid one with its last (checksum) character changed.",
-        "(f) is a diagnostic, not a product: vexa-bench-upstream --proxy-to, a bare reverse proxy made of the same parts as the gateway (hyper 1 server, hyper-util pooled client, streamed body), with no key check, no limiter and no log. It shows how much of the gap to nginx is the proxy stack itself and how much is work the gateway adds.",
+        "(f) is a diagnostic, not a product: vexa-bench-upstream --proxy-to, a bare reverse proxy made of the same parts as the gateway (hyper 1 server, hyper-util pooled client, streamed body), with no key check, no limiter and no log. It shows how much of the gap to nginx is the proxy stack itself and how much is work the gateway adds. (g) is the same bare proxy with one upstream connection per client connection (hyper::client::conn::http1, opened on first use) instead of the shared pool: it shows what the pool costs.",
         "Every variant sends the same X-API-Key header. Before loading, each variant is checked to answer the expected status (a, b, c, e: 200; d: 401).",
         "Throughput and latency at fixed concurrency: wrk, 1 thread, \($conns) connections, \($d) s per run, latency from wrk --latency.",
         "Latency at a fixed moderate rate: oha at \($rate) req/s over \($rconns) connections, \($d) s per run, --latency-correction (no coordinated omission).",
-        "\($rounds) rounds after a 2 s warm-up per variant; each round runs a, b, c, d, e, f in turn (wrk), then a..f again (oha). Reported: medians over rounds.",
+        "\($rounds) rounds after a 2 s warm-up per variant; each round runs a..g in turn (wrk), then a..g again (oha). Reported: medians over rounds.",
         "Micro-benchmarks: criterion (cargo bench -p vexa-bench --bench micro), median per call; cache hits are measured by polling the cache future once (a hit never awaits), with 1 and with 1M keys cached, against a lookup-counting store that asserts hits never reach it.",
         "Scale runs (vexa-bench scale): keys inserted directly into the real schema (multi-row INSERTs, then ANALYZE); resolution measured through a freshly started `vexa gateway`; revocation between `vexa up` and a second `vexa gateway` on one PostgreSQL database; RSS from /proc/PID/status."
       ],
@@ -324,6 +336,7 @@ write_meta() {
         "cargo bench --locked -p vexa-bench --bench micro -- --noplot",
         "target/release/vexa-bench-upstream --port $UP --threads 2",
         "target/release/vexa-bench-upstream --port $PX --threads 2 --proxy-to http://127.0.0.1:$UP",
+        "target/release/vexa-bench-upstream --port $PN --threads 2 --proxy-to http://127.0.0.1:$UP --proxy-mode pinned",
         "nginx -p target/bench/load/nginx -c target/bench/load/nginx/nginx.conf -g \"daemon off;\"",
         "env -i PATH=$PATH ADMIN_TOKEN=<random 48 hex> BIND_HOST=127.0.0.1 API_GATEWAY_HOST_PORT=$GW ADMIN_API_PORT=$ADM MEETINGS_API_PORT=$MTG DATABASE_URL=sqlite://target/bench/load/stack/vexa.db DATA_DIR=target/bench/load/stack/data BROWSER_API_URL=http://127.0.0.1:$UP GUARD_RATE_LIMIT_RPM=4000000000 GATEWAY_RATE_LIMIT_RPS=1000000000 GATEWAY_RATE_LIMIT_BURST=4000000000 LOG_FORMAT=json target/release/vexa up",
         "curl -X POST $ADMIN/admin/users -H \"X-Admin-API-Key: $T\" -H \"Content-Type: application/json\" -d {\"email\":\"bench@vexa.local\"}",
@@ -336,7 +349,7 @@ write_meta() {
     }' >"$RAW/meta.json.new"
   mv "$RAW/meta.json.new" "$RAW/meta.json"
   if [ -f "$RAW/perf-gateway.txt" ]; then
-    jq --rawfile perf "$RAW/perf-gateway.txt" '. + {notes: ["A perf profile of the gateway under (c) is in target/bench/raw/perf-gateway.txt (BENCH_PERF=1)."]}' \
+    jq '. + {notes: ["A flat perf profile of the gateway process under load (c) is in bench/perf-gateway.txt (taken because BENCH_PERF=1)."]}' \
       "$RAW/meta.json" >"$RAW/meta.json.new" && mv "$RAW/meta.json.new" "$RAW/meta.json"
   fi
 }

@@ -32,9 +32,10 @@ fn key_parse(c: &mut Criterion) {
     let last = if bad.ends_with('0') { "1" } else { "0" };
     bad.replace_range(bad.len() - 1.., last);
     let mut g = c.benchmark_group("key");
-    g.bench_function("parse_valid (shape + crc32 checksum + sha256 digest)", |b| {
-        b.iter(|| ApiKey::parse(black_box(&raw)))
-    });
+    g.bench_function(
+        "parse_valid (shape + crc32 checksum + sha256 digest)",
+        |b| b.iter(|| ApiKey::parse(black_box(&raw))),
+    );
     g.bench_function("parse_bad_checksum (rejected before digest)", |b| {
         b.iter(|| ApiKey::parse(black_box(&bad)))
     });
@@ -70,16 +71,24 @@ fn scope_check(c: &mut Criterion) {
 fn route_lookup(c: &mut Criterion) {
     let mut g = c.benchmark_group("route");
     g.bench_function("find /browser/x", |b| {
-        b.iter(|| vexa_gateway::routes::find(&Method::GET, black_box("/browser/x"), false).is_some())
+        b.iter(|| {
+            vexa_gateway::routes::find(&Method::GET, black_box("/browser/x"), false).is_some()
+        })
     });
     g.bench_function("find /transcripts/{p}/{n}", |b| {
         b.iter(|| {
-            vexa_gateway::routes::find(&Method::GET, black_box("/transcripts/google_meet/abc-defg-hij"), false)
-                .is_some()
+            vexa_gateway::routes::find(
+                &Method::GET,
+                black_box("/transcripts/google_meet/abc-defg-hij"),
+                false,
+            )
+            .is_some()
         })
     });
     g.bench_function("find unknown (404)", |b| {
-        b.iter(|| vexa_gateway::routes::find(&Method::GET, black_box("/nope/nothing"), false).is_some())
+        b.iter(|| {
+            vexa_gateway::routes::find(&Method::GET, black_box("/nope/nothing"), false).is_some()
+        })
     });
     g.finish();
 }
@@ -108,7 +117,9 @@ fn limiters(c: &mut Criterion) {
     g.bench_function("user_bucket_many_users", |b| {
         b.iter(|| {
             let n = tick.fetch_add(1, Ordering::Relaxed) as i64;
-            let d = user.check(black_box(n % 10_000), NOW_MS + n / 1000).now_or_never();
+            let d = user
+                .check(black_box(n % 10_000), NOW_MS + n / 1000)
+                .now_or_never();
             d.is_some_and(|d| d.allowed)
         })
     });
@@ -159,11 +170,17 @@ fn cache_hit(c: &mut Criterion) {
         g.bench_function(format!("hit ({n} keys cached)"), |b| {
             b.iter(|| {
                 i = (i + 7919) % digests.len();
-                let r = cache.resolve(black_box(digests[i]), Timestamp(NOW_MS)).now_or_never();
+                let r = cache
+                    .resolve(black_box(digests[i]), Timestamp(NOW_MS))
+                    .now_or_never();
                 matches!(r, Some(Lookup::Valid(_)))
             })
         });
-        assert_eq!(store.lookups(), lookups_before, "a cache hit must not touch the store");
+        assert_eq!(
+            store.lookups(),
+            lookups_before,
+            "a cache hit must not touch the store"
+        );
         // Parse + digest + hit: the whole authentication step for a valid key.
         let raw = store.sample_plaintext();
         g.bench_function(format!("parse + hit ({n} keys cached)"), |b| {
@@ -185,7 +202,11 @@ fn cache_hit(c: &mut Criterion) {
     let digest = store.digests()[0];
     g.bench_function("miss (in-memory store, then evicted)", |b| {
         b.iter_batched(
-            || cache.apply(&vexa_core::IdentityChange::UserChanged(vexa_core::UserId(1))),
+            || {
+                cache.apply(&vexa_core::IdentityChange::UserChanged(vexa_core::UserId(
+                    1,
+                )))
+            },
             |()| rt.block_on(cache.resolve(black_box(digest), Timestamp(NOW_MS))),
             BatchSize::SmallInput,
         )

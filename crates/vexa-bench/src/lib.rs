@@ -71,7 +71,9 @@ impl MemStore {
 }
 
 fn unsupported<T>() -> Result<T, StoreError> {
-    Err(StoreError::Other("not supported by the benchmark store".into()))
+    Err(StoreError::Other(
+        "not supported by the benchmark store".into(),
+    ))
 }
 
 #[async_trait]

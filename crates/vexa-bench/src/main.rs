@@ -33,17 +33,26 @@ fn flags(args: &[String]) -> Result<Vec<(String, String)>, String> {
 }
 
 fn get<'a>(flags: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    flags.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    flags
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn need(flags: &[(String, String)], name: &str) -> Result<String, String> {
-    get(flags, name).map(str::to_owned).ok_or_else(|| format!("--{name} is required"))
+    get(flags, name)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("--{name} is required"))
 }
 
 fn number(flags: &[(String, String)], name: &str, default: usize) -> Result<usize, String> {
     match get(flags, name) {
         None => Ok(default),
-        Some(v) => v.replace('_', "").parse().map_err(|e| format!("--{name}: {e}")),
+        Some(v) => v
+            .replace('_', "")
+            .parse()
+            .map_err(|e| format!("--{name}: {e}")),
     }
 }
 
@@ -55,7 +64,10 @@ fn main() -> ExitCode {
     };
     let result: Result<(), String> = (|| match cmd.as_str() {
         "free-ports" => {
-            let n: usize = args.get(1).map_or(Ok(1), |s| s.parse()).map_err(|e| format!("N: {e}"))?;
+            let n: usize = args
+                .get(1)
+                .map_or(Ok(1), |s| s.parse())
+                .map_err(|e| format!("N: {e}"))?;
             // Hold all listeners until every port is chosen, so they are distinct.
             let mut held = Vec::new();
             for _ in 0..n {
@@ -75,9 +87,16 @@ fn main() -> ExitCode {
                 samples: number(&f, "samples", 2000)?,
                 rss_keys: number(&f, "rss-keys", 100_000)?,
                 revocations: number(&f, "revocations", 20)?,
-                pg_url: get(&f, "pg").unwrap_or("postgres://postgres@127.0.0.1:5432/test").to_owned(),
+                pg_url: get(&f, "pg")
+                    .unwrap_or("postgres://postgres@127.0.0.1:5432/test")
+                    .to_owned(),
                 only: get(&f, "only")
-                    .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+                    .map(|s| {
+                        s.split(',')
+                            .map(|x| x.trim().to_owned())
+                            .filter(|x| !x.is_empty())
+                            .collect()
+                    })
                     .unwrap_or_default(),
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -85,7 +104,8 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            rt.block_on(scale::run(scale_args)).map_err(|e| format!("{e:#}"))
+            rt.block_on(scale::run(scale_args))
+                .map_err(|e| format!("{e:#}"))
         }
         "report" => {
             let f = flags(&args[1..])?;

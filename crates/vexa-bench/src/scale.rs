@@ -31,7 +31,8 @@ pub struct ScaleArgs {
 }
 
 const KEYS_PER_USER: usize = 1000;
-const RESOLVE_SQL: &str = "SELECT k.id, k.user_id, k.scopes, k.expires_at, u.email, u.max_concurrent_bots \
+const RESOLVE_SQL: &str =
+    "SELECT k.id, k.user_id, k.scopes, k.expires_at, u.email, u.max_concurrent_bots \
      FROM api_keys k JOIN users u ON u.id = k.user_id \
      WHERE k.digest = $1 AND k.revoked_at IS NULL";
 
@@ -52,7 +53,8 @@ struct Resolution {
 pub async fn run(mut args: ScaleArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.work)?;
     // Children run in their own data dirs: every path they get must be absolute.
-    args.vexa = std::fs::canonicalize(&args.vexa).with_context(|| format!("{} not found", args.vexa.display()))?;
+    args.vexa = std::fs::canonicalize(&args.vexa)
+        .with_context(|| format!("{} not found", args.vexa.display()))?;
     args.work = std::fs::canonicalize(&args.work)?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -81,13 +83,19 @@ pub async fn run(mut args: ScaleArgs) -> anyhow::Result<()> {
     out.insert("resolution".into(), serde_json::to_value(&resolution)?);
 
     if wants("revocation") {
-        eprintln!("[scale] revocation propagation: 2 replicas on PostgreSQL, {} revocations", args.revocations);
+        eprintln!(
+            "[scale] revocation propagation: 2 replicas on PostgreSQL, {} revocations",
+            args.revocations
+        );
         out.insert("revocation".into(), revocation_run(&args, &client).await?);
     }
     if wants("rss") {
         let mut rss = Vec::new();
         for backend in ["postgres", "sqlite"] {
-            eprintln!("[scale] gateway RSS with {} distinct keys cached ({backend})", args.rss_keys);
+            eprintln!(
+                "[scale] gateway RSS with {} distinct keys cached ({backend})",
+                args.rss_keys
+            );
             let r = rss_run(&args, &client, backend).await?;
             eprintln!(
                 "[scale]   {:.0} bytes per cached key, RSS {} KiB",
@@ -112,7 +120,10 @@ async fn database(args: &ScaleArgs, backend: &str, name: &str) -> anyhow::Result
             let dir = args.work.join(name);
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)?;
-            Ok(format!("sqlite://{}", absolute(&dir)?.join("vexa.db").display()))
+            Ok(format!(
+                "sqlite://{}",
+                absolute(&dir)?.join("vexa.db").display()
+            ))
         }
         _ => stack::fresh_pg_database(&args.pg_url, name).await,
     }
@@ -129,7 +140,16 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 async fn connect(url: &str) -> anyhow::Result<Db> {
     Db::connect(url, &ConnectOptions::default())
         .await
-        .map_err(|e| anyhow::anyhow!("connect {}: {e}", if url.starts_with("sqlite") { url } else { "PostgreSQL" }))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "connect {}: {e}",
+                if url.starts_with("sqlite") {
+                    url
+                } else {
+                    "PostgreSQL"
+                }
+            )
+        })
 }
 
 async fn query_plan(db: &Db, digest_hex: &str) -> anyhow::Result<String> {
@@ -147,7 +167,10 @@ async fn query_plan(db: &Db, digest_hex: &str) -> anyhow::Result<String> {
                 .bind(digest_hex)
                 .fetch_all(p)
                 .await?;
-            rows.into_iter().map(|r| r.0.trim().to_owned()).collect::<Vec<_>>().join("; ")
+            rows.into_iter()
+                .map(|r| r.0.trim().to_owned())
+                .collect::<Vec<_>>()
+                .join("; ")
         }
     })
 }
@@ -202,7 +225,12 @@ async fn resolution_run(
         &stack::random_hex(24),
     )?;
     let gw = env.spawn(&args.vexa, "gateway")?;
-    stack::wait_ok(client, &format!("{}/health", env.gateway()), Duration::from_secs(30)).await?;
+    stack::wait_ok(
+        client,
+        &format!("{}/health", env.gateway()),
+        Duration::from_secs(30),
+    )
+    .await?;
     let me = format!("{}/auth/me", env.gateway());
     // Warm the HTTP connection (and the gateway's code paths) with an invalid key.
     for _ in 0..200 {
@@ -241,7 +269,10 @@ struct Minted {
     token: String,
 }
 
-async fn revocation_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::Result<serde_json::Value> {
+async fn revocation_run(
+    args: &ScaleArgs,
+    client: &reqwest::Client,
+) -> anyhow::Result<serde_json::Value> {
     let name = "vexa_bench_revoke";
     let url = stack::fresh_pg_database(&args.pg_url, name).await?;
     let token = stack::random_hex(24);
@@ -249,12 +280,27 @@ async fn revocation_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::R
     // Replica A: every role in one process (the admin API that revokes lives here).
     let a = StackEnv::new(&args.work.join("revoke-a"), &url, &token, &secret)?;
     let _pa = a.spawn(&args.vexa, "up")?;
-    stack::wait_ok(client, &format!("{}/health", a.admin()), Duration::from_secs(30)).await?;
-    stack::wait_ok(client, &format!("{}/health", a.gateway()), Duration::from_secs(30)).await?;
+    stack::wait_ok(
+        client,
+        &format!("{}/health", a.admin()),
+        Duration::from_secs(30),
+    )
+    .await?;
+    stack::wait_ok(
+        client,
+        &format!("{}/health", a.gateway()),
+        Duration::from_secs(30),
+    )
+    .await?;
     // Replica B: a second gateway process on the same database.
     let b = StackEnv::new(&args.work.join("revoke-b"), &url, &token, &secret)?;
     let _pb = b.spawn(&args.vexa, "gateway")?;
-    stack::wait_ok(client, &format!("{}/health", b.gateway()), Duration::from_secs(30)).await?;
+    stack::wait_ok(
+        client,
+        &format!("{}/health", b.gateway()),
+        Duration::from_secs(30),
+    )
+    .await?;
 
     let user: serde_json::Value = client
         .post(format!("{}/admin/users", a.admin()))
@@ -274,7 +320,10 @@ async fn revocation_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::R
     let mut polls = Vec::new();
     for i in 0..args.revocations {
         let minted: Minted = client
-            .post(format!("{}/admin/users/{user_id}/tokens?scopes=bot", a.admin()))
+            .post(format!(
+                "{}/admin/users/{user_id}/tokens?scopes=bot",
+                a.admin()
+            ))
             .header("X-Admin-API-Key", &token)
             .send()
             .await?
@@ -285,7 +334,10 @@ async fn revocation_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::R
         for me in [&a_me, &b_me] {
             for _ in 0..3 {
                 let (status, _) = timed_get(client, me, &minted.token).await?;
-                ensure!(status == 200, "key {i} not valid before revocation: {status}");
+                ensure!(
+                    status == 200,
+                    "key {i} not valid before revocation: {status}"
+                );
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -295,7 +347,11 @@ async fn revocation_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::R
             .header("X-Admin-API-Key", &token)
             .send()
             .await?;
-        ensure!(resp.status().as_u16() == 204, "revoke answered {}", resp.status());
+        ensure!(
+            resp.status().as_u16() == 204,
+            "revoke answered {}",
+            resp.status()
+        );
         let t1 = Instant::now();
         let (a_status, _) = timed_get(client, &a_me, &minted.token).await?;
         if a_status == 401 {
@@ -333,14 +389,28 @@ async fn revocation_run(args: &ScaleArgs, client: &reqwest::Client) -> anyhow::R
     }))
 }
 
-async fn rss_run(args: &ScaleArgs, client: &reqwest::Client, backend: &'static str) -> anyhow::Result<serde_json::Value> {
+async fn rss_run(
+    args: &ScaleArgs,
+    client: &reqwest::Client,
+    backend: &'static str,
+) -> anyhow::Result<serde_json::Value> {
     let url = database(args, backend, "vexa_bench_rss").await?;
     let db = connect(&url).await?;
     let keys = seed_keys(&db, args.rss_keys, KEYS_PER_USER, args.rss_keys, 7).await?;
     db.close().await;
-    let env = StackEnv::new(&args.work.join(format!("rss-{backend}-gw")), &url, &stack::random_hex(24), &stack::random_hex(24))?;
+    let env = StackEnv::new(
+        &args.work.join(format!("rss-{backend}-gw")),
+        &url,
+        &stack::random_hex(24),
+        &stack::random_hex(24),
+    )?;
     let gw = env.spawn(&args.vexa, "gateway")?;
-    stack::wait_ok(client, &format!("{}/health", env.gateway()), Duration::from_secs(30)).await?;
+    stack::wait_ok(
+        client,
+        &format!("{}/health", env.gateway()),
+        Duration::from_secs(30),
+    )
+    .await?;
     let me = format!("{}/auth/me", env.gateway());
     let (idle_kib, _) = stack::rss_kib(gw.pid())?;
     // Warm the runtime, connections and buffers with one key, so the difference is the cache.
@@ -350,7 +420,11 @@ async fn rss_run(args: &ScaleArgs, client: &reqwest::Client, backend: &'static s
     let t = Instant::now();
     let ok = drive(client, &me, &keys, 16).await?;
     let fill_s = t.elapsed().as_secs_f64();
-    ensure!(ok == keys.len(), "only {ok} of {} keys resolved", keys.len());
+    ensure!(
+        ok == keys.len(),
+        "only {ok} of {} keys resolved",
+        keys.len()
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await; // let the last_used flush run
     let (after_kib, hwm_kib) = stack::rss_kib(gw.pid())?;
     // Timed warm pass over a spread sample: all hits now.
@@ -383,13 +457,24 @@ async fn rss_run(args: &ScaleArgs, client: &reqwest::Client, backend: &'static s
 }
 
 /// Sends one `GET` per key with `concurrency` workers; the number of 200s.
-async fn drive(client: &reqwest::Client, url: &str, keys: &[String], concurrency: usize) -> anyhow::Result<usize> {
+async fn drive(
+    client: &reqwest::Client,
+    url: &str,
+    keys: &[String],
+    concurrency: usize,
+) -> anyhow::Result<usize> {
     let keys: Arc<Vec<String>> = Arc::new(keys.to_vec());
     let next = Arc::new(AtomicUsize::new(0));
     let ok = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (keys, next, ok, client, url) = (keys.clone(), next.clone(), ok.clone(), client.clone(), url.to_owned());
+        let (keys, next, ok, client, url) = (
+            keys.clone(),
+            next.clone(),
+            ok.clone(),
+            client.clone(),
+            url.to_owned(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);

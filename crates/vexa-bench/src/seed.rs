@@ -24,7 +24,9 @@ pub async fn seed_keys(
     let users = keys.div_ceil(keys_per_user).max(1);
     let now: i64 = 1_760_000_000_000;
     // Users first; their ids are read back so the keys reference real rows.
-    let emails: Vec<String> = (0..users).map(|i| format!("bench-{i}@vexa.local")).collect();
+    let emails: Vec<String> = (0..users)
+        .map(|i| format!("bench-{i}@vexa.local"))
+        .collect();
     vexa_store::with_pool!(db, pool => {
         let mut tx = pool.begin().await.context("begin")?;
         for chunk in emails.chunks(ROWS_PER_INSERT) {
@@ -48,10 +50,14 @@ pub async fn seed_keys(
             .await
             .context("read user ids")?
     });
-    anyhow::ensure!(ids.len() >= users, "expected {users} users, found {}", ids.len());
+    anyhow::ensure!(
+        ids.len() >= users,
+        "expected {users} users, found {}",
+        ids.len()
+    );
 
     let mut rng = StdRng::seed_from_u64(seed);
-    let stride = if keep == 0 { usize::MAX } else { (keys / keep).max(1) };
+    let stride = keys.checked_div(keep).map_or(usize::MAX, |s| s.max(1));
     let mut kept = Vec::with_capacity(keep);
     let mut produced = 0usize;
     while produced < keys {

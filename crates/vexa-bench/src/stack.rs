@@ -47,7 +47,12 @@ pub struct StackEnv {
 }
 
 impl StackEnv {
-    pub fn new(dir: &Path, database_url: &str, admin_token: &str, internal_secret: &str) -> anyhow::Result<StackEnv> {
+    pub fn new(
+        dir: &Path,
+        database_url: &str,
+        admin_token: &str,
+        internal_secret: &str,
+    ) -> anyhow::Result<StackEnv> {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         let gateway_port = free_port()?;
         let admin_port = free_port()?;

@@ -2,19 +2,22 @@
 //! `200` and a small JSON body, HTTP/1.1 keep-alive, nothing else. It reads and discards request
 //! bodies so proxies can forward POSTs too.
 //!
-//! Usage: `vexa-bench-upstream --port N [--host 127.0.0.1] [--threads T] [--proxy-to http://H:P]`
+//! Usage: `vexa-bench-upstream --port N [--host 127.0.0.1] [--threads T] [--proxy-to http://H:P
+//! [--proxy-mode pool|pinned]]`
 //!
 //! With `--proxy-to`, it is instead a bare reverse proxy built from the same parts as the gateway
 //! (hyper server, hyper-util pooled client, streamed response body) with no authentication, no
 //! limiter and no logging: the floor the gateway's forwarding can reach on this stack, measured
-//! side by side with nginx and the gateway.
+//! side by side with nginx and the gateway. `--proxy-mode pinned` gives each downstream
+//! connection its own upstream connection instead of the shared pool (the request's Host header
+//! is passed through unchanged in both modes).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -32,6 +35,7 @@ struct Args {
     port: u16,
     threads: usize,
     proxy_to: Option<http::Uri>,
+    pinned: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -40,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         port: 0,
         threads: 2,
         proxy_to: None,
+        pinned: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,6 +65,11 @@ fn parse_args() -> Result<Args, String> {
                 }
                 args.proxy_to = Some(uri);
             }
+            "--proxy-mode" => match value.as_str() {
+                "pool" => args.pinned = false,
+                "pinned" => args.pinned = true,
+                _ => return Err("--proxy-mode is pool or pinned".into()),
+            },
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -109,9 +119,81 @@ async fn forward(
     client.request(Request::from_parts(parts, body)).await
 }
 
+/// One upstream connection per downstream connection, opened on first use and reused while it
+/// lives: no shared pool, no hand-off between tasks for checkout and return.
+async fn serve_pinned(addr: SocketAddr, to: http::Uri) -> std::io::Result<()> {
+    use hyper::client::conn::http1::SendRequest;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let authority = to
+        .authority()
+        .cloned()
+        .ok_or_else(|| std::io::Error::other("no authority"))?;
+    eprintln!("vexa-bench-upstream: bare pinned proxy on http://{addr} -> {to}");
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let authority = authority.clone();
+        tokio::spawn(async move {
+            let upstream: std::sync::Arc<tokio::sync::Mutex<Option<SendRequest<Incoming>>>> =
+                std::sync::Arc::default();
+            let service = service_fn(move |req: Request<Incoming>| {
+                let (upstream, authority) = (upstream.clone(), authority.clone());
+                async move {
+                    let mut slot = upstream.lock().await;
+                    let usable = match slot.as_mut() {
+                        Some(s) => s.ready().await.is_ok(),
+                        None => false,
+                    };
+                    if !usable {
+                        *slot = None;
+                        if let Ok(tcp) = tokio::net::TcpStream::connect(authority.as_str()).await {
+                            let _ = tcp.set_nodelay(true);
+                            if let Ok((sender, conn)) =
+                                hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await
+                            {
+                                tokio::spawn(conn);
+                                *slot = Some(sender);
+                            }
+                        }
+                    }
+                    let sent = match slot.as_mut() {
+                        Some(sender) => sender.send_request(req).await.ok(),
+                        None => None,
+                    };
+                    drop(slot);
+                    Ok::<_, Infallible>(match sent {
+                        Some(resp) => resp.map(http_body_util::Either::Left),
+                        None => {
+                            let mut resp = Response::new(http_body_util::Either::Right(Full::new(
+                                Bytes::from_static(b"upstream unreachable"),
+                            )));
+                            *resp.status_mut() = http::StatusCode::BAD_GATEWAY;
+                            resp
+                        }
+                    })
+                }
+            });
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
 async fn serve_proxy(addr: SocketAddr, to: http::Uri) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let authority = to.authority().cloned().ok_or_else(|| std::io::Error::other("no authority"))?;
+    let authority = to
+        .authority()
+        .cloned()
+        .ok_or_else(|| std::io::Error::other("no authority"))?;
     let client = proxy_client();
     eprintln!("vexa-bench-upstream: bare proxy on http://{addr} -> {to}");
     loop {
@@ -192,6 +274,7 @@ fn main() -> ExitCode {
     };
     let addr = SocketAddr::new(args.host, args.port);
     let served = match args.proxy_to {
+        Some(to) if args.pinned => rt.block_on(serve_pinned(addr, to)),
         Some(to) => rt.block_on(serve_proxy(addr, to)),
         None => rt.block_on(serve(addr)),
     };
