@@ -176,11 +176,17 @@ impl State {
         target: Target,
         index: routes::RouteIndex,
     ) -> Result<Arc<Cached>, Rejection> {
-        let from_header = req
-            .headers()
-            .get(X_API_KEY)
-            .and_then(|v| v.to_str().ok())
-            .filter(|s| !s.is_empty());
+        let from_header = match req.headers().get(X_API_KEY) {
+            Some(v) if !v.is_empty() => match v.to_str() {
+                Ok(s) => Some(s),
+                // Present but not visible ASCII: malformed, not missing.
+                Err(_) => {
+                    self.metrics.count(index, Outcome::Invalid);
+                    return Err(Rejection::InvalidKey);
+                }
+            },
+            _ => None,
+        };
         let raw = match (from_header, target) {
             (Some(k), _) => Some(k),
             (None, Target::WebSocket) => ws::query_key(req.uri().query()),

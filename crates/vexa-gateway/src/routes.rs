@@ -167,6 +167,9 @@ pub fn find(
     path: &str,
     admin_enabled: bool,
 ) -> Option<(RouteIndex, &'static Route)> {
+    if !plain_path(path) {
+        return None;
+    }
     if let Some(hit) = ROUTES
         .iter()
         .enumerate()
@@ -194,6 +197,56 @@ fn method_ok(methods: Methods, method: &Method) -> bool {
     match methods {
         Methods::Any => true,
         Methods::One(name) => method.as_str() == name,
+    }
+}
+
+/// False for a path that could mean something other than its segments to an upstream that
+/// normalizes or decodes it: dot segments (`.`, `..`, also percent-encoded), encoded `/` or `\\`,
+/// raw backslashes, raw or encoded control characters. Such paths match no route (404), so a
+/// scope granted for one route can never be walked over to another.
+fn plain_path(path: &str) -> bool {
+    let b = path.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        let decoded = if c == b'%' {
+            match (
+                b.get(i + 1).and_then(|h| hex(*h)),
+                b.get(i + 2).and_then(|h| hex(*h)),
+            ) {
+                (Some(hi), Some(lo)) => (hi << 4) | lo,
+                _ => continue,
+            }
+        } else {
+            c
+        };
+        if (decoded == b'/' && c == b'%') || decoded == b'\\' || decoded < 0x20 || decoded == 0x7f {
+            return false;
+        }
+    }
+    !path.split('/').any(is_dot_segment)
+}
+
+/// `.`, `..` (or more dots), any of them written as `%2e`.
+fn is_dot_segment(seg: &str) -> bool {
+    let mut rest = seg.as_bytes();
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        rest = match rest {
+            [b'.', tail @ ..] => tail,
+            [b'%', b'2', e, tail @ ..] if e.eq_ignore_ascii_case(&b'e') => tail,
+            _ => return false,
+        };
+    }
+    true
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
     }
 }
 
@@ -244,6 +297,37 @@ mod tests {
         assert!(find(&Method::GET, "/admin/users", false).is_none());
         assert!(find(&Method::GET, "/admin/users", true).is_some());
         assert!(find(&Method::GET, "", false).is_none());
+    }
+
+    #[test]
+    fn dot_segments_encoded_slashes_and_control_characters_match_nothing() {
+        for p in [
+            "/browser/../admin/users",
+            "/browser/./x",
+            "/browser/%2e%2e/admin",
+            "/browser/.%2E/admin",
+            "/browser/...",
+            "/browser/a%2fb",
+            "/browser/a%2Fb",
+            "/browser/a%5cb",
+            "/browser/a\\b",
+            "/browser/a%00b",
+            "/browser/a%0d%0ab",
+            "/browser/a%7f",
+            "/meetings/..",
+            "/transcripts/x/..",
+        ] {
+            assert!(find(&Method::GET, p, true).is_none(), "{p}");
+        }
+        for p in [
+            "/browser/a.b",
+            "/browser/..a",
+            "/browser/a%2e",
+            "/browser/%41",
+            "/browser/50%",
+        ] {
+            assert!(find(&Method::GET, p, false).is_some(), "{p}");
+        }
     }
 
     #[test]

@@ -17,6 +17,9 @@ use crate::pipeline::State;
 use crate::ws::CloseReason;
 
 const DRAIN_FOR: Duration = Duration::from_secs(10);
+/// Longest a client may take to send a request head (slow-loris bound; also how long an idle
+/// keep-alive connection is kept). hyper's default is 30 s.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(
     state: Arc<State>,
@@ -26,7 +29,10 @@ pub async fn serve(
     let draining = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).keep_alive(true);
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     let flusher = {
         let state = state.clone();
         tokio::spawn(async move {
