@@ -69,10 +69,12 @@ pub async fn run(mut args: ScaleArgs) -> anyhow::Result<()> {
         if !wants(backend) {
             continue;
         }
-        // A small store first (the baseline "warm" figure), then the big one.
-        for keys in [args.samples, args.keys] {
-            eprintln!("[scale] resolution: {backend}, {keys} keys stored");
-            let r = resolution_run(&args, &client, backend, keys).await?;
+        // A small store (the baseline) and the big one, measured side by side.
+        eprintln!(
+            "[scale] resolution: {backend}, {} and {} keys stored, side by side",
+            args.samples, args.keys
+        );
+        for r in resolution_pair(&args, &client, backend).await? {
             eprintln!(
                 "[scale]   store p50 {:.0}µs · cold p50 {:.0}µs p99 {:.0}µs · warm p50 {:.0}µs p99 {:.0}µs",
                 r.store_lookup.p50_us, r.cold_http.p50_us, r.cold_http.p99_us, r.warm_http.p50_us, r.warm_http.p99_us
@@ -183,12 +185,19 @@ async fn timed_get(client: &reqwest::Client, url: &str, key: &str) -> anyhow::Re
     Ok((status, t.elapsed().as_secs_f64() * 1e6))
 }
 
-async fn resolution_run(
-    args: &ScaleArgs,
-    client: &reqwest::Client,
-    backend: &'static str,
+/// One seeded store with a gateway in front of it.
+struct Prepared {
+    name: String,
+    url: String,
     keys: usize,
-) -> anyhow::Result<Resolution> {
+    seed_seconds: f64,
+    sample: Vec<String>,
+    digests: Vec<vexa_core::KeyDigest>,
+    db: Db,
+    plan: String,
+}
+
+async fn prepare(args: &ScaleArgs, backend: &'static str, keys: usize) -> anyhow::Result<Prepared> {
     let name = format!("vexa_bench_{}k", keys / 1000);
     let url = database(args, backend, &name).await?;
     let db = connect(&url).await?;
@@ -201,66 +210,106 @@ async fn resolution_run(
         .map(|k| ApiKey::parse(k).map(|a| a.digest))
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("seeded key does not parse: {e}"))?;
-
-    // In-process store lookups (a different order than the HTTP passes below).
-    let store = SqlIdentityStore::new(db.clone());
-    for d in digests.iter().take(50) {
-        store.resolve_key(d).await?; // warm the connection pool
-    }
-    let mut lookups = Vec::with_capacity(digests.len());
-    for d in digests.iter().rev() {
-        let t = Instant::now();
-        let found = store.resolve_key(d).await?;
-        lookups.push(t.elapsed().as_secs_f64() * 1e6);
-        ensure!(found.is_some(), "a seeded key did not resolve");
-    }
     let plan = query_plan(&db, &digests[0].to_hex()).await?;
-    db.close().await;
-
-    // A fresh gateway: an empty cache.
-    let env = StackEnv::new(
-        &args.work.join(format!("{name}-{backend}-gw")),
-        &url,
-        &stack::random_hex(24),
-        &stack::random_hex(24),
-    )?;
-    let gw = env.spawn(&args.vexa, "gateway")?;
-    stack::wait_ok(
-        client,
-        &format!("{}/health", env.gateway()),
-        Duration::from_secs(30),
-    )
-    .await?;
-    let me = format!("{}/auth/me", env.gateway());
-    // Warm the HTTP connection (and the gateway's code paths) with an invalid key.
-    for _ in 0..200 {
-        timed_get(client, &me, "vxa_bot_not-a-key").await?;
-    }
-    let mut cold = Vec::with_capacity(sample.len());
-    for k in &sample {
-        let (status, us) = timed_get(client, &me, k).await?;
-        ensure!(status == 200, "cold /auth/me answered {status}");
-        cold.push(us);
-    }
-    let mut warm = Vec::with_capacity(sample.len());
-    for k in &sample {
-        let (status, us) = timed_get(client, &me, k).await?;
-        ensure!(status == 200, "warm /auth/me answered {status}");
-        warm.push(us);
-    }
-    drop(gw);
-    if backend == "postgres" {
-        stack::drop_pg_database(&args.pg_url, &name).await;
-    }
-    Ok(Resolution {
-        backend,
-        keys_stored: keys,
+    Ok(Prepared {
+        name,
+        url,
+        keys,
         seed_seconds,
-        store_lookup: summarize(&lookups),
-        cold_http: summarize(&cold),
-        warm_http: summarize(&warm),
-        query_plan: plan,
+        sample,
+        digests,
+        db,
+        plan,
     })
+}
+
+/// Resolution with a small and a large store, measured side by side: every sample is looked up
+/// in the small one and then in the large one, so machine noise hits both alike.
+async fn resolution_pair(
+    args: &ScaleArgs,
+    client: &reqwest::Client,
+    backend: &'static str,
+) -> anyhow::Result<Vec<Resolution>> {
+    let small = prepare(args, backend, args.samples).await?;
+    let large = prepare(args, backend, args.keys).await?;
+    let n = small.sample.len().min(large.sample.len());
+    let both = [&small, &large];
+
+    // In-process store lookups, alternating.
+    let stores: Vec<SqlIdentityStore> = both
+        .iter()
+        .map(|p| SqlIdentityStore::new(p.db.clone()))
+        .collect();
+    for (store, p) in stores.iter().zip(both) {
+        for d in p.digests.iter().take(50) {
+            store.resolve_key(d).await?; // warm the connection pool
+        }
+    }
+    let mut lookups = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    for i in (0..n).rev() {
+        for (j, (store, p)) in stores.iter().zip(both).enumerate() {
+            let t = Instant::now();
+            let found = store.resolve_key(&p.digests[i]).await?;
+            lookups[j].push(t.elapsed().as_secs_f64() * 1e6);
+            ensure!(found.is_some(), "a seeded key did not resolve");
+        }
+    }
+    drop(stores);
+
+    // Fresh gateways: empty caches.
+    let mut gateways = Vec::new();
+    let mut urls = Vec::new();
+    for p in both {
+        let url = p.url.clone();
+        let env = StackEnv::new(
+            &args.work.join(format!("{}-{backend}-gw", p.name)),
+            &url,
+            &stack::random_hex(24),
+            &stack::random_hex(24),
+        )?;
+        gateways.push(env.spawn(&args.vexa, "gateway")?);
+        stack::wait_ok(
+            client,
+            &format!("{}/health", env.gateway()),
+            Duration::from_secs(30),
+        )
+        .await?;
+        let me = format!("{}/auth/me", env.gateway());
+        // Warm the HTTP connection (and the gateway's code paths) with an invalid key.
+        for _ in 0..200 {
+            timed_get(client, &me, "vxa_bot_not-a-key").await?;
+        }
+        urls.push(me);
+    }
+    let mut cold = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut warm = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    for (pass, out) in [("cold", &mut cold), ("warm", &mut warm)] {
+        for i in 0..n {
+            for (j, p) in both.iter().enumerate() {
+                let (status, us) = timed_get(client, &urls[j], &p.sample[i]).await?;
+                ensure!(status == 200, "{pass} /auth/me answered {status}");
+                out[j].push(us);
+            }
+        }
+    }
+    drop(gateways);
+    let mut out = Vec::new();
+    for (j, p) in both.into_iter().enumerate() {
+        p.db.close().await;
+        if backend == "postgres" {
+            stack::drop_pg_database(&args.pg_url, &p.name).await;
+        }
+        out.push(Resolution {
+            backend,
+            keys_stored: p.keys,
+            seed_seconds: p.seed_seconds,
+            store_lookup: summarize(&lookups[j]),
+            cold_http: summarize(&cold[j]),
+            warm_http: summarize(&warm[j]),
+            query_plan: p.plan.clone(),
+        });
+    }
+    Ok(out)
 }
 
 #[derive(serde::Deserialize)]
