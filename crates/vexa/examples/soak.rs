@@ -3,7 +3,7 @@
 //! Markdown report.
 //!
 //! `cargo run --release --example soak -- GATEWAY_URL ADMIN_URL ADMIN_TOKEN SERVER_PID
-//! [RATE_PER_S] [SECONDS] [REPORT_PATH]`
+//! [RATE_PER_S] [SECONDS] [REPORT_PATH] [MINTS (1|0)]`
 //!
 //! The mix (per 100 requests): 40 `GET /auth/me`, 20 `GET /meetings`, 10 `GET /bots/status`,
 //! 5 `GET /transcripts/by-id/…` (404 from the meetings service is the expected answer), 8 with a
@@ -59,6 +59,9 @@ impl Kind {
 
 struct Pools {
     live: Vec<(i64, String)>,
+    /// Keys taken out of `live` to be revoked: a request that picked one just before may
+    /// legitimately get 401.
+    retired: std::collections::HashSet<String>,
     tx_only: Vec<String>,
     revoked: Vec<String>,
     users: Vec<i64>,
@@ -86,6 +89,8 @@ struct Ctx {
     pools: Mutex<Pools>,
     stats: Mutex<Stats>,
     started: Instant,
+    /// Whether 2 % of the traffic mints keys (the database grows all along) or reads instead.
+    mints: bool,
 }
 
 fn rss_kb(pid: u32) -> Option<u64> {
@@ -180,7 +185,10 @@ fn record(ctx: &Ctx, kind: Kind, status: Result<u16, String>, sent: Instant) {
 }
 
 async fn one(ctx: Arc<Ctx>, n: u64) {
-    let kind = Kind::pick(n.wrapping_mul(2_654_435_761) >> 7);
+    let mut kind = Kind::pick(n.wrapping_mul(2_654_435_761) >> 7);
+    if kind == Kind::Mint && !ctx.mints {
+        kind = Kind::AuthMe;
+    }
     let (key, user) = {
         let Ok(p) = ctx.pools.lock() else { return };
         let i = (n as usize) % p.live.len().max(1);
@@ -226,6 +234,17 @@ async fn one(ctx: Arc<Ctx>, n: u64) {
             Err(e) => Err(e.to_string()),
         }
     };
+    // A key retired by the churn while this request was in flight: its 401 is the revocation
+    // working, counted as such.
+    if matches!(result, Ok(401)) && matches!(kind, Kind::AuthMe | Kind::Meetings | Kind::BotsStatus)
+    {
+        let retired = key
+            .as_ref()
+            .is_some_and(|k| ctx.pools.lock().is_ok_and(|p| p.retired.contains(k)));
+        if retired {
+            kind = Kind::Revoked;
+        }
+    }
     record(&ctx, kind, result, t);
 }
 
@@ -250,19 +269,30 @@ async fn churn(ctx: Arc<Ctx>, until: Instant) {
         };
         round += 1;
         let (i, (id, key), user) = victim;
+        // The replacement goes live before the old key is revoked.
+        let Ok(fresh) = mint(&ctx, user, "bot,tx").await else {
+            record(
+                &ctx,
+                Kind::Mint,
+                Err("churn mint failed".into()),
+                Instant::now(),
+            );
+            continue;
+        };
+        if let Ok(mut p) = ctx.pools.lock() {
+            p.live[i] = fresh;
+            p.retired.insert(key.clone());
+        }
         let t = Instant::now();
         let revoked = revoke_key(&ctx, id)
             .await
             .map(|_| 204)
             .map_err(|e| e.to_string());
         record(&ctx, Kind::Mint, revoked.clone().map(|_| 201), t);
-        let fresh = mint(&ctx, user, "bot,tx").await;
-        let Ok(mut p) = ctx.pools.lock() else { return };
-        if let Ok(fresh) = fresh {
-            p.live[i] = fresh;
-        }
         if revoked.is_ok() {
-            p.revoked.push(key);
+            if let Ok(mut p) = ctx.pools.lock() {
+                p.revoked.push(key);
+            }
         }
     }
 }
@@ -290,6 +320,7 @@ async fn main() -> anyhow::Result<()> {
         .get(6)
         .cloned()
         .unwrap_or_else(|| "bench/SOAK.md".into());
+    let mints = args.get(7).is_none_or(|m| m != "0");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
@@ -300,12 +331,14 @@ async fn main() -> anyhow::Result<()> {
         token: token.clone(),
         pools: Mutex::new(Pools {
             live: Vec::new(),
+            retired: Default::default(),
             tx_only: Vec::new(),
             revoked: Vec::new(),
             users: Vec::new(),
         }),
         stats: Mutex::new(Stats::default()),
         started: Instant::now(),
+        mints,
     });
     setup(&ctx, 40).await?;
     let rss_before = rss_kb(pid).context("server RSS (is SERVER_PID right?)")?;
@@ -321,12 +354,14 @@ async fn main() -> anyhow::Result<()> {
             &mut *ctx.pools.lock().map_err(|_| anyhow::anyhow!("lock"))?,
             Pools {
                 live: Vec::new(),
+                retired: Default::default(),
                 tx_only: Vec::new(),
                 revoked: Vec::new(),
                 users: Vec::new(),
             },
         )),
         stats: Mutex::new(Stats::default()),
+        mints,
     });
     let until = Instant::now() + Duration::from_secs(seconds);
     let sampler = {
@@ -387,6 +422,15 @@ async fn main() -> anyhow::Result<()> {
     writeln!(md, "| figure | value |\n|---|---|")?;
     writeln!(md, "| duration | {:.0} s |", elapsed.as_secs_f64())?;
     writeln!(md, "| target rate | {rate} req/s (open loop) |")?;
+    writeln!(
+        md,
+        "| mix | {} |",
+        if mints {
+            "with 2 % admin mints (the database grows all along)"
+        } else {
+            "no mints besides the key churn (the database stays the same size)"
+        }
+    )?;
     writeln!(
         md,
         "| requests | {} ({:.1} req/s achieved) |",
