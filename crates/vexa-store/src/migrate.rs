@@ -24,7 +24,10 @@ pub(crate) async fn run(db: &Db) -> Result<(), sqlx::Error> {
         Db::Sqlite(pool) => {
             sqlx::query(CREATE_TABLE).execute(pool).await?;
             for (version, sql) in SQLITE {
-                let mut tx = pool.begin().await?;
+                // IMMEDIATE takes the write lock up front: a deferred transaction that reads and
+                // then writes fails at once with SQLITE_BUSY (no busy wait) when another process
+                // migrates the same fresh file at the same moment.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 if !applied(&mut *tx, *version).await? {
                     sqlx::raw_sql(sql).execute(&mut *tx).await?;
                     record(&mut *tx, *version).await?;

@@ -8,3 +8,18 @@ async fn both_backends_open_and_migrate_twice() {
         assert!(again.is_ok(), "{:?}", again.err());
     }
 }
+
+#[tokio::test]
+async fn processes_opening_one_fresh_sqlite_file_at_once_all_succeed() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().expect("tmp");
+        let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+        // Separate pools stand in for separate processes: each has its own connections, and
+        // SQLite runs each connection on its own worker thread, so the opens really overlap.
+        let opts = vexa_store::ConnectOptions::default();
+        let opens = futures_util::future::join_all((0..4).map(|_| vexa_store::Db::connect(&url, &opts))).await;
+        for db in opens {
+            assert!(db.is_ok(), "round {round}: {:?}", db.err());
+        }
+    }
+}
