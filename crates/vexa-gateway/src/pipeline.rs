@@ -4,12 +4,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, HOST};
+use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{Request, Response};
+use http_body::Body as _;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
 use vexa_core::{ApiKey, Clock};
@@ -27,6 +30,10 @@ use crate::ws::{self, Registry, WsContext};
 
 const HEALTH_BODY: &[u8] = br#"{"status":"ok","service":"gateway"}"#;
 const PROMETHEUS: HeaderValue = HeaderValue::from_static("text/plain; version=0.0.4");
+const CLOSE: HeaderValue = HeaderValue::from_static("close");
+/// How long the unread body of a refused request may take to arrive before the connection is
+/// closed instead.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Everything a request needs, shared by all connections.
 pub struct State {
@@ -67,9 +74,33 @@ impl State {
             route: None,
             user_id: None,
         };
-        let mut resp = match self.run(req, peer, &request_id, &mut trace).await {
+        let (parts, body) = req.into_parts();
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        // A client waiting for `100 Continue` has not sent its body: reading it would invite it.
+        let declared = if parts.headers.contains_key(http::header::EXPECT) {
+            Some(u64::MAX)
+        } else {
+            declared
+        };
+        let mut body = Some(body);
+        let mut resp = match self
+            .run(parts, &mut body, peer, &request_id, &mut trace)
+            .await
+        {
             Ok(resp) => resp,
-            Err(rejection) => rejection.into_response(),
+            Err(rejection) => {
+                let mut resp = rejection.into_response();
+                if let Some(body) = body.take() {
+                    if !self.drain(body, declared, rejection).await {
+                        resp.headers_mut().insert(CONNECTION, CLOSE);
+                    }
+                }
+                resp
+            }
         };
         resp.headers_mut().insert(X_REQUEST_ID, request_id.clone());
         let latency = started.elapsed();
@@ -88,15 +119,59 @@ impl State {
         resp
     }
 
+    /// Reads and discards the unread body of a refused request, so that a keep-alive client can
+    /// reuse the connection: hyper closes a connection whose request body was left unread, and
+    /// the client only learns it when its next request fails. Bounded by `max_body_bytes` and
+    /// [`DRAIN_TIMEOUT`]; false (answer with `Connection: close`) when the body is too big, too
+    /// slow or broken, and for clients refused at the edge (not worth any reading).
+    async fn drain(&self, mut body: Incoming, declared: Option<u64>, why: Rejection) -> bool {
+        if body.is_end_stream() {
+            return true;
+        }
+        if matches!(why, Rejection::EdgeRateLimited { .. })
+            || declared.is_some_and(|n| n > self.max_body_bytes)
+        {
+            return false;
+        }
+        let max = self.max_body_bytes;
+        let read_all = async move {
+            let mut seen = 0u64;
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else { return false };
+                if let Some(data) = frame.data_ref() {
+                    seen = seen.saturating_add(data.len() as u64);
+                    if seen > max {
+                        return false;
+                    }
+                }
+            }
+            true
+        };
+        tokio::time::timeout(DRAIN_TIMEOUT, read_all)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// The request again, for the phases that consume it (forward, WebSocket upgrade).
+    fn reassemble(
+        parts: Parts,
+        body: &mut Option<Incoming>,
+    ) -> Result<Request<Incoming>, Rejection> {
+        body.take()
+            .map(|b| Request::from_parts(parts, b))
+            .ok_or(Rejection::NotFound)
+    }
+
     async fn run(
         &self,
-        req: Request<Incoming>,
+        parts: Parts,
+        body: &mut Option<Incoming>,
         peer: SocketAddr,
         request_id: &HeaderValue,
         trace: &mut Trace,
     ) -> Result<Response<GwBody>, Rejection> {
         // Phase 1: route match, before anything else.
-        let (index, route) = routes::find(req.method(), req.uri().path(), self.admin.is_some())
+        let (index, route) = routes::find(&parts.method, parts.uri.path(), self.admin.is_some())
             .ok_or(Rejection::NotFound)?;
         trace.route = Some(index);
 
@@ -108,7 +183,7 @@ impl State {
 
         // Phase 2: edge guard, per client IP.
         let now = self.clock.now();
-        let ip = client_ip_from_headers(peer, req.headers(), &self.trusted);
+        let ip = client_ip_from_headers(peer, &parts.headers, &self.trusted);
         if let crate::limit::Decision::Deny { retry_after_secs } = self.edge.check(ip, now.0) {
             self.metrics.count(index, Outcome::RateLimited);
             return Err(Rejection::EdgeRateLimited { retry_after_secs });
@@ -116,11 +191,12 @@ impl State {
 
         if route.access == Access::Passthrough {
             let upstream = self.admin.as_ref().ok_or(Rejection::NotFound)?;
+            let req = Self::reassemble(parts, body)?;
             return self.forward(req, upstream, None, request_id, peer).await;
         }
 
         // Phase 3: authenticate.
-        let who = self.authenticate(&req, route.target, index).await?;
+        let who = self.authenticate(&parts, route.target, index).await?;
         trace.user_id = Some(who.principal.user_id.0);
 
         // Phase 4: authorize.
@@ -151,16 +227,18 @@ impl State {
                     timeout: self.upstream_timeout,
                     now,
                 };
-                ws::upgrade(ctx, req, who, request_id.clone()).await
+                ws::upgrade(ctx, Self::reassemble(parts, body)?, who, request_id.clone()).await
             }
             Target::Browser => match &self.browser {
                 Some(upstream) => {
+                    let req = Self::reassemble(parts, body)?;
                     self.forward(req, upstream, Some(&who), request_id, peer)
                         .await
                 }
                 None => Err(Rejection::BrowserNotConfigured),
             },
             Target::Meetings => {
+                let req = Self::reassemble(parts, body)?;
                 self.forward(req, &self.meetings, Some(&who), request_id, peer)
                     .await
             }
@@ -172,11 +250,11 @@ impl State {
 
     async fn authenticate(
         &self,
-        req: &Request<Incoming>,
+        parts: &Parts,
         target: Target,
         index: routes::RouteIndex,
     ) -> Result<Arc<Cached>, Rejection> {
-        let from_header = match req.headers().get(X_API_KEY) {
+        let from_header = match parts.headers.get(X_API_KEY) {
             Some(v) if !v.is_empty() => match v.to_str() {
                 Ok(s) => Some(s),
                 // Present but not visible ASCII: malformed, not missing.
@@ -189,7 +267,7 @@ impl State {
         };
         let raw = match (from_header, target) {
             (Some(k), _) => Some(k),
-            (None, Target::WebSocket) => ws::query_key(req.uri().query()),
+            (None, Target::WebSocket) => ws::query_key(parts.uri.query()),
             (None, _) => None,
         };
         let Some(raw) = raw else {

@@ -1091,3 +1091,49 @@ async fn oversized_headers_and_bodies_are_refused_without_buffering() {
     );
     gw.shutdown().await;
 }
+
+/// A refused request whose body arrives late is drained (bounded), so the keep-alive connection
+/// stays usable; one too big to drain is answered with `Connection: close`.
+#[tokio::test]
+async fn refused_bodies_are_drained_within_bounds_or_the_connection_is_closed() {
+    let store = TestStore::new(Backend::Sqlite).await;
+    let (gw, _echo) = gateway(store.clone()).await;
+    let tx_only = key(&store, &[Scope::Tx]).await;
+    let body = r#"{"platform":"google_meet"}"#;
+    for (head, want) in [
+        (format!("POST /bots HTTP/1.1\r\nHost: g\r\nContent-Length: {}\r\n\r\n", body.len()), "401"),
+        (format!("POST /bots HTTP/1.1\r\nHost: g\r\nx-api-key: {tx_only}\r\nContent-Length: {}\r\n\r\n", body.len()), "403"),
+        (format!("POST /nowhere HTTP/1.1\r\nHost: g\r\nContent-Length: {}\r\n\r\n", body.len()), "404"),
+        ("POST /bots HTTP/1.1\r\nHost: g\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned(), "401"),
+    ] {
+        let mut s = TcpStream::connect(gw.addr).await.expect("connect");
+        s.write_all(head.as_bytes()).await.expect("head");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if head.contains("chunked") {
+            s.write_all(format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len()).as_bytes()).await.expect("body");
+        } else {
+            s.write_all(body.as_bytes()).await.expect("body");
+        }
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.expect("answer");
+        let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(first.starts_with(&format!("HTTP/1.1 {want}")), "{first}");
+        assert!(!first.to_ascii_lowercase().contains("connection: close"), "{first}");
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: g\r\n\r\n").await.expect("second request");
+        let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+            .await
+            .expect("second answer in time")
+            .expect("second answer");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{head}: connection not reusable");
+    }
+    // Too big to drain (max_body_bytes is 1024 in these tests): refused and closed, unread.
+    let r = raw(
+        gw.addr,
+        b"POST /bots HTTP/1.1\r\nHost: g\r\nContent-Length: 100000\r\n\r\n{",
+    )
+    .await
+    .expect("answer");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("connection"), Some("close"));
+    gw.shutdown().await;
+}
