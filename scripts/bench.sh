@@ -355,7 +355,10 @@ write_meta() {
 }
 
 run_report() {
-  write_meta
+  # `report` alone re-renders the last run as it was (same meta); any other mode records a new one.
+  if [ "$MODE" != report ] || [ ! -f "$RAW/meta.json" ]; then
+    write_meta
+  fi
   "$BENCH_BIN" report --raw "$RAW" --criterion "$ROOT/target/criterion" --out "$OUT"
 }
 
