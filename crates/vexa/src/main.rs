@@ -107,6 +107,6 @@ fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings, roles: Roles) -> anyhow::Result<()> {
-    telemetry::init_server(settings.log_format);
+    let _log_writer = telemetry::init_server(settings.log_format);
     roles::run(settings, roles).await
 }
