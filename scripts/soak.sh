@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make soak`: 10 minutes (SOAK_SECONDS) of mixed traffic at a fixed rate (SOAK_RATE req/s)
 # against `target/release/vexa up` on a fresh SQLite data dir, RSS sampled every 10 s; the report
-# lands in bench/SOAK.md (SOAK_REPORT). Exits non-zero when any answer was unexpected.
+# lands in bench/SOAK.md (SOAK_REPORT). SOAK_MINTS=0 replaces the 2 % of admin mints by reads (the
+# database then stays the same size); SOAK_SERVER_ENV="K=V ..." adds server settings (for example
+# VEXA_SQLITE_POOL=4). Exits non-zero when any answer was unexpected.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE="${SOAK_RATE:-200}"
@@ -30,7 +32,7 @@ trap cleanup EXIT
 (cd "$DIR" && exec env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
   BIND_HOST=127.0.0.1 API_GATEWAY_HOST_PORT="$GW_PORT" ADMIN_API_PORT="$ADMIN_PORT" \
   MEETINGS_API_PORT="$MEET_PORT" DATABASE_URL="sqlite://$DIR/vexa.db" DATA_DIR="$DIR" \
-  ADMIN_TOKEN="$TOKEN" GUARD_ENABLED=false LOG_FORMAT=json \
+  ADMIN_TOKEN="$TOKEN" GUARD_ENABLED=false LOG_FORMAT=json ${SOAK_SERVER_ENV:-} \
   "$BIN" up >"$DIR/up.log" 2>&1) &
 SERVER_PID=$!
 
@@ -44,4 +46,4 @@ done
 
 mkdir -p "$(dirname "$REPORT")"
 "$DRIVER" "http://127.0.0.1:$GW_PORT" "http://127.0.0.1:$ADMIN_PORT" "$TOKEN" "$SERVER_PID" \
-  "$RATE" "$DURATION" "$REPORT"
+  "$RATE" "$DURATION" "$REPORT" "${SOAK_MINTS:-1}"
