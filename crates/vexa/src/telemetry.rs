@@ -6,13 +6,15 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 /// Installs the server's subscriber. Lines are handed to a writer thread (one access-log line per
-/// request must not cost the request a blocking write); the queue applies back-pressure rather
+/// request must not cost the request a blocking write, nor a system call of its own); the queue applies back-pressure rather
 /// than dropping lines. Keep the guard alive until exit: dropping it flushes what is queued.
 #[must_use = "dropping the guard stops the log writer"]
 pub fn init_server(format: LogFormat) -> WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stdout());
+        // The writer thread drains every queued line, then flushes: under load many lines share
+        // one write(2).
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
