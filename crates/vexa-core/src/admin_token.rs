@@ -62,6 +62,9 @@ mod tests {
 
     #[test]
     fn debug_is_redacted() {
-        assert_eq!(format!("{:?}", AdminToken::new("abc")), "AdminToken(<redacted>)");
+        assert_eq!(
+            format!("{:?}", AdminToken::new("abc")),
+            "AdminToken(<redacted>)"
+        );
     }
 }

@@ -81,7 +81,11 @@ fn hex_val(c: u8) -> Option<u8> {
 impl fmt::Debug for KeyDigest {
     // A digest is not a secret, but a short form keeps logs readable.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyDigest({:02x}{:02x}{:02x}{:02x}…)", self.0[0], self.0[1], self.0[2], self.0[3])
+        write!(
+            f,
+            "KeyDigest({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
     }
 }
 
@@ -220,8 +224,14 @@ mod tests {
     fn rejects_bad_prefix_scope_and_checksum() {
         let k = MintedKey::generate(Scope::Bot);
         let s = k.expose_secret().to_owned();
-        assert_eq!(ApiKey::parse(&s.replacen("vxa_", "vxb_", 1)), Err(KeyFormatError::Prefix));
-        assert_eq!(ApiKey::parse(&s.replacen("_bot_", "_bat_", 1)), Err(KeyFormatError::Scope));
+        assert_eq!(
+            ApiKey::parse(&s.replacen("vxa_", "vxb_", 1)),
+            Err(KeyFormatError::Prefix)
+        );
+        assert_eq!(
+            ApiKey::parse(&s.replacen("_bot_", "_bat_", 1)),
+            Err(KeyFormatError::Scope)
+        );
         let mut flipped = s.clone().into_bytes();
         let i = 10;
         flipped[i] = if flipped[i] == b'a' { b'b' } else { b'a' };

@@ -198,6 +198,8 @@ mod tests {
     #[test]
     fn lenient_csv_drops_unknown_names() {
         let set = ScopeSet::from_csv_lenient("bot,legacy,browser");
-        assert!(set.contains(Scope::Bot) && set.contains(Scope::Browser) && !set.contains(Scope::Tx));
+        assert!(
+            set.contains(Scope::Bot) && set.contains(Scope::Browser) && !set.contains(Scope::Tx)
+        );
     }
 }

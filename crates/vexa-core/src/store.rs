@@ -65,7 +65,11 @@ pub enum IdentityChange {
 pub trait IdentityStore: Send + Sync + 'static {
     /// Inserts the user, or returns the existing one with the same email (case-insensitive),
     /// unchanged. `true` when created. Safe under concurrent calls for one email.
-    async fn create_or_find_user(&self, new: &NewUser, now: Timestamp) -> Result<(User, bool), StoreError>;
+    async fn create_or_find_user(
+        &self,
+        new: &NewUser,
+        now: Timestamp,
+    ) -> Result<(User, bool), StoreError>;
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
     /// A page of users, oldest first, plus the total count.
@@ -88,7 +92,11 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn record_key_use(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError>;
 
     /// Changes recorded after `after_seq`, oldest first, at most `limit`.
-    async fn events_since(&self, after_seq: i64, limit: i64) -> Result<Vec<IdentityEvent>, StoreError>;
+    async fn events_since(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<IdentityEvent>, StoreError>;
     /// The newest change's sequence number (0 when none).
     async fn latest_event_seq(&self) -> Result<i64, StoreError>;
     /// Cheap liveness check of the connection.

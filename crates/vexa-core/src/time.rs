@@ -31,7 +31,9 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
         match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-            Ok(dt) => dt.format(&Rfc3339).unwrap_or_else(|_| String::from("invalid")),
+            Ok(dt) => dt
+                .format(&Rfc3339)
+                .unwrap_or_else(|_| String::from("invalid")),
             Err(_) => String::from("invalid"),
         }
     }

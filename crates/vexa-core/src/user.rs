@@ -145,7 +145,16 @@ mod tests {
 
     #[test]
     fn rejects_junk() {
-        for bad in ["", "jane", "jane@", "@acme.com", "ja ne@acme.com", "a@b@c.com", "jane@acme", "jane@acme..com"] {
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@acme.com",
+            "ja ne@acme.com",
+            "a@b@c.com",
+            "jane@acme",
+            "jane@acme..com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

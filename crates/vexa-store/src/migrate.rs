@@ -99,4 +99,3 @@ async fn record_pg(conn: &mut sqlx::PgConnection, version: i64) -> Result<(), sq
         .await?;
     Ok(())
 }
-

@@ -17,7 +17,9 @@ async fn processes_opening_one_fresh_sqlite_file_at_once_all_succeed() {
         // Separate pools stand in for separate processes: each has its own connections, and
         // SQLite runs each connection on its own worker thread, so the opens really overlap.
         let opts = vexa_store::ConnectOptions::default();
-        let opens = futures_util::future::join_all((0..4).map(|_| vexa_store::Db::connect(&url, &opts))).await;
+        let opens =
+            futures_util::future::join_all((0..4).map(|_| vexa_store::Db::connect(&url, &opts)))
+                .await;
         for db in opens {
             assert!(db.is_ok(), "round {round}: {:?}", db.err());
         }

@@ -16,11 +16,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let total: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(2000);
     let concurrency: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(16);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let user: serde_json::Value = client
         .post(format!("{admin}/admin/users"))
         .header("X-Admin-API-Key", token)
-        .json(&serde_json::json!({"email": format!("mint-rate-{}@bench.local", std::process::id())}))
+        .json(
+            &serde_json::json!({"email": format!("mint-rate-{}@bench.local", std::process::id())}),
+        )
         .send()
         .await?
         .error_for_status()?
@@ -40,7 +44,12 @@ async fn main() -> anyhow::Result<()> {
             let mut failures = 0usize;
             for _ in 0..share {
                 let t = Instant::now();
-                let ok = match client.post(url.as_str()).header("X-Admin-API-Key", token.as_str()).send().await {
+                let ok = match client
+                    .post(url.as_str())
+                    .header("X-Admin-API-Key", token.as_str())
+                    .send()
+                    .await
+                {
                     Ok(r) => r.status().as_u16() == 201,
                     Err(_) => false,
                 };
@@ -59,7 +68,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     lat.sort();
-    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
     println!(
         "{}",
         serde_json::json!({

@@ -108,7 +108,10 @@ impl Env {
     }
 
     fn get(&self, var: &str) -> Option<&str> {
-        self.0.get(var).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(var)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     fn string(&self, var: &str, default: &str) -> String {
@@ -178,9 +181,15 @@ impl Settings {
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("http://{local}:{admin_port}")),
             gateway_admin_proxy: env.flag("GATEWAY_ADMIN_PROXY", false)?,
-            upstream_timeout: Duration::from_secs_f64(positive(env.parse("UPSTREAM_TIMEOUT_S", 30.0)?, "UPSTREAM_TIMEOUT_S")?),
+            upstream_timeout: Duration::from_secs_f64(positive(
+                env.parse("UPSTREAM_TIMEOUT_S", 30.0)?,
+                "UPSTREAM_TIMEOUT_S",
+            )?),
             max_body_bytes: env.parse("MAX_BODY_BYTES", 10 * 1024 * 1024u64)?,
-            rate_limit_rps: positive(env.parse("GATEWAY_RATE_LIMIT_RPS", 40.0)?, "GATEWAY_RATE_LIMIT_RPS")?,
+            rate_limit_rps: positive(
+                env.parse("GATEWAY_RATE_LIMIT_RPS", 40.0)?,
+                "GATEWAY_RATE_LIMIT_RPS",
+            )?,
             rate_limit_burst: env.parse("GATEWAY_RATE_LIMIT_BURST", 120u32)?,
             rate_limit_disabled: env.flag("GATEWAY_RATE_LIMIT_DISABLED", false)?,
             guard_enabled: env.flag("GUARD_ENABLED", true)?,
@@ -191,7 +200,10 @@ impl Settings {
             redis_url: env.get("REDIS_URL").map(str::to_owned),
             key_cache_capacity: env.parse("KEY_CACHE_CAPACITY", 1_000_000usize)?,
             bot_command: env.get("BOT_COMMAND").map(str::to_owned),
-            bot_stop_grace: Duration::from_secs_f64(positive(env.parse("BOT_STOP_GRACE_S", 10.0)?, "BOT_STOP_GRACE_S")?),
+            bot_stop_grace: Duration::from_secs_f64(positive(
+                env.parse("BOT_STOP_GRACE_S", 10.0)?,
+                "BOT_STOP_GRACE_S",
+            )?),
             data_dir: PathBuf::from(env.string("DATA_DIR", "data")),
             log_format: match env.string("LOG_FORMAT", "json").as_str() {
                 "json" => LogFormat::Json,
@@ -205,10 +217,16 @@ impl Settings {
             },
         };
         if settings.rate_limit_burst == 0 {
-            return Err(ConfigError::Invalid { var: "GATEWAY_RATE_LIMIT_BURST", reason: "must be at least 1".into() });
+            return Err(ConfigError::Invalid {
+                var: "GATEWAY_RATE_LIMIT_BURST",
+                reason: "must be at least 1".into(),
+            });
         }
         if settings.guard_rpm == 0 {
-            return Err(ConfigError::Invalid { var: "GUARD_RATE_LIMIT_RPM", reason: "must be at least 1".into() });
+            return Err(ConfigError::Invalid {
+                var: "GUARD_RATE_LIMIT_RPM",
+                reason: "must be at least 1".into(),
+            });
         }
         Ok(settings)
     }
@@ -258,7 +276,10 @@ fn positive(v: f64, var: &'static str) -> Result<f64, ConfigError> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
-        Err(ConfigError::Invalid { var, reason: "must be a positive number".into() })
+        Err(ConfigError::Invalid {
+            var,
+            reason: "must be a positive number".into(),
+        })
     }
 }
 
@@ -267,13 +288,21 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+        Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
     }
 
     #[test]
     fn defaults_match_the_contract() {
         let s = Settings::from_env(&env(&[])).expect("defaults are valid");
-        assert_eq!((s.gateway_port, s.admin_port, s.meetings_port), (18056, 18057, 18058));
+        assert_eq!(
+            (s.gateway_port, s.admin_port, s.meetings_port),
+            (18056, 18057, 18058)
+        );
         assert_eq!(s.database_url, "sqlite://data/vexa.db");
         assert_eq!(s.meetings_url, "http://127.0.0.1:18058");
         assert_eq!(s.max_body_bytes, 10 * 1024 * 1024);
@@ -283,12 +312,16 @@ mod tests {
     #[test]
     fn weak_admin_token_is_refused_off_loopback() {
         for token in ["", "dev-admin-token", "short"] {
-            let s = Settings::from_env(&env(&[("BIND_HOST", "0.0.0.0"), ("ADMIN_TOKEN", token)])).expect("parses");
+            let s = Settings::from_env(&env(&[("BIND_HOST", "0.0.0.0"), ("ADMIN_TOKEN", token)]))
+                .expect("parses");
             let err = s.check_admin_token_safety().expect_err("refused");
             assert!(err.to_string().contains("ADMIN_TOKEN"), "{err}");
         }
-        let ok = Settings::from_env(&env(&[("BIND_HOST", "0.0.0.0"), ("ADMIN_TOKEN", "a-long-random-admin-token")]))
-            .expect("parses");
+        let ok = Settings::from_env(&env(&[
+            ("BIND_HOST", "0.0.0.0"),
+            ("ADMIN_TOKEN", "a-long-random-admin-token"),
+        ]))
+        .expect("parses");
         assert!(ok.check_admin_token_safety().is_ok());
         let allowed = Settings::from_env(&env(&[
             ("BIND_HOST", "0.0.0.0"),
@@ -297,13 +330,15 @@ mod tests {
         ]))
         .expect("parses");
         assert!(allowed.check_admin_token_safety().is_ok());
-        let local = Settings::from_env(&env(&[("ADMIN_TOKEN", "dev-admin-token")])).expect("parses");
+        let local =
+            Settings::from_env(&env(&[("ADMIN_TOKEN", "dev-admin-token")])).expect("parses");
         assert!(local.check_admin_token_safety().is_ok());
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = Settings::from_env(&env(&[("API_GATEWAY_HOST_PORT", "eighty")])).expect_err("bad port");
+        let err =
+            Settings::from_env(&env(&[("API_GATEWAY_HOST_PORT", "eighty")])).expect_err("bad port");
         assert!(err.to_string().starts_with("API_GATEWAY_HOST_PORT"));
         let err = Settings::from_env(&env(&[("GUARD_ENABLED", "maybe")])).expect_err("bad flag");
         assert!(err.to_string().starts_with("GUARD_ENABLED"));
@@ -311,14 +346,18 @@ mod tests {
 
     #[test]
     fn debug_never_prints_secrets() {
-        let s = Settings::from_env(&env(&[("ADMIN_TOKEN", "super-secret-admin-token-123")])).expect("parses");
+        let s = Settings::from_env(&env(&[("ADMIN_TOKEN", "super-secret-admin-token-123")]))
+            .expect("parses");
         assert!(!format!("{s:?}").contains("super-secret"));
     }
 
     #[test]
     fn original_variable_names_still_work() {
-        let s = Settings::from_env(&env(&[("ADMIN_API_TOKEN", "legacy-token"), ("MEETING_API_URL", "http://m:1")]))
-            .expect("parses");
+        let s = Settings::from_env(&env(&[
+            ("ADMIN_API_TOKEN", "legacy-token"),
+            ("MEETING_API_URL", "http://m:1"),
+        ]))
+        .expect("parses");
         assert_eq!(s.admin_token.expose(), "legacy-token");
         assert_eq!(s.meetings_url, "http://m:1");
     }

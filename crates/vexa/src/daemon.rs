@@ -23,9 +23,16 @@ fn log_file(settings: &Settings) -> PathBuf {
 
 /// The recorded pid, if that process is still alive and is a vexa process.
 fn running_pid(settings: &Settings) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(pid_file(settings)).ok()?.trim().parse().ok()?;
+    let pid: u32 = std::fs::read_to_string(pid_file(settings))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let is_vexa = cmdline.split(|b| *b == 0).next().is_some_and(|exe| exe.ends_with(b"vexa"));
+    let is_vexa = cmdline
+        .split(|b| *b == 0)
+        .next()
+        .is_some_and(|exe| exe.ends_with(b"vexa"));
     is_vexa.then_some(pid)
 }
 
@@ -55,11 +62,16 @@ pub async fn start(settings: &Settings) -> anyhow::Result<()> {
         // Its own process group: the terminal's Ctrl-C does not reach the background stack.
         cmd.process_group(0);
     }
-    let child = cmd.spawn().context("starting `vexa up` in the background")?;
+    let child = cmd
+        .spawn()
+        .context("starting `vexa up` in the background")?;
     let pid = child.id();
     std::fs::write(pid_file(settings), format!("{pid}\n"))?;
     wait_healthy(settings, Some(pid)).await?;
-    println!("vexa started (pid {pid}); log: {}", log_file(settings).display());
+    println!(
+        "vexa started (pid {pid}); log: {}",
+        log_file(settings).display()
+    );
     Ok(())
 }
 
@@ -75,7 +87,10 @@ pub async fn stop(settings: &Settings) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if alive(pid) {
-        eprintln!("vexa (pid {pid}) did not stop in {} s; killing it", STOP_WAIT.as_secs());
+        eprintln!(
+            "vexa (pid {pid}) did not stop in {} s; killing it",
+            STOP_WAIT.as_secs()
+        );
         signal(pid, Signal::Kill);
     }
     let _ = std::fs::remove_file(pid_file(settings));
@@ -91,7 +106,10 @@ pub async fn status(settings: &Settings) -> anyhow::Result<()> {
                 println!("vexa is running (pid {pid}) and healthy");
                 Ok(())
             } else {
-                anyhow::bail!("vexa is running (pid {pid}) but not healthy: {}", unhealthy.join(", "))
+                anyhow::bail!(
+                    "vexa is running (pid {pid}) but not healthy: {}",
+                    unhealthy.join(", ")
+                )
             }
         }
         None => anyhow::bail!("vexa is not running"),
@@ -116,7 +134,9 @@ enum Signal {
 
 #[allow(unsafe_code)]
 fn signal(pid: u32, sig: Signal) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
     let sig = match sig {
         Signal::Term => libc::SIGTERM,
         Signal::Kill => libc::SIGKILL,
@@ -156,7 +176,10 @@ async fn wait_healthy(settings: &Settings, pid: Option<u32>) -> anyhow::Result<(
 
 /// Roles whose `/health` does not answer 200.
 async fn unhealthy_roles(settings: &Settings) -> Vec<&'static str> {
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(2)).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+    {
         Ok(c) => c,
         Err(_) => return vec!["gateway", "admin API", "meetings service"],
     };

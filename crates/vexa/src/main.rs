@@ -16,7 +16,11 @@ use crate::config::{Env, Settings};
 use crate::roles::Roles;
 
 #[derive(Parser)]
-#[command(name = "vexa", version, about = "Self-hosted API access plane for meeting bots and transcripts")]
+#[command(
+    name = "vexa",
+    version,
+    about = "Self-hosted API access plane for meeting bots and transcripts"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,7 +65,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vexa: cannot start the async runtime: {e}");

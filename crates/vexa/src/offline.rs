@@ -6,7 +6,9 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use vexa_core::scope::invalid_scopes_message;
 use vexa_core::user::{check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS};
-use vexa_core::{Clock, Email, IdentityStore, KeyId, MintedKey, NewKey, NewUser, ScopeSet, SystemClock, UserId};
+use vexa_core::{
+    Clock, Email, IdentityStore, KeyId, MintedKey, NewKey, NewUser, ScopeSet, SystemClock, UserId,
+};
 use vexa_store::identity::SqlIdentityStore;
 use vexa_store::{ConnectOptions, Db};
 
@@ -49,9 +51,15 @@ pub enum TokenCommand {
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<SqlIdentityStore> {
-    let db = Db::connect(&settings.database_url, &ConnectOptions { max_connections: 2, ..ConnectOptions::default() })
-        .await
-        .context("opening the database named by DATABASE_URL")?;
+    let db = Db::connect(
+        &settings.database_url,
+        &ConnectOptions {
+            max_connections: 2,
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .context("opening the database named by DATABASE_URL")?;
     Ok(SqlIdentityStore::new(db))
 }
 
@@ -59,9 +67,18 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
     crate::telemetry::init_cli();
     let store = open(settings).await?;
     match cmd {
-        UserCommand::Create { email, name, max_concurrent_bots } => {
+        UserCommand::Create {
+            email,
+            name,
+            max_concurrent_bots,
+        } => {
             check_max_concurrent_bots(max_concurrent_bots)?;
-            let new = NewUser { email: Email::parse(&email)?, name, image_url: None, max_concurrent_bots };
+            let new = NewUser {
+                email: Email::parse(&email)?,
+                name,
+                image_url: None,
+                max_concurrent_bots,
+            };
             let (user, created) = store.create_or_find_user(&new, SystemClock.now()).await?;
             let verb = if created { "created" } else { "exists" };
             println!("{verb}: {}", serde_json::to_string(&user)?);
@@ -75,10 +92,18 @@ pub async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()>
     let store = open(settings).await?;
     let now = SystemClock.now();
     match cmd {
-        TokenCommand::Mint { email, scopes, name, expires_in } => {
-            let scopes = ScopeSet::parse_names(scopes.split(',').map(str::trim).filter(|s| !s.is_empty()))
-                .map_err(|unknown| anyhow::anyhow!(invalid_scopes_message(&unknown)))?;
-            let Some(primary) = scopes.primary() else { bail!("scopes must not be empty") };
+        TokenCommand::Mint {
+            email,
+            scopes,
+            name,
+            expires_in,
+        } => {
+            let scopes =
+                ScopeSet::parse_names(scopes.split(',').map(str::trim).filter(|s| !s.is_empty()))
+                    .map_err(|unknown| anyhow::anyhow!(invalid_scopes_message(&unknown)))?;
+            let Some(primary) = scopes.primary() else {
+                bail!("scopes must not be empty")
+            };
             if matches!(expires_in, Some(s) if s <= 0) {
                 bail!("--expires-in must be a positive number of seconds");
             }
@@ -101,13 +126,21 @@ pub async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()>
                     expires_at: expires_in.map(|s| now.plus_secs(s)),
                 })
                 .await?;
-            eprintln!("key {} for user {} ({}); shown once:", record.id.0, user.id.0, user.email);
+            eprintln!(
+                "key {} for user {} ({}); shown once:",
+                record.id.0, user.id.0, user.email
+            );
             println!("{}", minted.expose_secret());
         }
         TokenCommand::List { email } => {
             let email = Email::parse(&email)?;
-            let Some(user) = store.user_by_email(&email).await? else { bail!("User not found") };
-            let keys = store.list_keys(UserId(user.id.0)).await?.unwrap_or_default();
+            let Some(user) = store.user_by_email(&email).await? else {
+                bail!("User not found")
+            };
+            let keys = store
+                .list_keys(UserId(user.id.0))
+                .await?
+                .unwrap_or_default();
             println!("{}", serde_json::to_string_pretty(&keys)?);
         }
         TokenCommand::Revoke { id } => match store.revoke_key(KeyId(id), now).await? {

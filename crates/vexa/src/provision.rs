@@ -37,7 +37,9 @@ struct MintView {
 
 pub async fn run(settings: &Settings, args: ProvisionArgs) -> anyhow::Result<()> {
     let admin = settings.admin_base_url();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
     let token = settings.admin_token.expose();
     let create = client
         .post(format!("{admin}/admin/users"))
@@ -45,9 +47,16 @@ pub async fn run(settings: &Settings, args: ProvisionArgs) -> anyhow::Result<()>
         .json(&serde_json::json!({ "email": args.email }))
         .send()
         .await
-        .map_err(|_| anyhow::anyhow!("the admin API at {admin} is not reachable; is the stack up? (run `make all`)"))?;
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the admin API at {admin} is not reachable; is the stack up? (run `make all`)"
+            )
+        })?;
     let user: UserView = parse(create, "creating the user").await?;
-    let mut url = format!("{admin}/admin/users/{}/tokens?scopes={}", user.id, args.scopes);
+    let mut url = format!(
+        "{admin}/admin/users/{}/tokens?scopes={}",
+        user.id, args.scopes
+    );
     if let Some(name) = &args.name {
         url.push_str("&name=");
         url.push_str(name);
@@ -57,7 +66,11 @@ pub async fn run(settings: &Settings, args: ProvisionArgs) -> anyhow::Result<()>
         .header("X-Admin-API-Key", token)
         .send()
         .await
-        .map_err(|_| anyhow::anyhow!("the admin API at {admin} is not reachable; is the stack up? (run `make all`)"))?;
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the admin API at {admin} is not reachable; is the stack up? (run `make all`)"
+            )
+        })?;
     let key: MintView = parse(mint, "minting the key").await?;
     if args.banner {
         println!();
@@ -66,14 +79,21 @@ pub async fn run(settings: &Settings, args: ProvisionArgs) -> anyhow::Result<()>
         println!("  Admin API URL : {admin}");
         println!("  API key : {}", key.token);
         println!();
-        println!("  Try: curl -H \"X-API-Key: {}\" {}/auth/me", key.token, settings.gateway_url());
+        println!(
+            "  Try: curl -H \"X-API-Key: {}\" {}/auth/me",
+            key.token,
+            settings.gateway_url()
+        );
     } else {
         println!("{}", key.token);
     }
     Ok(())
 }
 
-async fn parse<T: for<'de> Deserialize<'de>>(resp: reqwest::Response, what: &str) -> anyhow::Result<T> {
+async fn parse<T: for<'de> Deserialize<'de>>(
+    resp: reqwest::Response,
+    what: &str,
+) -> anyhow::Result<T> {
     let status = resp.status();
     if status == reqwest::StatusCode::FORBIDDEN {
         bail!("the admin API rejected the admin token (check ADMIN_TOKEN)");
@@ -87,5 +107,7 @@ async fn parse<T: for<'de> Deserialize<'de>>(resp: reqwest::Response, what: &str
             .unwrap_or_default();
         bail!("{what} failed: HTTP {status} {detail}");
     }
-    resp.json::<T>().await.with_context(|| format!("{what}: unexpected response"))
+    resp.json::<T>()
+        .await
+        .with_context(|| format!("{what}: unexpected response"))
 }

@@ -30,10 +30,26 @@ pub struct Roles {
 }
 
 impl Roles {
-    pub const ALL: Roles = Roles { gateway: true, admin: true, meetings: true };
-    pub const GATEWAY: Roles = Roles { gateway: true, admin: false, meetings: false };
-    pub const ADMIN: Roles = Roles { gateway: false, admin: true, meetings: false };
-    pub const MEETINGS: Roles = Roles { gateway: false, admin: false, meetings: true };
+    pub const ALL: Roles = Roles {
+        gateway: true,
+        admin: true,
+        meetings: true,
+    };
+    pub const GATEWAY: Roles = Roles {
+        gateway: true,
+        admin: false,
+        meetings: false,
+    };
+    pub const ADMIN: Roles = Roles {
+        gateway: false,
+        admin: true,
+        meetings: false,
+    };
+    pub const MEETINGS: Roles = Roles {
+        gateway: false,
+        admin: false,
+        meetings: true,
+    };
 
     fn is_all(self) -> bool {
         self.gateway && self.admin && self.meetings
@@ -51,22 +67,47 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
         .context("installing the metrics recorder")?;
     let db = Db::connect(&settings.database_url, &ConnectOptions::default())
         .await
-        .with_context(|| format!("opening the database named by DATABASE_URL ({})", redact_url(&settings.database_url)))?;
+        .with_context(|| {
+            format!(
+                "opening the database named by DATABASE_URL ({})",
+                redact_url(&settings.database_url)
+            )
+        })?;
     let identity: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(db.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let cancel = CancellationToken::new();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
 
     let host = settings.bind_host;
-    let gateway_listener = bind_if(roles.gateway, SocketAddr::new(host, settings.gateway_port), "API_GATEWAY_HOST_PORT").await?;
-    let admin_listener = bind_if(roles.admin, SocketAddr::new(host, settings.admin_port), "ADMIN_API_PORT").await?;
-    let meetings_listener = bind_if(roles.meetings, SocketAddr::new(host, settings.meetings_port), "MEETINGS_API_PORT").await?;
+    let gateway_listener = bind_if(
+        roles.gateway,
+        SocketAddr::new(host, settings.gateway_port),
+        "API_GATEWAY_HOST_PORT",
+    )
+    .await?;
+    let admin_listener = bind_if(
+        roles.admin,
+        SocketAddr::new(host, settings.admin_port),
+        "ADMIN_API_PORT",
+    )
+    .await?;
+    let meetings_listener = bind_if(
+        roles.meetings,
+        SocketAddr::new(host, settings.meetings_port),
+        "MEETINGS_API_PORT",
+    )
+    .await?;
 
     let mut on_change: vexa_admin::ChangeHook = Arc::new(|_: &IdentityChange| {});
     if let Some(listener) = gateway_listener {
-        let gateway = Gateway::new(gateway_config(&settings, &internal_secret)?, identity.clone(), clock.clone(), metrics.clone())
-            .await
-            .context("starting the gateway")?;
+        let gateway = Gateway::new(
+            gateway_config(&settings, &internal_secret)?,
+            identity.clone(),
+            clock.clone(),
+            metrics.clone(),
+        )
+        .await
+        .context("starting the gateway")?;
         let invalidator = gateway.invalidator();
         let sink = invalidator.clone();
         vexa_store::watch::spawn_event_follower(
@@ -91,16 +132,29 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
         };
         tracing::info!(addr = %listener.local_addr()?, "admin API listening");
         let shutdown = cancel.clone().cancelled_owned();
-        tasks.spawn(async move { vexa_admin::serve(listener, vexa_admin::router(state), shutdown).await.context("admin API") });
+        tasks.spawn(async move {
+            vexa_admin::serve(listener, vexa_admin::router(state), shutdown)
+                .await
+                .context("admin API")
+        });
     }
     if let Some(listener) = meetings_listener {
         let store = Arc::new(SqlMeetingStore::new(db.clone()));
-        let service = MeetingsService::new(meetings_config(&settings, &internal_secret), store, clock.clone())
-            .await
-            .context("starting the meetings service")?;
+        let service = MeetingsService::new(
+            meetings_config(&settings, &internal_secret),
+            store,
+            clock.clone(),
+        )
+        .await
+        .context("starting the meetings service")?;
         tracing::info!(addr = %listener.local_addr()?, "meetings service listening");
         let shutdown = cancel.clone().cancelled_owned();
-        tasks.spawn(async move { service.serve(listener, shutdown).await.context("meetings service") });
+        tasks.spawn(async move {
+            service
+                .serve(listener, shutdown)
+                .await
+                .context("meetings service")
+        });
     }
 
     let outcome = tokio::select! {
@@ -113,7 +167,10 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
     };
     cancel.cancel();
     let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(20), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(20), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("roles did not stop within 20 s");
     }
     db.close().await;
@@ -133,13 +190,23 @@ fn internal_secret(settings: &Settings, roles: Roles) -> anyhow::Result<String> 
 
 fn gateway_config(settings: &Settings, internal_secret: &str) -> anyhow::Result<GatewayConfig> {
     let parse_uri = |var: &str, value: &str| -> anyhow::Result<http::Uri> {
-        value.parse::<http::Uri>().with_context(|| format!("{var} is not a valid URL: {value}"))
+        value
+            .parse::<http::Uri>()
+            .with_context(|| format!("{var} is not a valid URL: {value}"))
     };
     let defaults = GatewayConfig::default();
     Ok(GatewayConfig {
         meetings_url: parse_uri("MEETINGS_API_URL", &settings.meetings_url)?,
-        browser_url: settings.browser_url.as_deref().map(|u| parse_uri("BROWSER_API_URL", u)).transpose()?,
-        admin_url: if settings.gateway_admin_proxy { Some(parse_uri("ADMIN_API_URL", &settings.admin_url)?) } else { None },
+        browser_url: settings
+            .browser_url
+            .as_deref()
+            .map(|u| parse_uri("BROWSER_API_URL", u))
+            .transpose()?,
+        admin_url: if settings.gateway_admin_proxy {
+            Some(parse_uri("ADMIN_API_URL", &settings.admin_url)?)
+        } else {
+            None
+        },
         internal_secret: internal_secret.to_owned(),
         upstream_timeout: settings.upstream_timeout,
         max_body_bytes: settings.max_body_bytes,
@@ -158,7 +225,10 @@ fn gateway_config(settings: &Settings, internal_secret: &str) -> anyhow::Result<
         redis_url: settings.redis_url.clone(),
         trusted_proxies: TrustedProxies::parse(&settings.guard_trusted_proxies)
             .map_err(|e| anyhow::anyhow!("GUARD_TRUSTED_PROXIES: {e}"))?,
-        cache: vexa_gateway::CacheConfig { capacity: settings.key_cache_capacity, ..defaults.cache },
+        cache: vexa_gateway::CacheConfig {
+            capacity: settings.key_cache_capacity,
+            ..defaults.cache
+        },
     })
 }
 

@@ -14,7 +14,11 @@ async fn mint_survives_kill_9(backend: &str) {
     drop(up);
 
     let _again = start_up(&env).await;
-    assert_eq!(auth_me_status(&env.gateway(), &key).await, 200, "{backend}: minted key lost");
+    assert_eq!(
+        auth_me_status(&env.gateway(), &key).await,
+        200,
+        "{backend}: minted key lost"
+    );
 }
 
 #[tokio::test]

@@ -19,8 +19,16 @@ async fn revoked_key_is_rejected_on_every_gateway_within_one_second() {
     let mut g1 = env.spawn("gateway", "gateway1");
     let mut g2 = replica.spawn("gateway", "gateway2");
     wait_ok(&format!("{}/health", env.admin()), Duration::from_secs(30)).await;
-    wait_ok(&format!("{}/health", env.gateway()), Duration::from_secs(30)).await;
-    wait_ok(&format!("{}/health", replica.gateway()), Duration::from_secs(30)).await;
+    wait_ok(
+        &format!("{}/health", env.gateway()),
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_ok(
+        &format!("{}/health", replica.gateway()),
+        Duration::from_secs(30),
+    )
+    .await;
 
     let (_, key_id, key) = mint(&env, "replicas@acme.com", "bot").await;
     assert_eq!(auth_me_status(&env.gateway(), &key).await, 200);
@@ -39,7 +47,11 @@ async fn revoked_key_is_rejected_on_every_gateway_within_one_second() {
             if auth_me_status(&gateway, &key).await == 401 {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(1), "{gateway} still accepts the key after {:?}", t0.elapsed());
+            assert!(
+                t0.elapsed() < Duration::from_secs(1),
+                "{gateway} still accepts the key after {:?}",
+                t0.elapsed()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

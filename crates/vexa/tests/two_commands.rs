@@ -11,17 +11,32 @@ use common::{auth_me_status, StackEnv};
 #[tokio::test]
 async fn start_prints_a_working_key_and_a_second_start_starts_nothing() {
     let dir = tempfile::tempdir().expect("tmp");
-    let env = StackEnv::new(dir.path(), &format!("sqlite://{}", dir.path().join("vexa.db").display()));
+    let env = StackEnv::new(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("vexa.db").display()),
+    );
 
     let first = env.run(&["start"]);
-    assert!(first.status.success(), "start failed: {}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "start failed: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let pid = std::fs::read_to_string(dir.path().join("vexa.pid")).expect("pid file");
 
     let out = env.run(&["provision-token"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).expect("utf8");
     let key = stdout.trim();
-    assert_eq!(stdout.lines().count(), 1, "only the key on stdout: {stdout:?}");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "only the key on stdout: {stdout:?}"
+    );
     assert!(key.starts_with("vxa_bot_"), "{key}");
     assert_eq!(auth_me_status(&env.gateway(), key).await, 200);
 
@@ -40,7 +55,10 @@ async fn start_prints_a_working_key_and_a_second_start_starts_nothing() {
     let second = env.run(&["start"]);
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stdout).contains("already running"));
-    assert_eq!(std::fs::read_to_string(dir.path().join("vexa.pid")).expect("pid"), pid);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("vexa.pid")).expect("pid"),
+        pid
+    );
     let banner = env.run(&["provision-token", "--banner"]);
     let banner = String::from_utf8_lossy(&banner.stdout).to_string();
     assert!(banner.contains("API key : vxa_"), "{banner}");
@@ -52,29 +70,47 @@ async fn start_prints_a_working_key_and_a_second_start_starts_nothing() {
     assert!(!denied.status.success());
     assert!(denied.stdout.is_empty());
     let reason = String::from_utf8_lossy(&denied.stderr).to_string();
-    assert_eq!(reason.trim().lines().count(), 1, "one-line reason: {reason}");
+    assert_eq!(
+        reason.trim().lines().count(),
+        1,
+        "one-line reason: {reason}"
+    );
     assert!(reason.contains("admin token"), "{reason}");
 
     let stop = env.run(&["stop"]);
     assert!(stop.status.success());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(auth_me_status(&env.gateway(), key).await, 0, "gateway is down");
+    assert_eq!(
+        auth_me_status(&env.gateway(), key).await,
+        0,
+        "gateway is down"
+    );
     let down = env.run(&["provision-token"]);
     assert!(!down.status.success());
     assert!(String::from_utf8_lossy(&down.stderr).contains("not reachable"));
 
     let log = std::fs::read_to_string(dir.path().join("vexa.log")).expect("log");
     assert!(!log.contains(key), "the key must never be logged");
-    assert!(!log.contains(common::ADMIN_TOKEN), "the admin token must never be logged");
+    assert!(
+        !log.contains(common::ADMIN_TOKEN),
+        "the admin token must never be logged"
+    );
 }
 
 #[tokio::test]
 async fn refuses_to_start_off_loopback_with_the_default_admin_token() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut env = StackEnv::new(dir.path(), &format!("sqlite://{}", dir.path().join("vexa.db").display()));
-    env.set("BIND_HOST", "0.0.0.0").set("ADMIN_TOKEN", "dev-admin-token");
+    let mut env = StackEnv::new(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("vexa.db").display()),
+    );
+    env.set("BIND_HOST", "0.0.0.0")
+        .set("ADMIN_TOKEN", "dev-admin-token");
     let out = env.run(&["up"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("ADMIN_TOKEN") && err.contains("refusing to start"), "{err}");
+    assert!(
+        err.contains("ADMIN_TOKEN") && err.contains("refusing to start"),
+        "{err}"
+    );
 }

@@ -49,7 +49,10 @@ impl StackEnv {
         ] {
             vars.insert(k.to_owned(), v);
         }
-        StackEnv { vars, data_dir: data_dir.to_owned() }
+        StackEnv {
+            vars,
+            data_dir: data_dir.to_owned(),
+        }
     }
 
     pub fn set(&mut self, k: &str, v: &str) -> &mut Self {
@@ -58,7 +61,10 @@ impl StackEnv {
     }
 
     pub fn port(&self, var: &str) -> u16 {
-        self.vars.get(var).and_then(|p| p.parse().ok()).expect("port var")
+        self.vars
+            .get(var)
+            .and_then(|p| p.parse().ok())
+            .expect("port var")
     }
 
     pub fn gateway(&self) -> String {
@@ -87,7 +93,10 @@ impl StackEnv {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command(args).stdin(Stdio::null()).output().expect("run vexa")
+        self.command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run vexa")
     }
 
     /// Starts `vexa <role>` as a child whose output goes to `<data_dir>/<log_name>.log`.
@@ -116,7 +125,10 @@ pub async fn wait_ok(url: &str, within: Duration) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "{url} did not become healthy within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not become healthy within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -157,7 +169,10 @@ pub async fn mint(env: &StackEnv, email: &str, scopes: &str) -> (i64, i64, Strin
         .expect("user json");
     let user_id = user["id"].as_i64().expect("user id");
     let key: serde_json::Value = client
-        .post(format!("{}/admin/users/{user_id}/tokens?scopes={scopes}", env.admin()))
+        .post(format!(
+            "{}/admin/users/{user_id}/tokens?scopes={scopes}",
+            env.admin()
+        ))
         .header("X-Admin-API-Key", ADMIN_TOKEN)
         .send()
         .await
