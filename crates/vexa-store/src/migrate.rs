@@ -28,9 +28,9 @@ pub(crate) async fn run(db: &Db) -> Result<(), sqlx::Error> {
                 // then writes fails at once with SQLITE_BUSY (no busy wait) when another process
                 // migrates the same fresh file at the same moment.
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                if !applied(&mut *tx, *version).await? {
+                if !applied(&mut tx, *version).await? {
                     sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                    record(&mut *tx, *version).await?;
+                    record(&mut tx, *version).await?;
                 }
                 tx.commit().await?;
             }
@@ -45,9 +45,9 @@ pub(crate) async fn run(db: &Db) -> Result<(), sqlx::Error> {
                 sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
                 for (version, sql) in POSTGRES {
                     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                    if !applied_pg(&mut *tx, *version).await? {
+                    if !applied_pg(&mut tx, *version).await? {
                         sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                        record_pg(&mut *tx, *version).await?;
+                        record_pg(&mut tx, *version).await?;
                     }
                     tx.commit().await?;
                 }
