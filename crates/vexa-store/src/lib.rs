@@ -90,12 +90,24 @@ impl Db {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(opts.max_connections)
-                    .acquire_timeout(opts.acquire_timeout)
-                    .connect_with(co)
-                    .await
-                    .map_err(unavailable)?;
+                // Switching a fresh file to WAL needs an exclusive lock and SQLite answers BUSY
+                // at once (no busy wait) when another process is doing the same: retry briefly.
+                let mut attempt = 0;
+                let pool = loop {
+                    match SqlitePoolOptions::new()
+                        .max_connections(opts.max_connections)
+                        .acquire_timeout(opts.acquire_timeout)
+                        .connect_with(co.clone())
+                        .await
+                    {
+                        Ok(pool) => break pool,
+                        Err(e) if is_locked(&e) && attempt < 50 => {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(20 + 10 * attempt)).await;
+                        }
+                        Err(e) => return Err(unavailable(e)),
+                    }
+                };
                 Db::Sqlite(pool)
             }
             Some(Backend::Postgres) => {
@@ -169,6 +181,14 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
         }
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
         other => StoreError::Other(other.to_string()),
+    }
+}
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6).
+fn is_locked(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("5") | Some("6")),
+        _ => false,
     }
 }
 

@@ -11,7 +11,7 @@ async fn both_backends_open_and_migrate_twice() {
 
 #[tokio::test]
 async fn processes_opening_one_fresh_sqlite_file_at_once_all_succeed() {
-    for round in 0..5 {
+    for round in 0..20 {
         let dir = tempfile::tempdir().expect("tmp");
         let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
         // Separate pools stand in for separate processes: each has its own connections, and
