@@ -20,11 +20,28 @@ use crate::{map_err, now_millis, with_pool, Db};
 #[derive(Debug, Clone)]
 pub struct SqlIdentityStore {
     db: Db,
+    event_retention: i64,
 }
+
+/// How many of the newest identity events are kept. Followers read events within milliseconds
+/// of their commit, so this only has to outlast a follower's outage at the highest write rate.
+pub const EVENT_RETENTION: i64 = 100_000;
+/// Old events are pruned on every this-many-th event, so pruning is rare and concurrent
+/// writers almost never contend on it.
+const PRUNE_EVERY: i64 = 256;
 
 impl SqlIdentityStore {
     pub fn new(db: Db) -> Self {
-        SqlIdentityStore { db }
+        SqlIdentityStore {
+            db,
+            event_retention: EVENT_RETENTION,
+        }
+    }
+
+    /// Keeps only the newest `n` events (tests use a small `n`).
+    pub fn with_event_retention(mut self, n: i64) -> Self {
+        self.event_retention = n.max(1);
+        self
     }
 
     pub fn db(&self) -> &Db {
@@ -58,7 +75,28 @@ type KeyRow = (
 const KIND_KEY_REVOKED: &str = "key_revoked";
 const KIND_USER_CHANGED: &str = "user_changed";
 const INSERT_EVENT: &str =
-    "INSERT INTO identity_events (kind, key_digest, user_id, created_at) VALUES ($1, $2, $3, $4)";
+    "INSERT INTO identity_events (kind, key_digest, user_id, created_at) VALUES ($1, $2, $3, $4) RETURNING seq";
+
+/// Appends an event inside the caller's transaction and now and then prunes the oldest ones.
+macro_rules! record_event {
+    ($self:expr, $tx:expr, $kind:expr, $digest:expr, $user:expr, $now:expr) => {{
+        let (seq,): (i64,) = sqlx::query_as(INSERT_EVENT)
+            .bind($kind)
+            .bind($digest)
+            .bind($user)
+            .bind($now)
+            .fetch_one(&mut *$tx)
+            .await
+            .map_err(map_err)?;
+        if seq % PRUNE_EVERY == 0 {
+            sqlx::query("DELETE FROM identity_events WHERE seq <= $1")
+                .bind(seq - $self.event_retention)
+                .execute(&mut *$tx)
+                .await
+                .map_err(map_err)?;
+        }
+    }};
+}
 
 fn to_user(r: UserRow) -> User {
     // `data` is written only by this module as a JSON object; anything else is treated as empty
@@ -205,14 +243,7 @@ impl IdentityStore for SqlIdentityStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            sqlx::query(INSERT_EVENT)
-                .bind(KIND_USER_CHANGED)
-                .bind(None::<String>)
-                .bind(Some(id.0))
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now);
             tx.commit().await.map_err(map_err)?;
             Ok(Some(user))
         })
@@ -230,14 +261,7 @@ impl IdentityStore for SqlIdentityStore {
                 return Ok(false);
             }
             // The keys go with the user (ON DELETE CASCADE); one event evicts them all everywhere.
-            sqlx::query(INSERT_EVENT)
-                .bind(KIND_USER_CHANGED)
-                .bind(None::<String>)
-                .bind(Some(id.0))
-                .bind(now.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now.0);
             tx.commit().await.map_err(map_err)?;
             Ok(true)
         })
@@ -302,14 +326,7 @@ impl IdentityStore for SqlIdentityStore {
             };
             let digest = KeyDigest::from_hex(&hex)
                 .ok_or_else(|| StoreError::Other(format!("stored digest of key {} is malformed", id.0)))?;
-            sqlx::query(INSERT_EVENT)
-                .bind(KIND_KEY_REVOKED)
-                .bind(Some(hex))
-                .bind(None::<i64>)
-                .bind(now.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            record_event!(self, tx, KIND_KEY_REVOKED, Some(hex), None::<i64>, now.0);
             tx.commit().await.map_err(map_err)?;
             Ok(Some(digest))
         })

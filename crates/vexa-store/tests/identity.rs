@@ -331,3 +331,35 @@ async fn ping_answers_and_a_closed_pool_is_unavailable() {
         ));
     }
 }
+
+#[tokio::test]
+async fn old_identity_events_are_pruned_beyond_the_retention() {
+    for t in TestDb::each().await {
+        let store = SqlIdentityStore::new(t.db.clone()).with_event_retention(10);
+        let (u, _) = store
+            .create_or_find_user(&new_user("prune@acme.com"), NOW)
+            .await
+            .expect("create");
+        let patch = UserPatch {
+            max_concurrent_bots: Some(1),
+            ..UserPatch::default()
+        };
+        // Pruning runs on every 256th event; go past it.
+        for _ in 0..260 {
+            store
+                .update_user(u.id, &patch)
+                .await
+                .expect("update")
+                .expect("exists");
+        }
+        let latest = store.latest_event_seq().await.expect("seq");
+        assert_eq!(latest, 260);
+        let kept = store.events_since(0, 1000).await.expect("events");
+        assert_eq!(
+            kept.first().map(|e| e.seq),
+            Some(247),
+            "events up to 256 - 10 are gone"
+        );
+        assert_eq!(kept.len(), 14);
+    }
+}
