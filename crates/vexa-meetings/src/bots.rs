@@ -238,13 +238,23 @@ pub async fn request_bot(st: &AppState, caller: &Caller, body: &[u8]) -> Result<
         .set_bot_container(meeting.id, &workload_id, &session_uid, st.clock.now())
         .await?;
     metrics::counter!("vexa_meetings_bot_requests_total", "outcome" => "created").increment(1);
-    let current = st.store.meeting(meeting.id).await?.unwrap_or(meeting);
+    let current = st
+        .store
+        .meeting(meeting.id)
+        .await?
+        .unwrap_or_else(|| meeting.clone());
     if current.stop_requested() {
         // A stop arrived while the bot was starting: it must not outlive the request.
         schedule_stop(st, &current);
     }
-    let mut out = view::meeting(&current);
-    out["data"]["sessions"] = json!(st.store.sessions(current.id).await?);
+    // The answer describes the request as accepted (`requested`), like the original, even when a
+    // fast bot has already reported `joining` by now; later states are for the status routes.
+    let mut shown = current;
+    if !shown.stop_requested() {
+        shown.status = meeting.status;
+    }
+    let mut out = view::meeting(&shown);
+    out["data"]["sessions"] = json!(st.store.sessions(shown.id).await?);
     Ok(out)
 }
 
