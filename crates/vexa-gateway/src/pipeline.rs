@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, HOST};
 use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{Request, Response};
@@ -75,17 +75,8 @@ impl State {
             user_id: None,
         };
         let (parts, body) = req.into_parts();
-        let declared = parts
-            .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
         // A client waiting for `100 Continue` has not sent its body: reading it would invite it.
-        let declared = if parts.headers.contains_key(http::header::EXPECT) {
-            Some(u64::MAX)
-        } else {
-            declared
-        };
+        let awaits_continue = parts.headers.contains_key(http::header::EXPECT);
         let mut body = Some(body);
         let mut resp = match self
             .run(parts, &mut body, peer, &request_id, &mut trace)
@@ -95,7 +86,7 @@ impl State {
             Err(rejection) => {
                 let mut resp = rejection.into_response();
                 if let Some(body) = body.take() {
-                    if !self.drain(body, declared, rejection).await {
+                    if !self.drain(body, awaits_continue, rejection).await {
                         resp.headers_mut().insert(CONNECTION, CLOSE);
                     }
                 }
@@ -124,12 +115,17 @@ impl State {
     /// the client only learns it when its next request fails. Bounded by `max_body_bytes` and
     /// [`DRAIN_TIMEOUT`]; false (answer with `Connection: close`) when the body is too big, too
     /// slow or broken, and for clients refused at the edge (not worth any reading).
-    async fn drain(&self, mut body: Incoming, declared: Option<u64>, why: Rejection) -> bool {
+    async fn drain(&self, mut body: Incoming, awaits_continue: bool, why: Rejection) -> bool {
         if body.is_end_stream() {
             return true;
         }
+        // hyper knows the declared length (Content-Length) as the body's exact size hint.
         if matches!(why, Rejection::EdgeRateLimited { .. })
-            || declared.is_some_and(|n| n > self.max_body_bytes)
+            || awaits_continue
+            || body
+                .size_hint()
+                .exact()
+                .is_some_and(|n| n > self.max_body_bytes)
         {
             return false;
         }

@@ -209,10 +209,10 @@ fn plain_path(path: &str) -> bool {
     for (i, &c) in b.iter().enumerate() {
         let decoded = if c == b'%' {
             match (
-                b.get(i + 1).and_then(|h| hex(*h)),
-                b.get(i + 2).and_then(|h| hex(*h)),
+                b.get(i + 1).and_then(|h| char::from(*h).to_digit(16)),
+                b.get(i + 2).and_then(|h| char::from(*h).to_digit(16)),
             ) {
-                (Some(hi), Some(lo)) => (hi << 4) | lo,
+                (Some(hi), Some(lo)) => ((hi << 4) | lo) as u8,
                 _ => continue,
             }
         } else {
@@ -239,15 +239,6 @@ fn is_dot_segment(seg: &str) -> bool {
         };
     }
     true
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 fn path_matches(template: &str, path: &str) -> bool {

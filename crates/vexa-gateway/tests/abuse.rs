@@ -160,20 +160,7 @@ fn h(n: &str, v: &str) -> (Vec<u8>, Vec<u8>) {
 fn concrete_routes() -> Vec<(&'static str, String, Target)> {
     let mut out = Vec::new();
     for r in ROUTES {
-        let path = r
-            .template
-            .split('/')
-            .map(|s| {
-                if s.starts_with('{') {
-                    "x1"
-                } else if s == "*" {
-                    "tab/1"
-                } else {
-                    s
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        let path = concrete(r.template);
         match r.methods {
             Methods::One(m) => out.push((m, path, r.target)),
             Methods::Any => {

@@ -11,23 +11,6 @@ use http::{Method, StatusCode};
 use vexa_core::{Scope, Timestamp};
 use vexa_gateway::routes::{Access, Methods, Target, ROUTES};
 
-/// A concrete path for a route template.
-fn concrete(template: &str) -> String {
-    template
-        .split('/')
-        .map(|s| {
-            if s.starts_with('{') {
-                "x1"
-            } else if s == "*" {
-                "tab/1"
-            } else {
-                s
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 async fn health_and_metrics_need_no_key(backend: Backend) {
     let echo = EchoUpstream::start().await;
     let gw = start(config(&echo.url), TestStore::new(backend).await).await;

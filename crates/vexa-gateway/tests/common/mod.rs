@@ -150,6 +150,23 @@ pub async fn get(base: &str, path: &str, key: Option<&str>) -> Reply {
     }
 }
 
+/// A concrete path for a route template: `{param}` becomes `x1`, a `*` tail `tab/1`.
+pub fn concrete(template: &str) -> String {
+    template
+        .split('/')
+        .map(|s| {
+            if s.starts_with('{') {
+                "x1"
+            } else if s == "*" {
+                "tab/1"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// A fresh user with one key of these scopes; returns the plaintext key.
 pub async fn key(store: &TestStore, scopes: &[Scope]) -> String {
     key_expiring(store, scopes, None).await
