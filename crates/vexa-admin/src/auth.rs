@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use vexa_core::AdminToken;
 
 use crate::error::AdminError;
-use crate::extract::{answer_after_body, declared_length_of};
+use crate::extract::answer_after_body;
 
 /// Header carrying the admin token.
 pub const ADMIN_HEADER: &str = "x-admin-api-key";
@@ -23,12 +23,6 @@ pub async fn require_admin(State(token): State<AdminToken>, req: Request, next: 
     if token.verify(presented) {
         next.run(req).await
     } else {
-        let declared = declared_length_of(&req);
-        answer_after_body(
-            declared,
-            req.into_body(),
-            AdminError::Forbidden.into_response(),
-        )
-        .await
+        answer_after_body(req, AdminError::Forbidden.into_response()).await
     }
 }

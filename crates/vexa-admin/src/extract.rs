@@ -61,14 +61,16 @@ const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// `Session` does) then fails its next call with "connection closed". When the body cannot be
 /// drained (over [`MAX_BODY_BYTES`], too slow, broken) the answer says `Connection: close`.
 pub async fn answer_after_body(
-    declared: Option<u64>,
-    body: Body,
+    req: Request,
     mut response: axum::response::Response,
 ) -> axum::response::Response {
-    let drained = declared.is_none_or(|n| n <= MAX_BODY_BYTES as u64)
-        && tokio::time::timeout(DRAIN_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
-            .await
-            .is_ok_and(|r| r.is_ok());
+    let drained = declared_length(&req).is_none_or(|n| n <= MAX_BODY_BYTES as u64)
+        && tokio::time::timeout(
+            DRAIN_TIMEOUT,
+            axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
     if !drained {
         response.headers_mut().insert(
             axum::http::header::CONNECTION,
@@ -76,11 +78,6 @@ pub async fn answer_after_body(
         );
     }
     response
-}
-
-/// `Content-Length` of a request, when declared and valid.
-pub fn declared_length_of(req: &Request) -> Option<u64> {
-    declared_length(req)
 }
 
 /// Parses a JSON object into `T`, explaining what is wrong on failure.

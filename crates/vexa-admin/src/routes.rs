@@ -14,8 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::auth::require_admin;
 use crate::error::AdminError;
 use crate::extract::{
-    answer_after_body, declared_length_of, EmailParam, JsonBody, KeyIdParam, OptionalJsonBody,
-    Paging, UserIdParam,
+    answer_after_body, EmailParam, JsonBody, KeyIdParam, OptionalJsonBody, Paging, UserIdParam,
 };
 use crate::mint::MintQuery;
 use crate::observe::observe;
@@ -74,23 +73,11 @@ async fn render_metrics(State(app): State<App>) -> Response {
 }
 
 async fn not_found(req: Request) -> Response {
-    let declared = declared_length_of(&req);
-    answer_after_body(
-        declared,
-        req.into_body(),
-        AdminError::RouteNotFound.into_response(),
-    )
-    .await
+    answer_after_body(req, AdminError::RouteNotFound.into_response()).await
 }
 
 async fn method_not_allowed(req: Request) -> Response {
-    let declared = declared_length_of(&req);
-    answer_after_body(
-        declared,
-        req.into_body(),
-        AdminError::MethodNotAllowed.into_response(),
-    )
-    .await
+    answer_after_body(req, AdminError::MethodNotAllowed.into_response()).await
 }
 
 async fn create_user(
