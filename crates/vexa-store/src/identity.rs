@@ -43,10 +43,6 @@ impl SqlIdentityStore {
         self.event_retention = n.max(1);
         self
     }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
 }
 
 const USER_COLS: &str = "id, email, name, image_url, max_concurrent_bots, data, created_at";

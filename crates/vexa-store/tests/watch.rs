@@ -30,23 +30,48 @@ async fn wait_for(seen: &Mutex<Vec<IdentityEvent>>, n: usize, within: Duration) 
     }
 }
 
+async fn user(store: &SqlIdentityStore, email: &str) -> vexa_core::User {
+    let new = NewUser {
+        email: Email::parse(email).expect("email"),
+        name: None,
+        image_url: None,
+        max_concurrent_bots: 1,
+    };
+    store.create_or_find_user(&new, NOW).await.expect("user").0
+}
+
+type Seen = Arc<Mutex<Vec<IdentityEvent>>>;
+
+/// A follower on its own pool (another process's view of the database) that collects events.
+async fn follow(
+    url: &str,
+    poll: Duration,
+    cancel: &CancellationToken,
+) -> (Seen, tokio::task::JoinHandle<()>) {
+    let reader_db = Db::connect(url, &ConnectOptions::default())
+        .await
+        .expect("second pool");
+    let reader: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(reader_db.clone()));
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let sink_seen = seen.clone();
+    let follower = vexa_store::watch::spawn_event_follower(
+        reader_db,
+        reader,
+        Arc::new(move |e: &IdentityEvent| sink_seen.lock().expect("lock").push(e.clone())),
+        poll,
+        cancel.clone(),
+    );
+    // Let it take its starting position and LISTEN.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (seen, follower)
+}
+
 #[tokio::test]
 async fn follower_sees_other_writers_changes_in_order() {
     for t in TestDb::each().await {
         let backend = t.db.backend();
         let writer = SqlIdentityStore::new(t.db.clone());
-        let (u, _) = writer
-            .create_or_find_user(
-                &NewUser {
-                    email: Email::parse("w@acme.com").expect("email"),
-                    name: None,
-                    image_url: None,
-                    max_concurrent_bots: 1,
-                },
-                NOW,
-            )
-            .await
-            .expect("user");
+        let u = user(&writer, "w@acme.com").await;
         let minted = MintedKey::generate(Scope::Bot);
         let rec = writer
             .insert_key(&NewKey {
@@ -72,12 +97,6 @@ async fn follower_sees_other_writers_changes_in_order() {
             .await
             .expect("patch");
 
-        let reader_db = Db::connect(&t.url, &ConnectOptions::default())
-            .await
-            .expect("second pool");
-        let reader: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(reader_db.clone()));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink_seen = seen.clone();
         let cancel = CancellationToken::new();
         // A slow poll on PostgreSQL proves the notification path; SQLite relies on the poll.
         let poll = if t.db.backend() == vexa_store::Backend::Postgres {
@@ -85,15 +104,7 @@ async fn follower_sees_other_writers_changes_in_order() {
         } else {
             Duration::from_millis(50)
         };
-        let follower = vexa_store::watch::spawn_event_follower(
-            reader_db,
-            reader,
-            Arc::new(move |e: &IdentityEvent| sink_seen.lock().expect("lock").push(e.clone())),
-            poll,
-            cancel.clone(),
-        );
-        // Let it take its starting position and LISTEN.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (seen, follower) = follow(&t.url, poll, &cancel).await;
 
         writer
             .revoke_key(rec.id, NOW)
@@ -134,33 +145,9 @@ async fn follower_sees_other_writers_changes_in_order() {
 async fn postgres_follower_survives_a_dropped_listen_connection() {
     let t = TestDb::postgres().await;
     let writer = SqlIdentityStore::new(t.db.clone());
-    let (u, _) = writer
-        .create_or_find_user(
-            &NewUser {
-                email: Email::parse("x@acme.com").expect("email"),
-                name: None,
-                image_url: None,
-                max_concurrent_bots: 1,
-            },
-            NOW,
-        )
-        .await
-        .expect("user");
-    let reader_db = Db::connect(&t.url, &ConnectOptions::default())
-        .await
-        .expect("second pool");
-    let reader: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(reader_db.clone()));
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink_seen = seen.clone();
+    let u = user(&writer, "x@acme.com").await;
     let cancel = CancellationToken::new();
-    let _follower = vexa_store::watch::spawn_event_follower(
-        reader_db,
-        reader,
-        Arc::new(move |e: &IdentityEvent| sink_seen.lock().expect("lock").push(e.clone())),
-        Duration::from_millis(200),
-        cancel.clone(),
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (seen, _follower) = follow(&t.url, Duration::from_millis(200), &cancel).await;
     // Kill every LISTEN backend of this database: the follower must still see the next change.
     let db_name = t.url.rsplit('/').next().expect("db name").to_owned();
     let vexa_store::Db::Postgres(pool) = &t.db else {
