@@ -1,0 +1,251 @@
+//! Reads one run's raw results (the files `scripts/bench.sh` and `vexa-bench scale` leave under
+//! `--raw`, and criterion's estimates) into a [`Run`], and derives the figures every report
+//! section shares: medians over rounds and per-round throughput ratios.
+//!
+//! Owns no formatting: what the figures look like on the page is `format.rs`' job.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+use vexa_bench::stats::median;
+
+/// The load variants, in the order every table lists them.
+pub const VARIANTS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
+
+/// Everything one report is made from. Missing inputs read as `Null`, `None` or empty, so a
+/// partial run still gets a report.
+pub struct Run {
+    /// `meta.json`: machine, tool versions, load parameters, variants, method and commands.
+    pub meta: Value,
+    /// `status.json`: the status each variant answered before it was loaded.
+    pub status: Value,
+    /// `scale.json`, when the scale runs ran.
+    pub scale: Option<Value>,
+    /// Per-variant load figures, one entry for every variant.
+    pub load: BTreeMap<&'static str, VariantFigures>,
+    /// Criterion's estimates: full id → (median ns, mean ns).
+    pub micro: BTreeMap<String, (f64, f64)>,
+}
+
+impl Run {
+    pub fn read(raw: &Path, criterion: &Path) -> Run {
+        Run {
+            meta: read_json(&raw.join("meta.json")).unwrap_or(Value::Null),
+            status: read_json(&raw.join("status.json")).unwrap_or(Value::Null),
+            scale: read_json(&raw.join("scale.json")),
+            load: load_figures(raw),
+            micro: criterion_figures(criterion),
+        }
+    }
+
+    /// Whether any wrk run was found (the load sections and goals depend on it).
+    pub fn have_load(&self) -> bool {
+        self.load.values().any(|v| !v.rps.is_empty())
+    }
+
+    /// The `key` member of `meta.json` (`Null` when absent).
+    pub fn meta_field(&self, key: &str) -> Value {
+        self.meta.get(key).cloned().unwrap_or(Value::Null)
+    }
+
+    fn median_of(&self, variant: &str, pick: fn(&VariantFigures) -> &Vec<f64>) -> f64 {
+        self.load.get(variant).map_or(f64::NAN, |x| median(pick(x)))
+    }
+
+    /// Median throughput (req/s) of a variant over rounds.
+    pub fn rps(&self, variant: &str) -> f64 {
+        self.median_of(variant, |x| &x.rps)
+    }
+
+    /// Median p99 (µs) at the fixed rate.
+    pub fn rate_p99(&self, variant: &str) -> f64 {
+        self.median_of(variant, |x| &x.rate_p99_us)
+    }
+
+    /// Median p50 (µs) at the fixed rate.
+    pub fn rate_p50(&self, variant: &str) -> f64 {
+        self.median_of(variant, |x| &x.rate_p50_us)
+    }
+
+    /// Ratio of two variants' throughput: the median of per-round ratios (each pair ran seconds
+    /// apart, so machine noise that hits a whole round cancels out).
+    pub fn round_ratio(&self, x: &str, y: &str) -> f64 {
+        match (self.load.get(x), self.load.get(y)) {
+            (Some(a), Some(b)) => median(
+                &a.rps
+                    .iter()
+                    .zip(&b.rps)
+                    .map(|(p, q)| p / q)
+                    .collect::<Vec<_>>(),
+            ),
+            _ => f64::NAN,
+        }
+    }
+
+    /// The per-round ratios behind [`Run::round_ratio`], as `0.61, 0.73, …`.
+    pub fn per_round(&self, x: &str, y: &str) -> String {
+        match (self.load.get(x), self.load.get(y)) {
+            (Some(a), Some(b)) => a
+                .rps
+                .iter()
+                .zip(&b.rps)
+                .map(|(p, q)| format!("{:.2}", p / q))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => String::new(),
+        }
+    }
+
+    /// Criterion's median (ns) of one benchmark.
+    pub fn micro_median(&self, id: &str) -> Option<f64> {
+        self.micro.get(id).map(|x| x.0)
+    }
+
+    /// The revocation run of `scale.json`.
+    pub fn revocation(&self) -> Option<&Value> {
+        self.scale.as_ref().and_then(|s| s.get("revocation"))
+    }
+
+    /// The resolution rows of `scale.json` (small and large store per backend).
+    pub fn resolution(&self) -> Vec<Value> {
+        self.scale
+            .as_ref()
+            .and_then(|s| s.get("resolution"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The RSS rows of `scale.json`: an array, or one object from older runs.
+    pub fn rss_rows(&self) -> Vec<Value> {
+        match self.scale.as_ref().and_then(|s| s.get("rss")) {
+            Some(Value::Array(rows)) => rows.clone(),
+            Some(one @ Value::Object(_)) => vec![one.clone()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Per-variant figures, one entry per round (medians are taken when reported).
+#[derive(Default, Debug)]
+pub struct VariantFigures {
+    pub rounds: usize,
+    pub rps: Vec<f64>,
+    pub p50_us: Vec<f64>,
+    pub p99_us: Vec<f64>,
+    pub non2xx: Vec<f64>,
+    pub socket_errors: Vec<f64>,
+    pub rate_rps: Vec<f64>,
+    pub rate_p50_us: Vec<f64>,
+    pub rate_p99_us: Vec<f64>,
+    pub rate_max_us: Vec<f64>,
+    pub rate_codes: BTreeMap<String, f64>,
+}
+
+impl VariantFigures {
+    /// One wrk run (fixed concurrency). Throughput stays aligned by round (NaN when missing) so
+    /// per-round ratios pair the right runs.
+    fn add_wrk(&mut self, wrk: Option<Value>) {
+        let round_rps = wrk.as_ref().and_then(|w| {
+            let (n, d) = (
+                number_at(w, &["requests"])?,
+                number_at(w, &["duration_us"])?,
+            );
+            (d > 0.0).then(|| n / (d / 1e6))
+        });
+        self.rps.push(round_rps.unwrap_or(f64::NAN));
+        let Some(w) = wrk else { return };
+        self.p50_us.extend(number_at(&w, &["latency_us", "p50"]));
+        self.p99_us.extend(number_at(&w, &["latency_us", "p99"]));
+        self.non2xx.extend(number_at(&w, &["errors", "status"]));
+        let sock: f64 = ["connect", "read", "write", "timeout"]
+            .iter()
+            .filter_map(|k| number_at(&w, &["errors", k]))
+            .sum();
+        self.socket_errors.push(sock);
+    }
+
+    /// One oha run at the fixed rate (seconds in its JSON, microseconds here).
+    fn add_oha(&mut self, o: &Value) {
+        let us = |path: &[&str]| number_at(o, path).map(|s| s * 1e6);
+        self.rate_rps
+            .extend(number_at(o, &["summary", "requestsPerSec"]));
+        self.rate_p50_us.extend(us(&["latencyPercentiles", "p50"]));
+        self.rate_p99_us.extend(us(&["latencyPercentiles", "p99"]));
+        self.rate_max_us.extend(us(&["summary", "slowest"]));
+        if let Some(codes) = o.get("statusCodeDistribution").and_then(Value::as_object) {
+            for (code, n) in codes {
+                *self.rate_codes.entry(code.clone()).or_default() += n.as_f64().unwrap_or(0.0);
+            }
+        }
+    }
+}
+
+pub fn read_json(path: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The number at `path` inside `v`.
+pub fn number_at(v: &Value, path: &[&str]) -> Option<f64> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p)?;
+    }
+    cur.as_f64()
+}
+
+/// `load/<v>-r<round>.{wrk,oha}.json` for every variant; rounds are read until one has neither.
+fn load_figures(raw: &Path) -> BTreeMap<&'static str, VariantFigures> {
+    let mut out = BTreeMap::new();
+    for v in VARIANTS {
+        let mut fig = VariantFigures::default();
+        for round in 1..=100 {
+            let wrk = read_json(&raw.join(format!("load/{v}-r{round}.wrk.json")));
+            let oha = read_json(&raw.join(format!("load/{v}-r{round}.oha.json")));
+            if wrk.is_none() && oha.is_none() {
+                break;
+            }
+            fig.rounds = round;
+            fig.add_wrk(wrk);
+            if let Some(o) = oha {
+                fig.add_oha(&o);
+            }
+        }
+        out.insert(v, fig);
+    }
+    out
+}
+
+/// Criterion's estimates under `dir`: full id → (median ns, mean ns), from every `new/`
+/// directory outside criterion's own `report/`.
+fn criterion_figures(dir: &Path) -> BTreeMap<String, (f64, f64)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for p in entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+            if p.file_name().is_some_and(|n| n == "new") {
+                if let Some((id, estimates)) = criterion_estimate(&p) {
+                    out.insert(id, estimates);
+                }
+            } else if p.file_name().is_some_and(|n| n != "report") {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// One benchmark's id and (median, mean) from a criterion `new/` directory.
+fn criterion_estimate(new_dir: &Path) -> Option<(String, (f64, f64))> {
+    let bench = read_json(&new_dir.join("benchmark.json"))?;
+    let est = read_json(&new_dir.join("estimates.json"))?;
+    let id = bench.get("full_id").and_then(Value::as_str)?;
+    let median = number_at(&est, &["median", "point_estimate"])?;
+    let mean = number_at(&est, &["mean", "point_estimate"])?;
+    Some((id.to_owned(), (median, mean)))
+}
