@@ -234,64 +234,16 @@ async fn resolution_pair(
     let large = prepare(args, backend, args.keys).await?;
     let n = small.sample.len().min(large.sample.len());
     let both = [&small, &large];
-
-    // In-process store lookups, alternating.
-    let stores: Vec<SqlIdentityStore> = both
-        .iter()
-        .map(|p| SqlIdentityStore::new(p.db.clone()))
-        .collect();
-    for (store, p) in stores.iter().zip(both) {
-        for d in p.digests.iter().take(50) {
-            store.resolve_key(d).await?; // warm the connection pool
-        }
-    }
-    let mut lookups = [Vec::with_capacity(n), Vec::with_capacity(n)];
-    for i in (0..n).rev() {
-        for (j, (store, p)) in stores.iter().zip(both).enumerate() {
-            let t = Instant::now();
-            let found = store.resolve_key(&p.digests[i]).await?;
-            lookups[j].push(t.elapsed().as_secs_f64() * 1e6);
-            ensure!(found.is_some(), "a seeded key did not resolve");
-        }
-    }
-    drop(stores);
-
+    let lookups = store_lookups(both, n).await?;
     // Fresh gateways: empty caches.
     let mut gateways = Vec::new();
     let mut urls = Vec::new();
     for p in both {
-        let url = p.url.clone();
-        let env = StackEnv::new(
-            &args.work.join(format!("{}-{backend}-gw", p.name)),
-            &url,
-            &stack::random_hex(24),
-            &stack::random_hex(24),
-        )?;
-        gateways.push(env.spawn(&args.vexa, "gateway")?);
-        stack::wait_ok(
-            client,
-            &format!("{}/health", env.gateway()),
-            Duration::from_secs(30),
-        )
-        .await?;
-        let me = format!("{}/auth/me", env.gateway());
-        // Warm the HTTP connection (and the gateway's code paths) with an invalid key.
-        for _ in 0..200 {
-            timed_get(client, &me, "vxa_bot_not-a-key").await?;
-        }
+        let (gateway, me) = fresh_gateway(args, client, p, backend).await?;
+        gateways.push(gateway);
         urls.push(me);
     }
-    let mut cold = [Vec::with_capacity(n), Vec::with_capacity(n)];
-    let mut warm = [Vec::with_capacity(n), Vec::with_capacity(n)];
-    for (pass, out) in [("cold", &mut cold), ("warm", &mut warm)] {
-        for i in 0..n {
-            for (j, p) in both.iter().enumerate() {
-                let (status, us) = timed_get(client, &urls[j], &p.sample[i]).await?;
-                ensure!(status == 200, "{pass} /auth/me answered {status}");
-                out[j].push(us);
-            }
-        }
-    }
+    let (cold, warm) = http_passes(client, both, &urls, n).await?;
     drop(gateways);
     let mut out = Vec::new();
     for (j, p) in both.into_iter().enumerate() {
@@ -312,12 +264,90 @@ async fn resolution_pair(
     Ok(out)
 }
 
+/// Microseconds per sample, one series per store of a [`resolution_pair`].
+type PairTimes = [Vec<f64>; 2];
+
+/// In-process `resolve_key` of the first `n` samples, alternating between the two stores.
+async fn store_lookups(both: [&Prepared; 2], n: usize) -> anyhow::Result<PairTimes> {
+    let stores: Vec<SqlIdentityStore> = both
+        .iter()
+        .map(|p| SqlIdentityStore::new(p.db.clone()))
+        .collect();
+    for (store, p) in stores.iter().zip(both) {
+        for d in p.digests.iter().take(50) {
+            store.resolve_key(d).await?; // warm the connection pool
+        }
+    }
+    let mut lookups = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    for i in (0..n).rev() {
+        for (j, (store, p)) in stores.iter().zip(both).enumerate() {
+            let t = Instant::now();
+            let found = store.resolve_key(&p.digests[i]).await?;
+            lookups[j].push(t.elapsed().as_secs_f64() * 1e6);
+            ensure!(found.is_some(), "a seeded key did not resolve");
+        }
+    }
+    Ok(lookups)
+}
+
+/// A `vexa gateway` (empty cache) on `p`'s store, and its `/auth/me` URL, warmed up with an
+/// invalid key.
+async fn fresh_gateway(
+    args: &ScaleArgs,
+    client: &reqwest::Client,
+    p: &Prepared,
+    backend: &str,
+) -> anyhow::Result<(stack::Proc, String)> {
+    let env = StackEnv::new(
+        &args.work.join(format!("{}-{backend}-gw", p.name)),
+        &p.url,
+        &stack::random_hex(24),
+        &stack::random_hex(24),
+    )?;
+    let gateway = env.spawn(&args.vexa, "gateway")?;
+    stack::wait_ok(
+        client,
+        &format!("{}/health", env.gateway()),
+        Duration::from_secs(30),
+    )
+    .await?;
+    let me = format!("{}/auth/me", env.gateway());
+    // Warm the HTTP connection (and the gateway's code paths) with an invalid key.
+    for _ in 0..200 {
+        timed_get(client, &me, "vxa_bot_not-a-key").await?;
+    }
+    Ok((gateway, me))
+}
+
+/// `GET /auth/me` with every sample, alternating between the two gateways: a cold pass (cache
+/// misses), then a warm one (hits).
+async fn http_passes(
+    client: &reqwest::Client,
+    both: [&Prepared; 2],
+    urls: &[String],
+    n: usize,
+) -> anyhow::Result<(PairTimes, PairTimes)> {
+    let mut cold = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut warm = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    for (pass, out) in [("cold", &mut cold), ("warm", &mut warm)] {
+        for i in 0..n {
+            for (j, p) in both.iter().enumerate() {
+                let (status, us) = timed_get(client, &urls[j], &p.sample[i]).await?;
+                ensure!(status == 200, "{pass} /auth/me answered {status}");
+                out[j].push(us);
+            }
+        }
+    }
+    Ok((cold, warm))
+}
+
 #[derive(serde::Deserialize)]
 struct Minted {
     id: i64,
     token: String,
 }
 
+/// Revocation propagation between two replicas on one PostgreSQL database.
 async fn revocation_run(
     args: &ScaleArgs,
     client: &reqwest::Client,
@@ -329,60 +359,94 @@ async fn revocation_run(
     // Replica A: every role in one process (the admin API that revokes lives here).
     let a = StackEnv::new(&args.work.join("revoke-a"), &url, &token, &secret)?;
     let _pa = a.spawn(&args.vexa, "up")?;
-    stack::wait_ok(
-        client,
-        &format!("{}/health", a.admin()),
-        Duration::from_secs(30),
-    )
-    .await?;
-    stack::wait_ok(
-        client,
-        &format!("{}/health", a.gateway()),
-        Duration::from_secs(30),
-    )
-    .await?;
+    wait_healthy(client, &[a.admin(), a.gateway()]).await?;
     // Replica B: a second gateway process on the same database.
     let b = StackEnv::new(&args.work.join("revoke-b"), &url, &token, &secret)?;
     let _pb = b.spawn(&args.vexa, "gateway")?;
-    stack::wait_ok(
-        client,
-        &format!("{}/health", b.gateway()),
-        Duration::from_secs(30),
-    )
-    .await?;
+    wait_healthy(client, &[b.gateway()]).await?;
 
-    let user: serde_json::Value = client
-        .post(format!("{}/admin/users", a.admin()))
-        .header("X-Admin-API-Key", &token)
-        .json(&json!({"email": "revocation@vexa.local"}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let user_id = user["id"].as_i64().context("user id")?;
-    let a_me = format!("{}/auth/me", a.gateway());
-    let b_me = format!("{}/auth/me", b.gateway());
-    let mut from_request = Vec::new();
-    let mut from_response = Vec::new();
-    let mut a_immediate = 0usize;
-    let mut polls = Vec::new();
+    let revoker = Revoker {
+        client,
+        admin: a.admin(),
+        token: &token,
+        a_me: format!("{}/auth/me", a.gateway()),
+        b_me: format!("{}/auth/me", b.gateway()),
+    };
+    let user_id = revoker.create_user().await?;
+    let mut samples = Vec::new();
     for i in 0..args.revocations {
-        let minted: Minted = client
-            .post(format!(
-                "{}/admin/users/{user_id}/tokens?scopes=bot",
-                a.admin()
-            ))
-            .header("X-Admin-API-Key", &token)
+        samples.push(revoker.revoke_one(user_id, i).await?);
+    }
+    stack::drop_pg_database(&args.pg_url, name).await;
+    Ok(revocation_json(&samples))
+}
+
+/// Waits for `/health` of each base URL in turn.
+async fn wait_healthy(client: &reqwest::Client, bases: &[String]) -> anyhow::Result<()> {
+    for base in bases {
+        stack::wait_ok(client, &format!("{base}/health"), Duration::from_secs(30)).await?;
+    }
+    Ok(())
+}
+
+/// Revokes keys through replica A's admin API and watches both replicas' `/auth/me`.
+struct Revoker<'a> {
+    client: &'a reqwest::Client,
+    admin: String,
+    token: &'a str,
+    a_me: String,
+    b_me: String,
+}
+
+/// What one revocation measured.
+struct RevocationSample {
+    /// From sending the `DELETE` to replica B's first 401.
+    from_request_ms: f64,
+    /// From the `DELETE`'s 204 to replica B's first 401.
+    from_response_ms: f64,
+    /// Whether replica A answered 401 to the first request after the 204.
+    revoking_replica_401: bool,
+    /// How many times replica B was asked.
+    polls: usize,
+}
+
+impl Revoker<'_> {
+    async fn create_user(&self) -> anyhow::Result<i64> {
+        let user: serde_json::Value = self
+            .client
+            .post(format!("{}/admin/users", self.admin))
+            .header("X-Admin-API-Key", self.token)
+            .json(&json!({"email": "revocation@vexa.local"}))
             .send()
             .await?
             .error_for_status()?
             .json()
             .await?;
+        user["id"].as_i64().context("user id")
+    }
+
+    async fn mint(&self, user_id: i64) -> anyhow::Result<Minted> {
+        Ok(self
+            .client
+            .post(format!(
+                "{}/admin/users/{user_id}/tokens?scopes=bot",
+                self.admin
+            ))
+            .header("X-Admin-API-Key", self.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// Mints key `i`, has both replicas cache it, revokes it and times replica B's first 401.
+    async fn revoke_one(&self, user_id: i64, i: usize) -> anyhow::Result<RevocationSample> {
+        let minted = self.mint(user_id).await?;
         // Both replicas have it cached.
-        for me in [&a_me, &b_me] {
+        for me in [&self.a_me, &self.b_me] {
             for _ in 0..3 {
-                let (status, _) = timed_get(client, me, &minted.token).await?;
+                let (status, _) = timed_get(self.client, me, &minted.token).await?;
                 ensure!(
                     status == 200,
                     "key {i} not valid before revocation: {status}"
@@ -391,9 +455,10 @@ async fn revocation_run(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let t0 = Instant::now();
-        let resp = client
-            .delete(format!("{}/admin/tokens/{}", a.admin(), minted.id))
-            .header("X-Admin-API-Key", &token)
+        let resp = self
+            .client
+            .delete(format!("{}/admin/tokens/{}", self.admin, minted.id))
+            .header("X-Admin-API-Key", self.token)
             .send()
             .await?;
         ensure!(
@@ -402,31 +467,42 @@ async fn revocation_run(
             resp.status()
         );
         let t1 = Instant::now();
-        let (a_status, _) = timed_get(client, &a_me, &minted.token).await?;
-        if a_status == 401 {
-            a_immediate += 1;
-        }
+        let (a_status, _) = timed_get(self.client, &self.a_me, &minted.token).await?;
+        let polls = self.poll_until_refused(&minted.token, t0).await?;
+        let done = Instant::now();
+        Ok(RevocationSample {
+            from_request_ms: (done - t0).as_secs_f64() * 1e3,
+            from_response_ms: (done - t1).as_secs_f64() * 1e3,
+            revoking_replica_401: a_status == 401,
+            polls,
+        })
+    }
+
+    /// Asks replica B every millisecond until it answers 401; how many requests that took.
+    async fn poll_until_refused(&self, key: &str, revoked_at: Instant) -> anyhow::Result<usize> {
         let mut n = 0usize;
         loop {
-            let (status, _) = timed_get(client, &b_me, &minted.token).await?;
+            let (status, _) = timed_get(self.client, &self.b_me, key).await?;
             n += 1;
             if status == 401 {
-                break;
+                return Ok(n);
             }
             ensure!(status == 200, "replica B answered {status} while polling");
-            if t0.elapsed() > Duration::from_secs(5) {
+            if revoked_at.elapsed() > Duration::from_secs(5) {
                 bail!("replica B still accepts a key revoked 5 s ago");
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let done = Instant::now();
-        from_request.push((done - t0).as_secs_f64() * 1e3);
-        from_response.push((done - t1).as_secs_f64() * 1e3);
-        polls.push(n);
     }
-    stack::drop_pg_database(&args.pg_url, name).await;
+}
+
+fn revocation_json(samples: &[RevocationSample]) -> serde_json::Value {
+    let from_request: Vec<f64> = samples.iter().map(|s| s.from_request_ms).collect();
+    let from_response: Vec<f64> = samples.iter().map(|s| s.from_response_ms).collect();
+    let a_immediate = samples.iter().filter(|s| s.revoking_replica_401).count();
+    let polls: Vec<usize> = samples.iter().map(|s| s.polls).collect();
     let max = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::max);
-    Ok(json!({
+    json!({
         "backend": "postgres",
         "replicas": 2,
         "n": from_request.len(),
@@ -435,7 +511,7 @@ async fn revocation_run(
         "from_revoke_response_ms": {"median": median(&from_response), "max": max(&from_response), "all": from_response},
         "revoking_replica_401_on_first_request": a_immediate,
         "polls": polls,
-    }))
+    })
 }
 
 async fn rss_run(

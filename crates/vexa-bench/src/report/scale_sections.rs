@@ -110,56 +110,38 @@ fn memory(md: &mut String, rows: &[Value]) {
             .join(" | "),
         "---|".repeat(rows.len())
     );
-    let row = |label: &str, value: &dyn Fn(&Value) -> String| {
-        format!(
-            "| {label} | {} |",
-            rows.iter().map(value).collect::<Vec<_>>().join(" | ")
-        )
-    };
+    type Figure<'a> = (&'a str, &'a dyn Fn(&Value) -> String);
     let mib = |k: &'static str| {
         move |r: &Value| {
             number_at(r, &[k]).map_or("–".into(), |v| format!("{:.1} MiB", v / 1024.0))
         }
     };
-    let _ = writeln!(md, "{}", row("RSS idle after start", &mib("rss_idle_kib")));
-    let _ = writeln!(
-        md,
-        "{}",
-        row(
+    let figures: [Figure; 7] = [
+        ("RSS idle after start", &mib("rss_idle_kib")),
+        (
             "RSS after warm-up with one key",
-            &mib("rss_before_fill_kib")
-        )
-    );
-    let _ = writeln!(
-        md,
-        "{}",
-        row("RSS with all keys cached", &mib("rss_after_fill_kib"))
-    );
-    let _ = writeln!(md, "{}", row("peak RSS (VmHWM)", &mib("hwm_final_kib")));
-    let _ = writeln!(
-        md,
-        "{}",
-        row("per cached key", &|r: &Value| format!(
-            "{:.0} bytes",
-            number_at(r, &["bytes_per_cached_key"]).unwrap_or(f64::NAN)
-        ))
-    );
-    let _ = writeln!(
-        md,
-        "{}",
-        row(
+            &mib("rss_before_fill_kib"),
+        ),
+        ("RSS with all keys cached", &mib("rss_after_fill_kib")),
+        ("peak RSS (VmHWM)", &mib("hwm_final_kib")),
+        ("per cached key", &|r: &Value| {
+            let bytes = number_at(r, &["bytes_per_cached_key"]).unwrap_or(f64::NAN);
+            format!("{bytes:.0} bytes")
+        }),
+        (
             "fill rate (first use of each key: miss + store lookup)",
-            &|r: &Value| format!(
-                "{} req/s",
-                num(number_at(r, &["fill_requests_per_second"]).unwrap_or(f64::NAN))
-            )
-        )
-    );
-    let _ = writeln!(
-        md,
-        "{}\n",
-        row("warm `/auth/me` p50 / p99, all cached", &|r: &Value| {
+            &|r: &Value| {
+                let rate = number_at(r, &["fill_requests_per_second"]).unwrap_or(f64::NAN);
+                format!("{} req/s", num(rate))
+            },
+        ),
+        ("warm `/auth/me` p50 / p99, all cached", &|r: &Value| {
             p50_p99(r, "warm_http")
-        })
-    );
+        }),
+    ];
+    for (label, value) in figures {
+        let cells: Vec<String> = rows.iter().map(value).collect();
+        let _ = writeln!(md, "| {label} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(md);
 }
