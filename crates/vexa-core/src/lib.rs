@@ -19,8 +19,6 @@ pub use error::{StoreError, ValidationError};
 pub use key::{ApiKey, KeyDigest, KeyFormatError, MintedKey};
 pub use principal::Principal;
 pub use scope::{Scope, ScopeSet};
-pub use store::{
-    IdentityChange, IdentityEvent, IdentityStore, KeyId, KeyRecord, NewKey, ResolvedKey,
-};
+pub use store::{IdentityChange, IdentityEvent, IdentityStore, KeyId, KeyRecord, NewKey};
 pub use time::Timestamp;
 pub use user::{Email, NewUser, User, UserId, UserPatch};

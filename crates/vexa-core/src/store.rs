@@ -41,10 +41,6 @@ pub struct KeyRecord {
     pub expires_at: Option<Timestamp>,
 }
 
-/// The result of looking a digest up: the principal of a live (not revoked) key. Expiry is
-/// carried in the principal and checked by the caller against its clock.
-pub type ResolvedKey = Principal;
-
 /// A change that makes cached resolutions stale, in the order the store recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityEvent {
@@ -86,8 +82,9 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Revokes a live key and returns its digest (so callers can evict caches at once);
     /// `None` when there is no such live key. Durable on return.
     async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError>;
-    /// Resolves a digest to its live key's principal (one indexed lookup).
-    async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<ResolvedKey>, StoreError>;
+    /// Resolves a digest to its live (not revoked) key's principal, in one indexed lookup.
+    /// Expiry is carried in the principal and checked by the caller against its clock.
+    async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError>;
     /// Records last use of keys, in one batch (write-behind from the gateway).
     async fn record_key_use(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError>;
 
