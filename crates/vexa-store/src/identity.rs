@@ -45,28 +45,60 @@ impl SqlIdentityStore {
     }
 }
 
+/// The columns of [`UserRow`], in its field order.
 const USER_COLS: &str = "id, email, name, image_url, max_concurrent_bots, data, created_at";
-type UserRow = (
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    String,
-    i64,
-);
 
+/// One `users` row as stored, read by column name.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    email: String,
+    name: Option<String>,
+    image_url: Option<String>,
+    max_concurrent_bots: i64,
+    /// A JSON object, as text.
+    data: String,
+    created_at: i64,
+}
+
+/// The columns of [`KeyRow`], in its field order.
 const KEY_COLS: &str = "id, user_id, scopes, name, prefix, created_at, last_used_at, expires_at";
-type KeyRow = (
-    i64,
-    i64,
-    String,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-);
+
+/// One `api_keys` row as stored (never the digest), read by column name.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: i64,
+    user_id: i64,
+    /// Comma-separated scope names.
+    scopes: String,
+    name: Option<String>,
+    prefix: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    expires_at: Option<i64>,
+}
+
+/// What resolving a key reads: the key's own columns and its user's.
+#[derive(sqlx::FromRow)]
+struct ResolvedRow {
+    /// `k.id`: the key's id.
+    #[sqlx(rename = "id")]
+    key_id: i64,
+    user_id: i64,
+    scopes: String,
+    expires_at: Option<i64>,
+    email: String,
+    max_concurrent_bots: i64,
+}
+
+/// One `identity_events` row.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    kind: String,
+    key_digest: Option<String>,
+    user_id: Option<i64>,
+}
 
 const KIND_KEY_REVOKED: &str = "key_revoked";
 const KIND_USER_CHANGED: &str = "user_changed";
@@ -97,31 +129,53 @@ macro_rules! record_event {
 fn to_user(r: UserRow) -> User {
     // `data` is written only by this module as a JSON object; anything else is treated as empty
     // rather than failing every read of the user.
-    let data = match serde_json::from_str::<Value>(&r.5) {
+    let data = match serde_json::from_str::<Value>(&r.data) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
     };
     User {
-        id: UserId(r.0),
-        email: r.1,
-        name: r.2,
-        image_url: r.3,
-        max_concurrent_bots: r.4,
+        id: UserId(r.id),
+        email: r.email,
+        name: r.name,
+        image_url: r.image_url,
+        max_concurrent_bots: r.max_concurrent_bots,
         data,
-        created_at: Timestamp(r.6),
+        created_at: Timestamp(r.created_at),
     }
 }
 
 fn to_key(r: KeyRow) -> KeyRecord {
     KeyRecord {
-        id: KeyId(r.0),
-        user_id: UserId(r.1),
-        scopes: ScopeSet::from_csv_lenient(&r.2),
-        name: r.3,
-        prefix: r.4,
-        created_at: Timestamp(r.5),
-        last_used_at: r.6.map(Timestamp),
-        expires_at: r.7.map(Timestamp),
+        id: KeyId(r.id),
+        user_id: UserId(r.user_id),
+        scopes: ScopeSet::from_csv_lenient(&r.scopes),
+        name: r.name,
+        prefix: r.prefix,
+        created_at: Timestamp(r.created_at),
+        last_used_at: r.last_used_at.map(Timestamp),
+        expires_at: r.expires_at.map(Timestamp),
+    }
+}
+
+fn to_principal(r: ResolvedRow) -> Principal {
+    Principal {
+        key_id: KeyId(r.key_id),
+        user_id: UserId(r.user_id),
+        scopes: ScopeSet::from_csv_lenient(&r.scopes),
+        expires_at: r.expires_at.map(Timestamp),
+        email: Arc::from(r.email),
+        max_concurrent_bots: r.max_concurrent_bots,
+    }
+}
+
+/// The change an event row announces; `None` for a row this version cannot read.
+fn to_change(r: &EventRow) -> Option<IdentityChange> {
+    match (r.kind.as_str(), &r.key_digest, r.user_id) {
+        (KIND_KEY_REVOKED, Some(hex), _) => {
+            KeyDigest::from_hex(hex).map(IdentityChange::KeyRevoked)
+        }
+        (KIND_USER_CHANGED, _, Some(uid)) => Some(IdentityChange::UserChanged(UserId(uid))),
+        _ => None,
     }
 }
 
@@ -329,9 +383,8 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
-        type Resolved = (i64, i64, String, Option<i64>, String, i64);
         with_pool!(&self.db, p => {
-            let row: Option<Resolved> = sqlx::query_as(
+            let row: Option<ResolvedRow> = sqlx::query_as(
                 "SELECT k.id, k.user_id, k.scopes, k.expires_at, u.email, u.max_concurrent_bots \
                  FROM api_keys k JOIN users u ON u.id = k.user_id \
                  WHERE k.digest = $1 AND k.revoked_at IS NULL",
@@ -340,14 +393,7 @@ impl IdentityStore for SqlIdentityStore {
             .fetch_optional(p)
             .await
             .map_err(map_err)?;
-            Ok(row.map(|r| Principal {
-                key_id: KeyId(r.0),
-                user_id: UserId(r.1),
-                scopes: ScopeSet::from_csv_lenient(&r.2),
-                expires_at: r.3.map(Timestamp),
-                email: Arc::from(r.4),
-                max_concurrent_bots: r.5,
-            }))
+            Ok(row.map(to_principal))
         })
     }
 
@@ -378,7 +424,6 @@ impl IdentityStore for SqlIdentityStore {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<IdentityEvent>, StoreError> {
-        type EventRow = (i64, String, Option<String>, Option<i64>);
         let rows: Vec<EventRow> = with_pool!(&self.db, p => {
             sqlx::query_as("SELECT seq, kind, key_digest, user_id FROM identity_events WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after_seq)
@@ -388,17 +433,15 @@ impl IdentityStore for SqlIdentityStore {
                 .map_err(map_err)?
         });
         let mut events = Vec::with_capacity(rows.len());
-        for (seq, kind, digest, user) in rows {
-            let change = match (kind.as_str(), digest, user) {
-                (KIND_KEY_REVOKED, Some(hex), _) => {
-                    KeyDigest::from_hex(&hex).map(IdentityChange::KeyRevoked)
+        for row in rows {
+            match to_change(&row) {
+                Some(change) => events.push(IdentityEvent {
+                    seq: row.seq,
+                    change,
+                }),
+                None => {
+                    tracing::warn!(seq = row.seq, kind = %row.kind, "skipping malformed identity event")
                 }
-                (KIND_USER_CHANGED, _, Some(uid)) => Some(IdentityChange::UserChanged(UserId(uid))),
-                _ => None,
-            };
-            match change {
-                Some(change) => events.push(IdentityEvent { seq, change }),
-                None => tracing::warn!(seq, kind = %kind, "skipping malformed identity event"),
             }
         }
         Ok(events)

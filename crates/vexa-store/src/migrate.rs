@@ -28,9 +28,9 @@ pub(crate) async fn run(db: &Db) -> Result<(), sqlx::Error> {
                 // then writes fails at once with SQLITE_BUSY (no busy wait) when another process
                 // migrates the same fresh file at the same moment.
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                if !applied(&mut tx, *version).await? {
+                if !applied(&mut *tx, *version).await? {
                     sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                    record(&mut tx, *version).await?;
+                    record(&mut *tx, *version).await?;
                 }
                 tx.commit().await?;
             }
@@ -45,9 +45,9 @@ pub(crate) async fn run(db: &Db) -> Result<(), sqlx::Error> {
                 sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
                 for (version, sql) in POSTGRES {
                     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                    if !applied_pg(&mut tx, *version).await? {
+                    if !applied(&mut *tx, *version).await? {
                         sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                        record_pg(&mut tx, *version).await?;
+                        record(&mut *tx, *version).await?;
                     }
                     tx.commit().await?;
                 }
@@ -64,7 +64,14 @@ pub(crate) async fn run(db: &Db) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-async fn applied(conn: &mut sqlx::SqliteConnection, version: i64) -> Result<bool, sqlx::Error> {
+/// Whether `version` is recorded as applied.
+async fn applied<'c, C>(conn: C, version: i64) -> Result<bool, sqlx::Error>
+where
+    C: sqlx::Executor<'c>,
+    for<'q> <C::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, C::Database>,
+    for<'q> i64: sqlx::Encode<'q, C::Database> + sqlx::Type<C::Database>,
+    for<'r> (i64,): sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row>,
+{
     let row: Option<(i64,)> =
         sqlx::query_as("SELECT version FROM vexa_migrations WHERE version = $1")
             .bind(version)
@@ -73,25 +80,13 @@ async fn applied(conn: &mut sqlx::SqliteConnection, version: i64) -> Result<bool
     Ok(row.is_some())
 }
 
-async fn record(conn: &mut sqlx::SqliteConnection, version: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO vexa_migrations (version, applied_at) VALUES ($1, $2)")
-        .bind(version)
-        .bind(now_millis())
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-async fn applied_pg(conn: &mut sqlx::PgConnection, version: i64) -> Result<bool, sqlx::Error> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT version FROM vexa_migrations WHERE version = $1")
-            .bind(version)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.is_some())
-}
-
-async fn record_pg(conn: &mut sqlx::PgConnection, version: i64) -> Result<(), sqlx::Error> {
+/// Records `version` as applied, now.
+async fn record<'c, C>(conn: C, version: i64) -> Result<(), sqlx::Error>
+where
+    C: sqlx::Executor<'c>,
+    for<'q> <C::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, C::Database>,
+    for<'q> i64: sqlx::Encode<'q, C::Database> + sqlx::Type<C::Database>,
+{
     sqlx::query("INSERT INTO vexa_migrations (version, applied_at) VALUES ($1, $2)")
         .bind(version)
         .bind(now_millis())
