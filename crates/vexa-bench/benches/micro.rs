@@ -126,7 +126,7 @@ fn limiters(c: &mut Criterion) {
     g.bench_function("edge_guard_allow (per-IP sketch)", |b| {
         b.iter(|| {
             let t = tick.fetch_add(1, Ordering::Relaxed) as i64 / 1000;
-            edge.check(black_box(ip), NOW_MS + t).is_allow()
+            edge.check(black_box(ip), NOW_MS + t).allowed
         })
     });
     g.finish();

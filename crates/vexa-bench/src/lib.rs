@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use vexa_core::store::{IdentityEvent, KeyRecord, NewKey, ResolvedKey};
+use vexa_core::store::{IdentityEvent, KeyRecord, NewKey};
 use vexa_core::{
     Email, IdentityStore, KeyDigest, KeyId, MintedKey, NewUser, Principal, Scope, ScopeSet,
     StoreError, Timestamp, User, UserId, UserPatch,
@@ -117,7 +117,7 @@ impl IdentityStore for MemStore {
     ) -> Result<Option<KeyDigest>, StoreError> {
         unsupported()
     }
-    async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<ResolvedKey>, StoreError> {
+    async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         Ok(self.keys.get(digest).cloned())
     }

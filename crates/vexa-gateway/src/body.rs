@@ -56,16 +56,12 @@ impl Body for GwBody {
     }
 }
 
-/// The request body exceeded `max_body_bytes` while streaming.
-#[derive(Debug, thiserror::Error)]
-#[error("request body too large")]
-pub struct BodyTooLarge;
-
 /// Error of a forwarded request body: the client's stream failed, or it grew too large.
 #[derive(Debug, thiserror::Error)]
 pub enum ReqBodyError {
-    #[error(transparent)]
-    TooLarge(#[from] BodyTooLarge),
+    /// The body exceeded `max_body_bytes` while streaming.
+    #[error("request body too large")]
+    TooLarge,
     #[error(transparent)]
     Client(#[from] hyper::Error),
 }
@@ -101,7 +97,7 @@ impl Body for LimitedBody {
                     let len = data.len() as u64;
                     if len > this.remaining {
                         this.remaining = 0;
-                        return Poll::Ready(Some(Err(ReqBodyError::TooLarge(BodyTooLarge))));
+                        return Poll::Ready(Some(Err(ReqBodyError::TooLarge)));
                     }
                     this.remaining -= len;
                 }

@@ -28,9 +28,10 @@ const MAX_CONCURRENT_MISSES: usize = 64;
 /// A revoked digest is remembered this long so its next use is reported as "revoked".
 const TOMBSTONE_TTL: Duration = Duration::from_secs(3600);
 
-/// A resolved key with its identity headers pre-rendered (no per-request formatting).
+/// The identity a key resolved to — its principal — with the identity headers the gateway injects
+/// pre-rendered (no per-request formatting). Shared by every request with that key while cached.
 #[derive(Debug)]
-pub struct Cached {
+pub struct ResolvedIdentity {
     pub principal: Principal,
     pub digest: KeyDigest,
     pub h_user_id: HeaderValue,
@@ -42,11 +43,11 @@ pub struct Cached {
     pub last_recorded_ms: AtomicI64,
 }
 
-impl Cached {
-    fn new(principal: Principal, digest: KeyDigest) -> Cached {
+impl ResolvedIdentity {
+    fn new(principal: Principal, digest: KeyDigest) -> ResolvedIdentity {
         let email = HeaderValue::from_str(&principal.email)
             .unwrap_or_else(|_| HeaderValue::from_static(""));
-        Cached {
+        ResolvedIdentity {
             h_user_id: HeaderValue::from(principal.user_id.0),
             h_email: email,
             h_scopes: HeaderValue::from_str(&principal.scopes.to_csv())
@@ -63,7 +64,7 @@ impl Cached {
 /// The cache's answer for one key.
 #[derive(Debug, Clone)]
 pub enum Lookup {
-    Valid(Arc<Cached>),
+    Valid(Arc<ResolvedIdentity>),
     Unknown,
     Revoked,
     Expired,
@@ -73,7 +74,7 @@ pub enum Lookup {
 #[derive(Debug, Clone)]
 enum Entry {
     Known {
-        cached: Arc<Cached>,
+        cached: Arc<ResolvedIdentity>,
         fresh_until: Instant,
     },
     Unknown {
@@ -102,7 +103,7 @@ impl Hasher for DigestHasher {
 }
 
 type Map<V> = HashMap<KeyDigest, V, BuildHasherDefault<DigestHasher>>;
-type FlightResult = Result<Option<Arc<Cached>>, ()>;
+type FlightResult = Result<Option<Arc<ResolvedIdentity>>, ()>;
 type Flight = Shared<BoxFuture<'static, FlightResult>>;
 type FlightMap = Map<(u64, Flight)>;
 
@@ -186,7 +187,7 @@ impl KeyCache {
                 _ => None,
             }
         };
-        match self.fly(digest).await {
+        match self.single_flight_lookup(digest).await {
             Ok(Some(cached)) => {
                 if cached.principal.is_expired_at(now) {
                     Lookup::Expired
@@ -206,8 +207,9 @@ impl KeyCache {
         }
     }
 
-    /// Joins the lookup in flight for `digest`, or starts one.
-    async fn fly(&self, digest: KeyDigest) -> FlightResult {
+    /// Joins the store lookup in flight for `digest`, or starts one: concurrent misses for one
+    /// key share a single lookup.
+    async fn single_flight_lookup(&self, digest: KeyDigest) -> FlightResult {
         let shard = shard_of(&digest);
         let (id, flight) = {
             let mut flights = lock(&self.0.flights[shard]);
@@ -244,7 +246,7 @@ impl KeyCache {
         let now = Instant::now();
         let (entry, out) = match found {
             Some(principal) => {
-                let cached = Arc::new(Cached::new(principal, digest));
+                let cached = Arc::new(ResolvedIdentity::new(principal, digest));
                 (
                     Entry::Known {
                         cached: cached.clone(),

@@ -7,7 +7,7 @@ use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
 use crate::body::GwBody;
-use crate::limit::{LimitError, UserDecision};
+use crate::limit::{Decision, LimitError};
 
 /// Startup failures of [`crate::Gateway::new`] and [`crate::Gateway::serve`].
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +27,7 @@ pub enum Rejection {
     MissingKey,
     InvalidKey,
     Forbidden,
-    UserRateLimited(UserDecision),
+    UserRateLimited(Decision),
     EdgeRateLimited { retry_after_secs: u64 },
     BodyTooLarge,
     NotWebSocket,

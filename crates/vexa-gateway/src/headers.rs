@@ -1,13 +1,16 @@
 //! Header work of the proxy: hop-by-hop removal (RFC 9110 §7.6.1), spoof stripping, identity
-//! injection and request ids. Header names are constants; values come pre-rendered from the
-//! cache entry, so injecting identity does no formatting.
+//! injection, request ids and the `RateLimit-*` headers of a limiter [`Decision`]. Header names
+//! are constants; values come pre-rendered from the cache entry, so injecting identity does no
+//! formatting.
 
 use http::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, RETRY_AFTER, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE,
 };
 use rand::RngCore;
 
-use crate::cache::Cached;
+use crate::cache::ResolvedIdentity;
+use crate::limit::Decision;
 
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -22,6 +25,9 @@ pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-p
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 pub const HTTP: HeaderValue = HeaderValue::from_static("http");
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 /// Removes hop-by-hop headers: those named by `Connection`, and the fixed list. `Proxy-*` covers
 /// `Proxy-Authorization`, `Proxy-Authenticate` and `Proxy-Connection`.
@@ -73,7 +79,7 @@ fn strip_prefixed(headers: &mut HeaderMap, doomed: impl Fn(&str) -> bool) {
 }
 
 /// Sets the identity the upstream trusts.
-pub fn inject_identity(headers: &mut HeaderMap, who: &Cached, secret: &HeaderValue) {
+pub fn inject_identity(headers: &mut HeaderMap, who: &ResolvedIdentity, secret: &HeaderValue) {
     headers.insert(X_USER_ID, who.h_user_id.clone());
     headers.insert(X_USER_EMAIL, who.h_email.clone());
     headers.insert(X_USER_SCOPES, who.h_scopes.clone());
@@ -122,6 +128,31 @@ pub fn add_forwarded(headers: &mut HeaderMap, peer: std::net::IpAddr) {
         headers.insert(X_FORWARDED_FOR, v);
     }
     headers.insert(X_FORWARDED_PROTO, HTTP);
+}
+
+impl Decision {
+    /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, plus `Retry-After` when
+    /// refused; nothing when there is no budget to report.
+    pub fn headers(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
+        let rows = if self.reports_budget {
+            [
+                Some((RATELIMIT_LIMIT, HeaderValue::from(self.limit))),
+                Some((RATELIMIT_REMAINING, HeaderValue::from(self.remaining))),
+                Some((RATELIMIT_RESET, HeaderValue::from(self.reset_secs))),
+                (!self.allowed).then(|| (RETRY_AFTER, HeaderValue::from(self.retry_after_secs))),
+            ]
+        } else {
+            [None, None, None, None]
+        };
+        rows.into_iter().flatten()
+    }
+
+    /// Writes [`Decision::headers`] into a response's headers.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        for (name, value) in self.headers() {
+            headers.insert(name, value);
+        }
+    }
 }
 
 #[cfg(test)]

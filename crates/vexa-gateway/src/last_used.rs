@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use vexa_core::{IdentityStore, KeyId, Timestamp};
 
-use crate::cache::Cached;
+use crate::cache::ResolvedIdentity;
 
 /// How often pending uses are flushed.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(3);
@@ -29,7 +29,7 @@ impl LastUsed {
     }
 
     /// Notes one use of a key. Cheap: one atomic load on most calls.
-    pub fn note(&self, cached: &Cached, now: Timestamp) {
+    pub fn note(&self, cached: &ResolvedIdentity, now: Timestamp) {
         let last = cached.last_recorded_ms.load(Ordering::Relaxed);
         if now.0.saturating_sub(last) < 1000 {
             return;

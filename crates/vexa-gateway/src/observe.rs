@@ -10,8 +10,10 @@ use metrics::{Counter, Histogram};
 
 use crate::routes;
 
+/// How authentication and the checks around it ended for one request: the `outcome` label of
+/// `vexa_gateway_requests_total` (not to be confused with a limiter's `Decision`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum AuthOutcome {
     Valid,
     Missing,
     Invalid,
@@ -22,28 +24,28 @@ pub enum Outcome {
     Unavailable,
 }
 
-const OUTCOMES: [Outcome; 8] = [
-    Outcome::Valid,
-    Outcome::Missing,
-    Outcome::Invalid,
-    Outcome::Expired,
-    Outcome::Revoked,
-    Outcome::Forbidden,
-    Outcome::RateLimited,
-    Outcome::Unavailable,
+const OUTCOMES: [AuthOutcome; 8] = [
+    AuthOutcome::Valid,
+    AuthOutcome::Missing,
+    AuthOutcome::Invalid,
+    AuthOutcome::Expired,
+    AuthOutcome::Revoked,
+    AuthOutcome::Forbidden,
+    AuthOutcome::RateLimited,
+    AuthOutcome::Unavailable,
 ];
 
-impl Outcome {
+impl AuthOutcome {
     pub const fn as_str(self) -> &'static str {
         match self {
-            Outcome::Valid => "valid",
-            Outcome::Missing => "missing",
-            Outcome::Invalid => "invalid",
-            Outcome::Expired => "expired",
-            Outcome::Revoked => "revoked",
-            Outcome::Forbidden => "forbidden",
-            Outcome::RateLimited => "rate_limited",
-            Outcome::Unavailable => "unavailable",
+            AuthOutcome::Valid => "valid",
+            AuthOutcome::Missing => "missing",
+            AuthOutcome::Invalid => "invalid",
+            AuthOutcome::Expired => "expired",
+            AuthOutcome::Revoked => "revoked",
+            AuthOutcome::Forbidden => "forbidden",
+            AuthOutcome::RateLimited => "rate_limited",
+            AuthOutcome::Unavailable => "unavailable",
         }
     }
 
@@ -71,7 +73,7 @@ impl Metrics {
         Metrics { requests, duration }
     }
 
-    pub fn count(&self, route: routes::RouteIndex, outcome: Outcome) {
+    pub fn count(&self, route: routes::RouteIndex, outcome: AuthOutcome) {
         if let Some(row) = self.requests.get(route) {
             row[outcome.index()].increment(1);
         }

@@ -15,15 +15,15 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
-use vexa_core::{ApiKey, Clock};
+use vexa_core::{ApiKey, Clock, Timestamp};
 
 use crate::body::GwBody;
-use crate::cache::{Cached, KeyCache, Lookup};
+use crate::cache::{KeyCache, Lookup, ResolvedIdentity};
 use crate::error::{Rejection, JSON};
 use crate::headers::{self, X_API_KEY, X_REQUEST_ID};
 use crate::last_used::LastUsed;
-use crate::limit::{client_ip_from_headers, EdgeGuard, TrustedProxies, UserLimiter};
-use crate::observe::{Metrics, Outcome};
+use crate::limit::{client_ip_from_headers, Decision, EdgeGuard, TrustedProxies, UserLimiter};
+use crate::observe::{AuthOutcome, Metrics};
 use crate::proxy::{self, HttpClient, Upstream};
 use crate::routes::{self, Access, Target};
 use crate::ws::{self, Registry, WsContext};
@@ -148,7 +148,7 @@ impl State {
             .unwrap_or(false)
     }
 
-    /// The request again, for the phases that consume it (forward, WebSocket upgrade).
+    /// The request again, for the WebSocket upgrade (which consumes it).
     fn reassemble(
         parts: Parts,
         body: &mut Option<Incoming>,
@@ -158,6 +158,7 @@ impl State {
             .ok_or(Rejection::NotFound)
     }
 
+    /// The phases, in the contract's order; each `?` is a refusal that ends the request.
     async fn run(
         &self,
         parts: Parts,
@@ -170,25 +171,18 @@ impl State {
         let (index, route) = routes::find(&parts.method, parts.uri.path(), self.admin.is_some())
             .ok_or(Rejection::NotFound)?;
         trace.route = Some(index);
-
-        match route.target {
-            Target::Health => return Ok(local(Bytes::from_static(HEALTH_BODY), JSON)),
-            Target::Metrics => return Ok(local(Bytes::from(self.prometheus.render()), PROMETHEUS)),
-            _ => {}
+        if let Some(resp) = self.answer_locally(route.target) {
+            return Ok(resp);
         }
 
         // Phase 2: edge guard, per client IP.
         let now = self.clock.now();
-        let ip = client_ip_from_headers(peer, &parts.headers, &self.trusted);
-        if let crate::limit::Decision::Deny { retry_after_secs } = self.edge.check(ip, now.0) {
-            self.metrics.count(index, Outcome::RateLimited);
-            return Err(Rejection::EdgeRateLimited { retry_after_secs });
-        }
-
+        self.guard_edge(&parts, peer, index, now)?;
         if route.access == Access::Passthrough {
             let upstream = self.admin.as_ref().ok_or(Rejection::NotFound)?;
-            let req = Self::reassemble(parts, body)?;
-            return self.forward(req, upstream, None, request_id, peer).await;
+            return self
+                .forward(parts, body, upstream, None, request_id, peer)
+                .await;
         }
 
         // Phase 3: authenticate.
@@ -196,52 +190,113 @@ impl State {
         trace.user_id = Some(who.principal.user_id.0);
 
         // Phase 4: authorize.
-        if let Access::Scopes(accepted) = route.access {
-            if !who.principal.scopes.intersects(accepted) {
-                self.metrics.count(index, Outcome::Forbidden);
-                return Err(Rejection::Forbidden);
-            }
-        }
+        self.authorize(&who, route.access, index)?;
 
         // Phase 5: per-user limiter.
-        let decision = self.user_limit.check(who.principal.user_id.0, now.0).await;
-        if !decision.allowed {
-            self.metrics.count(index, Outcome::RateLimited);
-            return Err(Rejection::UserRateLimited(decision));
-        }
-        self.metrics.count(index, Outcome::Valid);
-        self.last_used.note(&who, now);
+        let decision = self.limit_user(&who, index, now).await?;
 
         // Phase 6 + 7: identity and forward.
         let mut resp = match route.target {
-            Target::AuthMe => Ok(auth_me(&who)),
+            Target::AuthMe => auth_me(&who),
             Target::WebSocket => {
-                let ctx = WsContext {
-                    registry: self.sockets.clone(),
-                    upstream_authority: self.meetings.authority.clone(),
-                    secret: self.secret.clone(),
-                    timeout: self.upstream_timeout,
-                    now,
-                };
-                ws::upgrade(ctx, Self::reassemble(parts, body)?, who, request_id.clone()).await
+                self.relay_websocket(parts, body, who, request_id, now)
+                    .await?
             }
-            Target::Browser => match &self.browser {
-                Some(upstream) => {
-                    let req = Self::reassemble(parts, body)?;
-                    self.forward(req, upstream, Some(&who), request_id, peer)
-                        .await
-                }
-                None => Err(Rejection::BrowserNotConfigured),
-            },
+            Target::Browser => {
+                let upstream = self.browser.as_ref();
+                let upstream = upstream.ok_or(Rejection::BrowserNotConfigured)?;
+                self.forward(parts, body, upstream, Some(&who), request_id, peer)
+                    .await?
+            }
             Target::Meetings => {
-                let req = Self::reassemble(parts, body)?;
-                self.forward(req, &self.meetings, Some(&who), request_id, peer)
-                    .await
+                self.forward(parts, body, &self.meetings, Some(&who), request_id, peer)
+                    .await?
             }
-            Target::Admin | Target::Health | Target::Metrics => Err(Rejection::NotFound),
-        }?;
+            Target::Admin | Target::Health | Target::Metrics => return Err(Rejection::NotFound),
+        };
         decision.apply(resp.headers_mut());
         Ok(resp)
+    }
+
+    /// `/health` and `/metrics` are answered by the gateway itself, before any check.
+    fn answer_locally(&self, target: Target) -> Option<Response<GwBody>> {
+        match target {
+            Target::Health => Some(local(Bytes::from_static(HEALTH_BODY), JSON)),
+            Target::Metrics => Some(local(Bytes::from(self.prometheus.render()), PROMETHEUS)),
+            _ => None,
+        }
+    }
+
+    /// Phase 2: the per-IP budget, keyed on the client address (see [`client_ip_from_headers`]).
+    fn guard_edge(
+        &self,
+        parts: &Parts,
+        peer: SocketAddr,
+        index: routes::RouteIndex,
+        now: Timestamp,
+    ) -> Result<(), Rejection> {
+        let ip = client_ip_from_headers(peer, &parts.headers, &self.trusted);
+        let decision = self.edge.check(ip, now.0);
+        if !decision.allowed {
+            self.metrics.count(index, AuthOutcome::RateLimited);
+            return Err(Rejection::EdgeRateLimited {
+                retry_after_secs: decision.retry_after_secs,
+            });
+        }
+        Ok(())
+    }
+
+    /// Phase 4: the key must hold one of the scopes the route accepts.
+    fn authorize(
+        &self,
+        who: &ResolvedIdentity,
+        access: Access,
+        index: routes::RouteIndex,
+    ) -> Result<(), Rejection> {
+        if let Access::Scopes(accepted) = access {
+            if !who.principal.scopes.intersects(accepted) {
+                self.metrics.count(index, AuthOutcome::Forbidden);
+                return Err(Rejection::Forbidden);
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 5: the user's budget. An admitted request counts as `valid` and notes its key's use;
+    /// the decision's `RateLimit-*` headers go on the eventual response.
+    async fn limit_user(
+        &self,
+        who: &ResolvedIdentity,
+        index: routes::RouteIndex,
+        now: Timestamp,
+    ) -> Result<Decision, Rejection> {
+        let decision = self.user_limit.check(who.principal.user_id.0, now.0).await;
+        if !decision.allowed {
+            self.metrics.count(index, AuthOutcome::RateLimited);
+            return Err(Rejection::UserRateLimited(decision));
+        }
+        self.metrics.count(index, AuthOutcome::Valid);
+        self.last_used.note(who, now);
+        Ok(decision)
+    }
+
+    /// Phases 6 + 7 for `/ws`: the upgrade, then a relay with the identity injected upstream.
+    async fn relay_websocket(
+        &self,
+        parts: Parts,
+        body: &mut Option<Incoming>,
+        who: Arc<ResolvedIdentity>,
+        request_id: &HeaderValue,
+        now: Timestamp,
+    ) -> Result<Response<GwBody>, Rejection> {
+        let ctx = WsContext {
+            registry: self.sockets.clone(),
+            upstream_authority: self.meetings.authority.clone(),
+            secret: self.secret.clone(),
+            timeout: self.upstream_timeout,
+            now,
+        };
+        ws::upgrade(ctx, Self::reassemble(parts, body)?, who, request_id.clone()).await
     }
 
     async fn authenticate(
@@ -249,13 +304,13 @@ impl State {
         parts: &Parts,
         target: Target,
         index: routes::RouteIndex,
-    ) -> Result<Arc<Cached>, Rejection> {
+    ) -> Result<Arc<ResolvedIdentity>, Rejection> {
         let from_header = match parts.headers.get(X_API_KEY) {
             Some(v) if !v.is_empty() => match v.to_str() {
                 Ok(s) => Some(s),
                 // Present but not visible ASCII: malformed, not missing.
                 Err(_) => {
-                    self.metrics.count(index, Outcome::Invalid);
+                    self.metrics.count(index, AuthOutcome::Invalid);
                     return Err(Rejection::InvalidKey);
                 }
             },
@@ -267,35 +322,38 @@ impl State {
             (None, _) => None,
         };
         let Some(raw) = raw else {
-            self.metrics.count(index, Outcome::Missing);
+            self.metrics.count(index, AuthOutcome::Missing);
             return Err(Rejection::MissingKey);
         };
         // A malformed key never reaches the cache or the store.
         let Ok(key) = ApiKey::parse(raw) else {
-            self.metrics.count(index, Outcome::Invalid);
+            self.metrics.count(index, AuthOutcome::Invalid);
             return Err(Rejection::InvalidKey);
         };
         let (outcome, result) = match self.cache.resolve(key.digest, self.clock.now()).await {
             Lookup::Valid(who) => return Ok(who),
-            Lookup::Unknown => (Outcome::Invalid, Rejection::InvalidKey),
-            Lookup::Revoked => (Outcome::Revoked, Rejection::InvalidKey),
-            Lookup::Expired => (Outcome::Expired, Rejection::InvalidKey),
-            Lookup::Unavailable => (Outcome::Unavailable, Rejection::AuthUnavailable),
+            Lookup::Unknown => (AuthOutcome::Invalid, Rejection::InvalidKey),
+            Lookup::Revoked => (AuthOutcome::Revoked, Rejection::InvalidKey),
+            Lookup::Expired => (AuthOutcome::Expired, Rejection::InvalidKey),
+            Lookup::Unavailable => (AuthOutcome::Unavailable, Rejection::AuthUnavailable),
         };
         self.metrics.count(index, outcome);
         Err(result)
     }
 
+    /// Phase 6 + 7 for HTTP: the request, its headers rewritten (hop-by-hop and spoofed identity
+    /// stripped, `who`'s identity injected), sent to `upstream` with its body streamed.
     async fn forward(
         &self,
-        req: Request<Incoming>,
+        mut parts: Parts,
+        body: &mut Option<Incoming>,
         upstream: &Upstream,
-        who: Option<&Cached>,
+        who: Option<&ResolvedIdentity>,
         request_id: &HeaderValue,
         peer: SocketAddr,
     ) -> Result<Response<GwBody>, Rejection> {
-        let (mut parts, body) = req.into_parts();
-        let body = proxy::limited_body(body, &parts.headers, self.max_body_bytes)?;
+        let body = body.take().ok_or(Rejection::NotFound)?;
+        let body = proxy::limited_body(body, self.max_body_bytes)?;
         let pq = parts
             .uri
             .path_and_query()
@@ -327,7 +385,7 @@ fn local(body: Bytes, content_type: HeaderValue) -> Response<GwBody> {
     resp
 }
 
-fn auth_me(who: &Cached) -> Response<GwBody> {
+fn auth_me(who: &ResolvedIdentity) -> Response<GwBody> {
     let p = &who.principal;
     let body = serde_json::json!({
         "user_id": p.user_id,

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::body::{BodyTooLarge, GwBody, LimitedBody};
+use crate::body::{GwBody, LimitedBody, ReqBodyError};
 use crate::error::{GatewayError, Rejection};
 use crate::headers::strip_hop_by_hop;
 
@@ -83,15 +84,11 @@ pub async fn forward(
     Ok(Response::from_parts(parts, GwBody::Stream(body)))
 }
 
+/// Whether the request failed because [`LimitedBody`] cut the client's body off.
 fn caused_by_body_limit(e: &hyper_util::client::legacy::Error) -> bool {
     let mut source = e.source();
     while let Some(err) = source {
-        if err.is::<BodyTooLarge>() {
-            return true;
-        }
-        if let Some(crate::body::ReqBodyError::TooLarge(_)) =
-            err.downcast_ref::<crate::body::ReqBodyError>()
-        {
+        if let Some(ReqBodyError::TooLarge) = err.downcast_ref::<ReqBodyError>() {
             return true;
         }
         source = err.source();
@@ -99,18 +96,12 @@ fn caused_by_body_limit(e: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
-/// The request body to forward, refusing an announced length over the limit up front.
-pub fn limited_body(
-    body: Incoming,
-    headers: &http::HeaderMap,
-    max: u64,
-) -> Result<LimitedBody, Rejection> {
-    if let Some(len) = headers.get(http::header::CONTENT_LENGTH) {
-        let len = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
-        match len {
-            Some(n) if n > max => return Err(Rejection::BodyTooLarge),
-            _ => {}
-        }
+/// The request body to forward, refusing an announced length over the limit up front. hyper
+/// knows the declared length (`Content-Length`) as the body's exact size hint, so nothing is
+/// parsed here.
+pub fn limited_body(body: Incoming, max: u64) -> Result<LimitedBody, Rejection> {
+    if body.size_hint().exact().is_some_and(|n| n > max) {
+        return Err(Rejection::BodyTooLarge);
     }
     Ok(LimitedBody::new(body, max))
 }

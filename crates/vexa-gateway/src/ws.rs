@@ -23,7 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 use vexa_core::{KeyDigest, Timestamp, UserId};
 
 use crate::body::GwBody;
-use crate::cache::Cached;
+use crate::cache::ResolvedIdentity;
 use crate::error::Rejection;
 use crate::headers::{inject_identity, X_REQUEST_ID};
 
@@ -169,7 +169,7 @@ pub fn query_key(query: Option<&str>) -> Option<&str> {
 pub async fn upgrade(
     ctx: WsContext,
     mut req: Request<Incoming>,
-    who: Arc<Cached>,
+    who: Arc<ResolvedIdentity>,
     request_id: HeaderValue,
 ) -> Result<Response<GwBody>, Rejection> {
     if !is_websocket_upgrade(&req) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use vexa_gateway::limit::{LimitError, UserDecision, UserLimitConfig, UserLimiter};
+use vexa_gateway::limit::{Decision, LimitError, UserLimitConfig, UserLimiter};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379/";
 const UNREACHABLE_URL: &str = "redis://127.0.0.1:1/";
@@ -266,7 +266,7 @@ proptest! {
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
-        let outcomes: Vec<(UserDecision, UserDecision)> = rt.block_on(async {
+        let outcomes: Vec<(Decision, Decision)> = rt.block_on(async {
             let prefix = unique_prefix("equal");
             let remote = shared(cfg(rate, burst), &prefix).await;
             let local = UserLimiter::local(cfg(rate, burst));

@@ -3,7 +3,7 @@
 use futures_util::FutureExt;
 use http::HeaderMap;
 use proptest::prelude::*;
-use vexa_gateway::limit::{UserDecision, UserLimitConfig, UserLimiter};
+use vexa_gateway::limit::{Decision, UserLimitConfig, UserLimiter};
 
 const T0: i64 = 1_780_000_000_000;
 
@@ -16,7 +16,7 @@ fn limiter(rate_per_sec: f64, burst: u32) -> UserLimiter {
 }
 
 /// The local limiter never awaits, so its future completes on first poll.
-fn check(l: &UserLimiter, user: i64, now_ms: i64) -> UserDecision {
+fn check(l: &UserLimiter, user: i64, now_ms: i64) -> Decision {
     match l.check(user, now_ms).now_or_never() {
         Some(decision) => decision,
         None => panic!("the local limiter awaited"),
@@ -27,7 +27,7 @@ fn admitted(l: &UserLimiter, user: i64, n: usize, now_ms: i64) -> usize {
     (0..n).filter(|_| check(l, user, now_ms).allowed).count()
 }
 
-fn header_map(d: &UserDecision) -> HeaderMap {
+fn header_map(d: &Decision) -> HeaderMap {
     let mut map = HeaderMap::new();
     d.apply(&mut map);
     map
@@ -132,7 +132,7 @@ fn a_disabled_limiter_admits_everything_and_reports_no_headers() {
     });
     assert_eq!(admitted(&l, 1, 10_000, T0), 10_000);
     let d = check(&l, 1, T0);
-    assert!(!d.enforced);
+    assert!(!d.reports_budget);
     assert_eq!(d.headers().count(), 0);
 }
 

@@ -7,7 +7,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::header::{HeaderMap, HeaderValue};
+use http::header::HeaderMap;
+#[cfg(any(test, feature = "testing"))]
+use http::header::HeaderValue;
 
 use super::LimitError;
 
@@ -103,24 +105,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The client address of a request from `peer` carrying one `X-Forwarded-For` value.
-pub fn client_ip(
-    peer: SocketAddr,
-    x_forwarded_for: Option<&HeaderValue>,
-    trusted: &TrustedProxies,
-) -> IpAddr {
-    let peer_ip = canonical(peer.ip());
-    if !trusted.contains(peer_ip) {
-        return peer_ip;
-    }
-    let Some(list) = x_forwarded_for.and_then(|v| v.to_str().ok()) else {
-        return peer_ip;
-    };
-    from_forwarded_list(list.split(',').rev(), trusted).unwrap_or(peer_ip)
-}
-
-/// As [`client_ip`], reading every `X-Forwarded-For` line of `headers` (a proxy may add its own
-/// line rather than append to the last one; lines are read in order, entries right to left).
+/// The client address of a request from `peer` with these headers: the peer itself, unless it
+/// is a trusted proxy; then every `X-Forwarded-For` line is read (a proxy may add its own line
+/// rather than append to the last one; lines are read in order, entries right to left).
 pub fn client_ip_from_headers(
     peer: SocketAddr,
     headers: &HeaderMap,
@@ -145,6 +132,20 @@ pub fn client_ip_from_headers(
         .rev()
         .flat_map(|line| line.split(',').rev());
     from_forwarded_list(entries, trusted).unwrap_or(peer_ip)
+}
+
+/// [`client_ip_from_headers`] for a request carrying at most one `X-Forwarded-For` value.
+#[cfg(any(test, feature = "testing"))]
+pub fn client_ip(
+    peer: SocketAddr,
+    x_forwarded_for: Option<&HeaderValue>,
+    trusted: &TrustedProxies,
+) -> IpAddr {
+    let mut headers = HeaderMap::new();
+    if let Some(value) = x_forwarded_for {
+        headers.insert("x-forwarded-for", value.clone());
+    }
+    client_ip_from_headers(peer, &headers, trusted)
 }
 
 /// Walks entries nearest-first; `None` means malformed or empty (use the peer).

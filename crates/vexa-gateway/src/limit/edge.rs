@@ -145,6 +145,7 @@ impl EdgeGuard {
     }
 
     /// Bytes held by the sketch (fixed at construction).
+    #[cfg(any(test, feature = "testing"))]
     pub fn memory_bytes(&self) -> usize {
         self.shards.len() * self.width * DEPTH * std::mem::size_of::<Cell>()
     }
@@ -152,7 +153,7 @@ impl EdgeGuard {
     /// Decides one request from `ip` at `now_ms` (epoch milliseconds).
     pub fn check(&self, ip: IpAddr, now_ms: i64) -> Decision {
         if !self.enabled || self.rate.is_none() {
-            return Decision::Allow;
+            return Decision::allow();
         }
         let key = client_key(ip);
         let (shard_index, rows) = self.locate(key);
@@ -175,30 +176,30 @@ impl EdgeGuard {
         let banned_until = min_of(cells, rows, |c| c.banned_until_ms);
         if banned_until > now_ms {
             let wait_us = banned_until.saturating_sub(now_ms).saturating_mul(1000);
-            return (deny(wait_us), false);
+            return (refusal(wait_us), false);
         }
         let Some(rate) = self.rate else {
-            return (Decision::Allow, false);
+            return (Decision::allow(), false);
         };
         let wait_us = match rate.decide(min_of(cells, rows, |c| c.tat_us), now_us) {
             Verdict::Allow { new_tat_us } => {
                 raise(cells, rows, |c| &mut c.tat_us, new_tat_us);
-                return (Decision::Allow, false);
+                return (Decision::allow(), false);
             }
-            Verdict::Deny { wait_us } => wait_us,
+            Verdict::Deny { wait_us, .. } => wait_us,
         };
         let Some(ban) = self.ban else {
-            return (deny(wait_us), false);
+            return (refusal(wait_us), false);
         };
         let level = min_of(cells, rows, |c| c.violation_tat_us).max(now_us);
         let level = level.saturating_add(ban.violation_interval_us);
         raise(cells, rows, |c| &mut c.violation_tat_us, level);
         if level.saturating_sub(now_us) < ban.threshold_us {
-            return (deny(wait_us), false);
+            return (refusal(wait_us), false);
         }
         let until = now_ms.saturating_add(ban.duration_ms);
         raise(cells, rows, |c| &mut c.banned_until_ms, until);
-        (deny(ban.duration_ms.saturating_mul(1000)), true)
+        (refusal(ban.duration_ms.saturating_mul(1000)), true)
     }
 
     /// The shard and one cell index per row into the shard's flat `[row][width]` array. Rows
@@ -216,10 +217,9 @@ impl EdgeGuard {
     }
 }
 
-fn deny(wait_us: i64) -> Decision {
-    Decision::Deny {
-        retry_after_secs: secs_ceil_us(wait_us).max(1),
-    }
+/// A refusal for `wait_us`, told to the client in whole seconds (at least one).
+fn refusal(wait_us: i64) -> Decision {
+    Decision::deny(secs_ceil_us(wait_us).max(1))
 }
 
 /// The client's state as the sketch knows it: the least loaded of its cells.

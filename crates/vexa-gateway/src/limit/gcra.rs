@@ -1,5 +1,6 @@
 //! The generic cell rate algorithm (GCRA) shared by both limiters: a token bucket stored as one
-//! number, the theoretical arrival time (TAT) of the next request, in microseconds.
+//! number, the theoretical arrival time (TAT) of the next request, in microseconds. Its answer is
+//! a [`Verdict`] in TAT terms; each limiter turns that into its [`super::Decision`].
 //!
 //! Owns only arithmetic; it holds no state, knows no keys and reads no clock. All arithmetic
 //! saturates so that no input time can overflow or panic.
@@ -23,9 +24,9 @@ pub(crate) struct Gcra {
 pub(crate) enum Verdict {
     /// Admitted; store this new TAT.
     Allow { new_tat_us: i64 },
-    /// Refused; a token is available in `wait_us`. The stored TAT must not change, so refused
-    /// requests never push a client's budget further away.
-    Deny { wait_us: i64 },
+    /// Refused; a token is available in `wait_us`. `tat_us` is the stored TAT, which must not
+    /// change, so refused requests never push a client's budget further away.
+    Deny { tat_us: i64, wait_us: i64 },
 }
 
 impl Gcra {
@@ -72,7 +73,9 @@ impl Gcra {
         let base = tat_us.max(now_us);
         let ahead = base.saturating_sub(now_us);
         if ahead > self.tolerance_us {
+            // `ahead > 0` here, so `base` is the stored TAT itself.
             Verdict::Deny {
+                tat_us,
                 wait_us: ahead - self.tolerance_us,
             }
         } else {
@@ -123,7 +126,13 @@ mod tests {
         }
         assert_eq!(admitted, 3);
         assert_eq!(g.remaining(tat, 1_000), 0);
-        assert_eq!(g.decide(tat, 1_000), Verdict::Deny { wait_us: 100 });
+        assert_eq!(
+            g.decide(tat, 1_000),
+            Verdict::Deny {
+                tat_us: tat,
+                wait_us: 100
+            }
+        );
     }
 
     #[test]

@@ -15,8 +15,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Script};
 
-use super::gcra::Gcra;
-use super::user::Outcome;
+use super::gcra::{Gcra, Verdict};
 use super::LimitError;
 
 /// Longest a request waits for Redis before deciding locally.
@@ -107,7 +106,7 @@ impl RedisBuckets {
         gcra: &Gcra,
         user_id: i64,
         now_ms: i64,
-    ) -> Option<Outcome> {
+    ) -> Option<Verdict> {
         let conn = self
             .conn
             .lock()
@@ -127,7 +126,7 @@ impl RedisBuckets {
             tokio::time::timeout(CALL_TIMEOUT, call.invoke_async::<Vec<i64>>(&mut conn)).await;
         let failure = match reply {
             Ok(Ok(values)) => match parse_reply(&values) {
-                Some(outcome) => return Some(outcome),
+                Some(verdict) => return Some(verdict),
                 None => Failure::BadReply,
             },
             Ok(Err(err)) => Failure::Redis(err),
@@ -138,6 +137,7 @@ impl RedisBuckets {
     }
 
     /// Decisions this process took locally because Redis could not answer.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn fallbacks(&self) -> u64 {
         self.fallbacks.load(Ordering::Relaxed)
     }
@@ -217,10 +217,10 @@ async fn open(client: &Client) -> Result<MultiplexedConnection, RedisError> {
     }
 }
 
-fn parse_reply(values: &[i64]) -> Option<Outcome> {
+fn parse_reply(values: &[i64]) -> Option<Verdict> {
     match *values {
-        [1, tat_us, _] => Some(Outcome::Allowed { tat_us }),
-        [0, tat_us, wait_us] => Some(Outcome::Denied { tat_us, wait_us }),
+        [1, new_tat_us, _] => Some(Verdict::Allow { new_tat_us }),
+        [0, tat_us, wait_us] => Some(Verdict::Deny { tat_us, wait_us }),
         _ => None,
     }
 }

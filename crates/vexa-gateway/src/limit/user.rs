@@ -9,11 +9,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
-
 use super::gcra::{secs_ceil_us, Gcra, Verdict};
 use super::redis::RedisBuckets;
-use super::LimitError;
+use super::{Decision, LimitError};
 
 /// Key prefix of the shared buckets in Redis (`<prefix><user_id>`).
 pub const DEFAULT_REDIS_PREFIX: &str = "vexa:ratelimit:user:";
@@ -22,10 +20,6 @@ const SHARDS: usize = 64;
 /// Buckets a shard holds before it sweeps out full ones. Only users active within the last
 /// `burst / rate` seconds (3 s by default) have non-full buckets, so this is rarely exceeded.
 const SHARD_SOFT_CAP: usize = 1024;
-
-const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
-const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
-const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 /// Settings of the per-user limiter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,78 +42,20 @@ impl Default for UserLimitConfig {
     }
 }
 
-/// The per-user limiter's verdict on one request, with what the client is told about its budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UserDecision {
-    pub allowed: bool,
-    /// Bucket capacity (`RateLimit-Limit`).
-    pub limit: u32,
-    /// Whole tokens left after this request (`RateLimit-Remaining`).
-    pub remaining: u32,
-    /// Seconds until the bucket is full again (`RateLimit-Reset`).
-    pub reset_secs: u64,
-    /// Seconds until a request would be admitted: ≥ 1 when refused, 0 when allowed.
-    pub retry_after_secs: u64,
-    /// False when the limiter is disabled: then there is no budget to report.
-    pub enforced: bool,
-}
-
-impl UserDecision {
-    fn unlimited() -> Self {
-        UserDecision {
-            allowed: true,
-            limit: 0,
-            remaining: 0,
-            reset_secs: 0,
-            retry_after_secs: 0,
-            enforced: false,
-        }
+/// The per-user limiter's [`Decision`] for a bucket [`Verdict`], with the budget it leaves.
+fn decision_from_bucket(gcra: &Gcra, verdict: Verdict, now_us: i64) -> Decision {
+    let (allowed, tat_us, retry_after_secs) = match verdict {
+        Verdict::Allow { new_tat_us } => (true, new_tat_us, 0),
+        Verdict::Deny { tat_us, wait_us } => (false, tat_us, secs_ceil_us(wait_us).max(1)),
+    };
+    Decision {
+        allowed,
+        limit: gcra.burst(),
+        remaining: gcra.remaining(tat_us, now_us),
+        reset_secs: secs_ceil_us(tat_us.saturating_sub(now_us)),
+        retry_after_secs,
+        reports_budget: true,
     }
-
-    fn from_bucket(gcra: &Gcra, outcome: Outcome, now_us: i64) -> Self {
-        let (allowed, tat_us, retry_after_secs) = match outcome {
-            Outcome::Allowed { tat_us } => (true, tat_us, 0),
-            Outcome::Denied { tat_us, wait_us } => (false, tat_us, secs_ceil_us(wait_us).max(1)),
-        };
-        UserDecision {
-            allowed,
-            limit: gcra.burst(),
-            remaining: gcra.remaining(tat_us, now_us),
-            reset_secs: secs_ceil_us(tat_us.saturating_sub(now_us)),
-            retry_after_secs,
-            enforced: true,
-        }
-    }
-
-    /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, plus `Retry-After` when
-    /// refused; nothing when the limiter is disabled.
-    pub fn headers(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
-        let rows = if self.enforced {
-            [
-                Some((RATELIMIT_LIMIT, HeaderValue::from(self.limit))),
-                Some((RATELIMIT_REMAINING, HeaderValue::from(self.remaining))),
-                Some((RATELIMIT_RESET, HeaderValue::from(self.reset_secs))),
-                (!self.allowed).then(|| (RETRY_AFTER, HeaderValue::from(self.retry_after_secs))),
-            ]
-        } else {
-            [None, None, None, None]
-        };
-        rows.into_iter().flatten()
-    }
-
-    /// Writes [`UserDecision::headers`] into a response's headers.
-    pub fn apply(&self, headers: &mut http::HeaderMap) {
-        for (name, value) in self.headers() {
-            headers.insert(name, value);
-        }
-    }
-}
-
-/// A bucket decision in TAT terms, shared by the local and the Redis store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Allowed { tat_us: i64 },
-    Denied { tat_us: i64, wait_us: i64 },
 }
 
 /// The per-user limiter. Cheap to share (`Arc<UserLimiter>`); all methods take `&self`.
@@ -161,32 +97,34 @@ impl UserLimiter {
         Ok(limiter)
     }
 
-    /// True when decisions are currently taken by Redis (for health and tests).
+    /// True when decisions are currently taken by Redis.
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_shared(&self) -> bool {
         self.redis.as_ref().is_some_and(|r| r.is_connected())
     }
 
     /// Decisions taken locally because Redis was configured but could not answer (0 without Redis).
+    #[cfg(any(test, feature = "testing"))]
     pub fn redis_fallbacks(&self) -> u64 {
         self.redis.as_ref().map_or(0, |r| r.fallbacks())
     }
 
     /// Decides one request of `user_id` at `now_ms` (epoch milliseconds). Spends one token when
     /// admitted. Never fails; with Redis configured it waits at most ~50 ms for it.
-    pub async fn check(&self, user_id: i64, now_ms: i64) -> UserDecision {
+    pub async fn check(&self, user_id: i64, now_ms: i64) -> Decision {
         let Some(gcra) = self.gcra else {
-            return UserDecision::unlimited();
+            return Decision::allow();
         };
         let now_us = now_ms.saturating_mul(1000);
         let shared = match &self.redis {
             Some(redis) => redis.acquire(&gcra, user_id, now_ms).await,
             None => None,
         };
-        let outcome = match shared {
-            Some(outcome) => outcome,
+        let verdict = match shared {
+            Some(verdict) => verdict,
             None => self.local.acquire(&gcra, user_id, now_us),
         };
-        UserDecision::from_bucket(&gcra, outcome, now_us)
+        decision_from_bucket(&gcra, verdict, now_us)
     }
 }
 
@@ -217,7 +155,7 @@ impl LocalBuckets {
         LocalBuckets { shards }
     }
 
-    fn acquire(&self, gcra: &Gcra, user_id: i64, now_us: i64) -> Outcome {
+    fn acquire(&self, gcra: &Gcra, user_id: i64, now_us: i64) -> Verdict {
         // Fibonacci hashing spreads sequential ids; ids are not attacker-chosen.
         let mixed = (user_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let index = (mixed >> 58) as usize % self.shards.len();
@@ -225,13 +163,11 @@ impl LocalBuckets {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let tat_us = shard.tats.get(&user_id).copied().unwrap_or(i64::MIN);
-        match gcra.decide(tat_us, now_us) {
-            Verdict::Allow { new_tat_us } => {
-                shard.insert(user_id, new_tat_us, now_us);
-                Outcome::Allowed { tat_us: new_tat_us }
-            }
-            Verdict::Deny { wait_us } => Outcome::Denied { tat_us, wait_us },
+        let verdict = gcra.decide(tat_us, now_us);
+        if let Verdict::Allow { new_tat_us } = verdict {
+            shard.insert(user_id, new_tat_us, now_us);
         }
+        verdict
     }
 }
 
@@ -276,7 +212,7 @@ mod tests {
         }
         assert!(matches!(
             buckets.acquire(&gcra, busy, 5_000),
-            Outcome::Denied { .. }
+            Verdict::Deny { .. }
         ));
     }
 }

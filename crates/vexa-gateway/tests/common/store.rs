@@ -173,7 +173,7 @@ impl IdentityStore for TestStore {
         self.check()?;
         self.inner.revoke_key(id, now).await
     }
-    async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<ResolvedKey>, StoreError> {
+    async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         self.check()?;
         self.resolves.fetch_add(1, Ordering::SeqCst);
         self.inner.resolve_key(digest).await
