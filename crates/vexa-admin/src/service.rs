@@ -123,8 +123,9 @@ impl AdminService {
         Ok(())
     }
 
-    /// Mints a key. The user is checked before the options, as the original does, so an unknown
-    /// user is a 404 whatever the options say.
+    /// Mints a key. The user is checked before the options, as the original does
+    /// (`docs/reference/vexa-gateway-identity.md` §1.2, mint), so an unknown user is a 404 whatever
+    /// the options say.
     pub async fn mint_key(
         &self,
         user_id: UserId,

@@ -14,7 +14,8 @@ use crate::lifecycle::{self, Source};
 use crate::state::AppState;
 use crate::view;
 
-/// Bot tokens outlive any sane meeting (the original's 5 h default).
+/// Bot tokens outlive any sane meeting (the original's 5 h default, `docs/reference/vexa-meetings.md`
+/// §4.2).
 const TOKEN_TTL_SECS: i64 = 5 * 3600;
 const AUTO_LEAVE_KEYS: &[&str] = &[
     "max_bot_time",
@@ -247,7 +248,8 @@ pub async fn request_bot(st: &AppState, caller: &Caller, body: &[u8]) -> Result<
         // A stop arrived while the bot was starting: it must not outlive the request.
         schedule_stop(st, &current);
     }
-    // The answer describes the request as accepted (`requested`), like the original, even when a
+    // The answer describes the request as accepted (`requested`), like the original
+    // (`docs/reference/vexa-meetings.md` §2.2), even when a
     // fast bot has already reported `joining` by now; later states are for the status routes.
     let mut shown = current;
     if !shown.stop_requested() {

@@ -1,4 +1,5 @@
-//! Reading request bodies and fields with the original's 422 wording; never panics.
+//! Reading request bodies and fields with the original's 422 wording
+//! (`docs/reference/vexa-meetings.md` §2.2, §2.6); never panics.
 
 use serde_json::{Map, Value};
 

@@ -507,7 +507,8 @@ pub async fn put_webhook(st: &AppState, caller: &Caller, body: &[u8]) -> Result<
     let existing = st.store.webhook(caller.user_id).await?;
     let secret = match bounded("webhook_secret", opt_str(&b, "webhook_secret")?, 256)? {
         Some(s) if !s.is_empty() => Some(s),
-        // An empty or missing secret keeps the stored one (the original's rule).
+        // An empty or missing secret keeps the stored one (the original's rule,
+        // `docs/reference/vexa-meetings.md` §8.1).
         _ => existing.as_ref().and_then(|h| h.secret.clone()),
     };
     let events = match b.get("webhook_events") {

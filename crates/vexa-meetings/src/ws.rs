@@ -112,7 +112,8 @@ async fn handle(st: &AppState, user: UserId, subs: &mut HashSet<Key>, text: &str
             }
             let mut granted = Vec::new();
             for (p, n) in valid {
-                // Only the caller's own meetings; others are silently left out, as in the original.
+                // Only the caller's own meetings; others are silently left out, as in the original
+                // (`docs/reference/vexa-meetings.md` §7).
                 let owned = match Platform::parse(&p) {
                     Some(pl) => matches!(st.store.latest_for_key(user, pl, &n).await, Ok(Some(_))),
                     None => false,

@@ -154,7 +154,8 @@ impl Settings {
         let admin_port = env.parse("ADMIN_API_PORT", 18057u16)?;
         let meetings_port = env.parse("MEETINGS_API_PORT", 18058u16)?;
         let local = local_host(bind_host);
-        // The original's variable names are honoured so an existing .env keeps working.
+        // The original's variable names (`docs/reference/vexa-gateway-identity.md` §4.2–4.3) are
+        // honoured so an existing .env keeps working.
         let admin_token = env
             .get("ADMIN_TOKEN")
             .or_else(|| env.get("ADMIN_API_TOKEN"))

@@ -76,7 +76,8 @@ impl MeetingStatus {
         !self.is_terminal() && !self.is_planned()
     }
 
-    /// Counted against `max_concurrent_bots` (the original's set: stopping bots no longer count).
+    /// Counted against `max_concurrent_bots` (the original's set, `docs/reference/vexa-meetings.md`
+    /// §3.6: stopping bots no longer count).
     pub fn counts_against_cap(self) -> bool {
         matches!(
             self,

@@ -1,4 +1,5 @@
-//! Meeting platforms, native meeting id rules and meeting URL parsing (the original's rules).
+//! Meeting platforms, native meeting id rules and meeting URL parsing (the original's rules:
+//! `docs/reference/vexa-meetings.md` §2.2).
 
 use serde::Serialize;
 
