@@ -88,8 +88,8 @@ fn split_csv(values: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Trims names and drops empty entries (as the original does: `docs/reference/vexa-gateway-identity.md`
-/// §1.2, mint), dedupes in order.
+/// Trims names and drops empty entries (as the original does:
+/// `docs/reference/vexa-gateway-identity.md` §1.2, mint), dedupes in order.
 fn parse_scopes(names: &[String]) -> Result<ScopeSet, AdminError> {
     let trimmed: Vec<&str> = names
         .iter()

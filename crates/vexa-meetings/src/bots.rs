@@ -14,8 +14,8 @@ use crate::lifecycle::{self, Source};
 use crate::state::AppState;
 use crate::view;
 
-/// Bot tokens outlive any sane meeting (the original's 5 h default, `docs/reference/vexa-meetings.md`
-/// §4.2).
+/// Bot tokens outlive any sane meeting (the original's 5 h default,
+/// `docs/reference/vexa-meetings.md` §4.2).
 const TOKEN_TTL_SECS: i64 = 5 * 3600;
 const AUTO_LEAVE_KEYS: &[&str] = &[
     "max_bot_time",
