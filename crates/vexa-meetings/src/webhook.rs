@@ -3,8 +3,8 @@
 //! Signature: `X-Webhook-Signature: sha256=<hex HMAC-SHA256(secret, "<ts>.<body>")>` with
 //! `X-Webhook-Timestamp: <unix seconds>`, plus `Authorization: Bearer <secret>` as the original
 //! sends (`docs/reference/vexa-meetings.md` §8.3; receivers written for it check that).
-//! 2xx = delivered; 5xx, 429 and transport errors are
-//! retried (5 attempts, doubling from `base_backoff`); other codes are final.
+//! 2xx = delivered; 5xx, 429 and transport errors are retried (5 attempts, doubling from
+//! `base_backoff`); other codes are final.
 
 use std::sync::Arc;
 use std::time::Duration;
