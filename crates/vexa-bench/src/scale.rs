@@ -298,25 +298,32 @@ async fn fresh_gateway(
     p: &Prepared,
     backend: &str,
 ) -> anyhow::Result<(stack::Proc, String)> {
-    let env = StackEnv::new(
-        &args.work.join(format!("{}-{backend}-gw", p.name)),
-        &p.url,
-        &stack::random_hex(24),
-        &stack::random_hex(24),
-    )?;
-    let gateway = env.spawn(&args.vexa, "gateway")?;
-    stack::wait_ok(
-        client,
-        &format!("{}/health", env.gateway()),
-        Duration::from_secs(30),
-    )
-    .await?;
-    let me = format!("{}/auth/me", env.gateway());
+    let dir = format!("{}-{backend}-gw", p.name);
+    let (gateway, me) = spawn_gateway(args, client, &dir, &p.url).await?;
     // Warm the HTTP connection (and the gateway's code paths) with an invalid key.
     for _ in 0..200 {
         timed_get(client, &me, "vxa_bot_not-a-key").await?;
     }
     Ok((gateway, me))
+}
+
+/// A `vexa gateway` on the database at `url`, working in `<work>/<dir>`, once it answers
+/// `/health`; with its `/auth/me` URL.
+async fn spawn_gateway(
+    args: &ScaleArgs,
+    client: &reqwest::Client,
+    dir: &str,
+    url: &str,
+) -> anyhow::Result<(stack::Proc, String)> {
+    let env = StackEnv::new(
+        &args.work.join(dir),
+        url,
+        &stack::random_hex(24),
+        &stack::random_hex(24),
+    )?;
+    let gateway = env.spawn(&args.vexa, "gateway")?;
+    wait_healthy(client, &[env.gateway()]).await?;
+    Ok((gateway, format!("{}/auth/me", env.gateway())))
 }
 
 /// `GET /auth/me` with every sample, alternating between the two gateways: a cold pass (cache
@@ -523,20 +530,7 @@ async fn rss_run(
     let db = connect(&url).await?;
     let keys = seed_keys(&db, args.rss_keys, KEYS_PER_USER, args.rss_keys, 7).await?;
     db.close().await;
-    let env = StackEnv::new(
-        &args.work.join(format!("rss-{backend}-gw")),
-        &url,
-        &stack::random_hex(24),
-        &stack::random_hex(24),
-    )?;
-    let gw = env.spawn(&args.vexa, "gateway")?;
-    stack::wait_ok(
-        client,
-        &format!("{}/health", env.gateway()),
-        Duration::from_secs(30),
-    )
-    .await?;
-    let me = format!("{}/auth/me", env.gateway());
+    let (gw, me) = spawn_gateway(args, client, &format!("rss-{backend}-gw"), &url).await?;
     let (idle_kib, _) = stack::rss_kib(gw.pid())?;
     // Warm the runtime, connections and buffers with one key, so the difference is the cache.
     let first = keys.first().context("no keys")?.clone();
