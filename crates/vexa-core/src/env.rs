@@ -1,6 +1,6 @@
 //! Reading settings from environment variables: [`Env`], the variables as one map with typed
-//! getters that fail naming the variable, and the names and defaults of the few variables that
-//! more than one role reads.
+//! getters that fail naming the variable; [`Secret`], a setting `Debug` never prints; and the
+//! names and defaults of the few variables that more than one role reads.
 //!
 //! It lives in the domain crate because every role crate parses its own configuration section
 //! next to its config type (`GatewayConfig::from_env`, `MeetingsConfig::from_env`, …) and this is
@@ -28,6 +28,44 @@ pub const ENV_INTERNAL_API_SECRET: &str = "INTERNAL_API_SECRET";
 pub const ENV_DATA_DIR: &str = "DATA_DIR";
 /// Default `DATA_DIR`, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "data";
+
+/// A secret setting: usable through [`Secret::expose`], never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when no secret is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret(s.to_owned())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
 
 /// A variable whose value cannot be used; the message starts with the variable's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -243,5 +281,8 @@ mod tests {
     fn debug_shows_names_not_values() {
         let e = env(&[("ADMIN_TOKEN", "hunter2-hunter2")]);
         assert!(!format!("{e:?}").contains("hunter2"));
+        let s = Secret::from("hunter2-hunter2");
+        assert_eq!(format!("{s:?}"), "<redacted>");
+        assert_eq!(format!("{:?}", Secret::default()), "<unset>");
     }
 }
