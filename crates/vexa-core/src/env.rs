@@ -116,6 +116,11 @@ impl Env {
         Env(map)
     }
 
+    /// The variables of a literal list (tests of every section start from one).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Env {
+        pairs.iter().copied().collect()
+    }
+
     /// The raw value of `var`, or `None` when unset or blank.
     pub fn get(&self, var: &str) -> Option<&str> {
         self.0
@@ -227,13 +232,9 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&'static str, &'static str)]) -> Env {
-        pairs.iter().copied().collect()
-    }
-
     #[test]
     fn blank_counts_as_unset_and_values_are_trimmed() {
-        let e = env(&[("A", "  "), ("B", " 7 "), ("C", " x ")]);
+        let e = Env::from_pairs(&[("A", "  "), ("B", " 7 "), ("C", " x ")]);
         assert_eq!(e.get("A"), None);
         assert_eq!(e.parse("A", 3u32), Ok(3));
         assert_eq!(e.parse("B", 3u32), Ok(7));
@@ -243,7 +244,7 @@ mod tests {
 
     #[test]
     fn errors_start_with_the_variable() {
-        let e = env(&[("N", "eighty"), ("F", "maybe"), ("P", "-1"), ("S", "1e300")]);
+        let e = Env::from_pairs(&[("N", "eighty"), ("F", "maybe"), ("P", "-1"), ("S", "1e300")]);
         for err in [
             e.parse("N", 1u16).map(|_| ()),
             e.flag("F", true).map(|_| ()),
@@ -257,7 +258,7 @@ mod tests {
 
     #[test]
     fn durations_and_minimums() {
-        let e = env(&[("MS", "0"), ("S", "0.5"), ("ONE", "0")]);
+        let e = Env::from_pairs(&[("MS", "0"), ("S", "0.5"), ("ONE", "0")]);
         let second = Duration::from_secs(1);
         assert_eq!(e.millis("MS", second, 0), Ok(Duration::ZERO));
         assert!(e.millis("MS", second, 1).is_err());
@@ -279,7 +280,7 @@ mod tests {
 
     #[test]
     fn debug_shows_names_not_values() {
-        let e = env(&[("ADMIN_TOKEN", "hunter2-hunter2")]);
+        let e = Env::from_pairs(&[("ADMIN_TOKEN", "hunter2-hunter2")]);
         assert!(!format!("{e:?}").contains("hunter2"));
         let s = Secret::from("hunter2-hunter2");
         assert_eq!(format!("{s:?}"), "<redacted>");

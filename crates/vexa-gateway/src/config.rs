@@ -205,13 +205,10 @@ impl fmt::Debug for GatewayConfig {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&'static str, &'static str)]) -> Env {
-        pairs.iter().copied().collect()
-    }
-
     #[test]
     fn unset_variables_give_the_defaults() {
-        let cfg = GatewayConfig::from_env(&env(&[]), &LocalUpstreams::default()).expect("valid");
+        let cfg = GatewayConfig::from_env(&Env::from_pairs(&[]), &LocalUpstreams::default())
+            .expect("valid");
         let d = GatewayConfig::default();
         assert_eq!(cfg.meetings_url, d.meetings_url);
         assert_eq!(cfg.admin_url, None);
@@ -228,12 +225,16 @@ mod tests {
             meetings: http::Uri::from_static("http://10.0.0.1:1"),
             admin: http::Uri::from_static("http://10.0.0.1:2"),
         };
-        let cfg = GatewayConfig::from_env(&env(&[("GATEWAY_ADMIN_PROXY", "true")]), &local)
-            .expect("valid");
+        let cfg =
+            GatewayConfig::from_env(&Env::from_pairs(&[("GATEWAY_ADMIN_PROXY", "true")]), &local)
+                .expect("valid");
         assert_eq!(cfg.meetings_url, local.meetings);
         assert_eq!(cfg.admin_url, Some(local.admin.clone()));
-        let legacy = GatewayConfig::from_env(&env(&[("MEETING_API_URL", "http://m:1")]), &local)
-            .expect("valid");
+        let legacy = GatewayConfig::from_env(
+            &Env::from_pairs(&[("MEETING_API_URL", "http://m:1")]),
+            &local,
+        )
+        .expect("valid");
         assert_eq!(legacy.meetings_url, http::Uri::from_static("http://m:1"));
     }
 
@@ -247,7 +248,8 @@ mod tests {
             ("GATEWAY_RATE_LIMIT_BURST", "0"),
             ("GUARD_RATE_LIMIT_RPM", "0"),
         ] {
-            let err = GatewayConfig::from_env(&env(&[(var, value)]), &local).expect_err(var);
+            let err =
+                GatewayConfig::from_env(&Env::from_pairs(&[(var, value)]), &local).expect_err(var);
             assert_eq!(err.var, var, "{err}");
         }
     }
@@ -255,7 +257,7 @@ mod tests {
     #[test]
     fn debug_masks_the_secret_and_the_redis_password() {
         let cfg = GatewayConfig::from_env(
-            &env(&[
+            &Env::from_pairs(&[
                 ("INTERNAL_API_SECRET", "s3cret-internal"),
                 ("REDIS_URL", "redis://u:pw-redis@h:6379"),
             ]),

@@ -112,13 +112,9 @@ impl std::fmt::Debug for MeetingsConfig {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&'static str, &'static str)]) -> Env {
-        pairs.iter().copied().collect()
-    }
-
     #[test]
     fn unset_variables_give_the_defaults() {
-        let cfg = MeetingsConfig::from_env(&env(&[])).expect("valid");
+        let cfg = MeetingsConfig::from_env(&Env::from_pairs(&[])).expect("valid");
         assert_eq!(cfg.bot_command, None);
         assert_eq!(cfg.data_dir, PathBuf::from("data"));
         assert_eq!(cfg.stop_grace, Duration::from_secs(10));
@@ -129,7 +125,7 @@ mod tests {
 
     #[test]
     fn variables_override_and_bad_values_name_the_variable() {
-        let cfg = MeetingsConfig::from_env(&env(&[
+        let cfg = MeetingsConfig::from_env(&Env::from_pairs(&[
             ("WEBHOOK_TIMEOUT_S", "2.5"),
             ("WEBHOOK_RETRY_BACKOFF_MS", "50"),
             ("MAX_BODY_BYTES", "1024"),
@@ -145,15 +141,18 @@ mod tests {
             "WEBHOOK_RETRY_BACKOFF_MS",
             "BOT_STOP_GRACE_S",
         ] {
-            let err = MeetingsConfig::from_env(&env(&[(var, "-1")])).expect_err(var);
+            let err = MeetingsConfig::from_env(&Env::from_pairs(&[(var, "-1")])).expect_err(var);
             assert_eq!(err.var, var);
         }
     }
 
     #[test]
     fn debug_never_prints_the_secret_or_the_token_key() {
-        let cfg = MeetingsConfig::from_env(&env(&[("INTERNAL_API_SECRET", "s3cret-internal")]))
-            .expect("valid");
+        let cfg = MeetingsConfig::from_env(&Env::from_pairs(&[(
+            "INTERNAL_API_SECRET",
+            "s3cret-internal",
+        )]))
+        .expect("valid");
         let printed = format!("{cfg:?}");
         assert!(!printed.contains("s3cret") && !printed.contains("token_key"));
     }

@@ -113,12 +113,10 @@ mod tests {
 
     #[test]
     fn wildcard_binds_are_reached_on_loopback() {
-        let env: Env = [("BIND_HOST", "::"), ("MEETINGS_API_PORT", "9")]
-            .into_iter()
-            .collect();
+        let env = Env::from_pairs(&[("BIND_HOST", "::"), ("MEETINGS_API_PORT", "9")]);
         let listen = Listen::from_env(&env).expect("valid");
         assert_eq!(listen.meetings_url(), "http://[::1]:9");
-        let env: Env = [("BIND_HOST", "0.0.0.0")].into_iter().collect();
+        let env = Env::from_pairs(&[("BIND_HOST", "0.0.0.0")]);
         let listen = Listen::from_env(&env).expect("valid");
         assert_eq!(listen.gateway_url(), "http://127.0.0.1:18056");
     }

@@ -107,16 +107,9 @@ mod tests {
 
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
     #[test]
     fn defaults_match_the_contract() {
-        let s = Settings::from_env(&env(&[])).expect("defaults are valid");
+        let s = Settings::from_env(&Env::from_pairs(&[])).expect("defaults are valid");
         assert_eq!(
             (
                 s.listen.gateway_port,
@@ -136,7 +129,8 @@ mod tests {
 
     #[test]
     fn one_max_body_bytes_feeds_every_role() {
-        let s = Settings::from_env(&env(&[("MAX_BODY_BYTES", "4096")])).expect("parses");
+        let s =
+            Settings::from_env(&Env::from_pairs(&[("MAX_BODY_BYTES", "4096")])).expect("parses");
         assert_eq!(
             (
                 s.gateway.max_body_bytes,
@@ -145,14 +139,14 @@ mod tests {
             ),
             (4096, 4096, 4096)
         );
-        let d = Settings::from_env(&env(&[])).expect("parses");
+        let d = Settings::from_env(&Env::from_pairs(&[])).expect("parses");
         assert_eq!(d.admin.max_body_bytes, d.gateway.max_body_bytes);
         assert_eq!(d.meetings.max_body_bytes, d.gateway.max_body_bytes);
     }
 
     #[test]
     fn buried_knobs_are_settable() {
-        let s = Settings::from_env(&env(&[
+        let s = Settings::from_env(&Env::from_pairs(&[
             ("WEBHOOK_TIMEOUT_S", "3"),
             ("WEBHOOK_RETRY_BACKOFF_MS", "20"),
             ("STACK_HEALTH_WAIT_S", "5"),
@@ -163,19 +157,21 @@ mod tests {
         assert_eq!(s.meetings.webhook_retry_backoff, Duration::from_millis(20));
         assert_eq!(s.stack.health_wait, Duration::from_secs(5));
         assert_eq!(s.store.identity_event_poll, Duration::from_millis(100));
-        let err = Settings::from_env(&env(&[("IDENTITY_EVENT_POLL_MS", "0")])).expect_err("zero");
+        let err = Settings::from_env(&Env::from_pairs(&[("IDENTITY_EVENT_POLL_MS", "0")]))
+            .expect_err("zero");
         assert!(err.to_string().starts_with("IDENTITY_EVENT_POLL_MS"));
     }
 
     #[test]
     fn the_meetings_service_is_called_back_on_its_own_port() {
-        let s = Settings::from_env(&env(&[("MEETINGS_API_PORT", "19058")])).expect("parses");
+        let s = Settings::from_env(&Env::from_pairs(&[("MEETINGS_API_PORT", "19058")]))
+            .expect("parses");
         assert_eq!(s.meetings.callback_base_url, "http://127.0.0.1:19058");
         assert_eq!(
             s.gateway.meetings_url,
             http::Uri::from_static("http://127.0.0.1:19058")
         );
-        let d = Settings::from_env(&env(&[])).expect("parses");
+        let d = Settings::from_env(&Env::from_pairs(&[])).expect("parses");
         assert_eq!(
             d.meetings.callback_base_url,
             MeetingsConfig::default().callback_base_url
@@ -185,43 +181,48 @@ mod tests {
     #[test]
     fn weak_admin_token_is_refused_off_loopback() {
         for token in ["", "dev-admin-token", "short"] {
-            let s = Settings::from_env(&env(&[("BIND_HOST", "0.0.0.0"), ("ADMIN_TOKEN", token)]))
-                .expect("parses");
+            let s = Settings::from_env(&Env::from_pairs(&[
+                ("BIND_HOST", "0.0.0.0"),
+                ("ADMIN_TOKEN", token),
+            ]))
+            .expect("parses");
             let err = s.check_admin_token_safety().expect_err("refused");
             assert!(err.to_string().contains("ADMIN_TOKEN"), "{err}");
         }
-        let ok = Settings::from_env(&env(&[
+        let ok = Settings::from_env(&Env::from_pairs(&[
             ("BIND_HOST", "0.0.0.0"),
             ("ADMIN_TOKEN", "a-long-random-admin-token"),
         ]))
         .expect("parses");
         assert!(ok.check_admin_token_safety().is_ok());
-        let allowed = Settings::from_env(&env(&[
+        let allowed = Settings::from_env(&Env::from_pairs(&[
             ("BIND_HOST", "0.0.0.0"),
             ("ADMIN_TOKEN", "dev-admin-token"),
             ("ALLOW_INSECURE_ADMIN_TOKEN", "true"),
         ]))
         .expect("parses");
         assert!(allowed.check_admin_token_safety().is_ok());
-        let local =
-            Settings::from_env(&env(&[("ADMIN_TOKEN", "dev-admin-token")])).expect("parses");
+        let local = Settings::from_env(&Env::from_pairs(&[("ADMIN_TOKEN", "dev-admin-token")]))
+            .expect("parses");
         assert!(local.check_admin_token_safety().is_ok());
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err =
-            Settings::from_env(&env(&[("API_GATEWAY_HOST_PORT", "eighty")])).expect_err("bad port");
+        let err = Settings::from_env(&Env::from_pairs(&[("API_GATEWAY_HOST_PORT", "eighty")]))
+            .expect_err("bad port");
         assert!(err.to_string().starts_with("API_GATEWAY_HOST_PORT"));
-        let err = Settings::from_env(&env(&[("GUARD_ENABLED", "maybe")])).expect_err("bad flag");
+        let err = Settings::from_env(&Env::from_pairs(&[("GUARD_ENABLED", "maybe")]))
+            .expect_err("bad flag");
         assert!(err.to_string().starts_with("GUARD_ENABLED"));
-        let err = Settings::from_env(&env(&[("LOG_FORMAT", "xml")])).expect_err("bad format");
+        let err =
+            Settings::from_env(&Env::from_pairs(&[("LOG_FORMAT", "xml")])).expect_err("bad format");
         assert!(err.to_string().starts_with("LOG_FORMAT"));
     }
 
     #[test]
     fn debug_never_prints_secrets() {
-        let s = Settings::from_env(&env(&[
+        let s = Settings::from_env(&Env::from_pairs(&[
             ("ADMIN_TOKEN", "super-secret-admin-token-123"),
             ("INTERNAL_API_SECRET", "super-secret-internal"),
             ("DATABASE_URL", "postgres://u:super-secret-pw@h/db"),
@@ -232,7 +233,7 @@ mod tests {
 
     #[test]
     fn original_variable_names_still_work() {
-        let s = Settings::from_env(&env(&[
+        let s = Settings::from_env(&Env::from_pairs(&[
             ("ADMIN_API_TOKEN", "legacy-token"),
             ("MEETING_API_URL", "http://m:1"),
         ]))
