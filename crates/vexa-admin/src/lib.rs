@@ -2,13 +2,13 @@
 //!
 //! `router` builds the axum app from an [`AdminState`]; `serve` runs it on a bound listener until
 //! the shutdown future resolves. Storage is reached only through the `IdentityStore` port; the
-//! in-process gateway cache is told about revocations through [`ChangeHook`].
+//! in-process gateway cache is told about revocations through [`AdminState::on_change`], an
+//! [`IdentityListener`].
 
 use std::future::Future;
 use std::sync::Arc;
 
-use vexa_core::store::IdentityChange;
-use vexa_core::{AdminToken, Clock, IdentityStore};
+use vexa_core::{AdminToken, Clock, IdentityListener, IdentityStore};
 
 mod auth;
 pub mod error;
@@ -23,10 +23,6 @@ pub use error::AdminError;
 pub use extract::MAX_BODY_BYTES;
 pub use routes::router;
 
-/// Called synchronously after a revoke, user delete or user patch, before the response is sent,
-/// so an in-process key cache can evict at once.
-pub type ChangeHook = Arc<dyn Fn(&IdentityChange) + Send + Sync>;
-
 /// Everything the admin API needs from the process that runs it.
 #[derive(Clone)]
 pub struct AdminState {
@@ -34,7 +30,10 @@ pub struct AdminState {
     pub clock: Arc<dyn Clock>,
     pub admin_token: AdminToken,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    pub on_change: ChangeHook,
+    /// Told synchronously after a revoke, user delete or user patch, before the response is
+    /// sent, so an in-process key cache evicts at once (`vexa_core::IgnoreChanges` when this
+    /// process runs no gateway).
+    pub on_change: Arc<dyn IdentityListener>,
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

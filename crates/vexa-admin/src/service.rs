@@ -1,5 +1,5 @@
 //! The identity service behind the admin routes: validates requests into domain values, calls
-//! the `IdentityStore` port, and notifies the change hook. Knows nothing of HTTP beyond the
+//! the `IdentityStore` port, and tells the `IdentityListener`. Knows nothing of HTTP beyond the
 //! error type; never sees or stores a key's plaintext except to hand it back once from `mint`.
 
 use std::sync::Arc;
@@ -11,8 +11,8 @@ use vexa_core::user::{
     MAX_NAME_LEN, MAX_URL_LEN,
 };
 use vexa_core::{
-    Clock, Email, IdentityStore, KeyId, MintedKey, NewKey, NewUser, StoreError, User, UserId,
-    UserPatch,
+    Clock, Email, IdentityListener, IdentityStore, KeyId, MintedKey, NewKey, NewUser, StoreError,
+    User, UserId, UserPatch,
 };
 
 use crate::error::AdminError;
@@ -20,7 +20,6 @@ use crate::mint::{self, MintQuery};
 use crate::wire::{
     CreateUserRequest, KeyView, MintRequest, MintedKeyView, PatchUserRequest, UserView,
 };
-use crate::ChangeHook;
 
 /// Largest page of users one request may ask for.
 pub const MAX_PAGE: i64 = 1000;
@@ -30,14 +29,14 @@ pub const DEFAULT_PAGE: i64 = 100;
 pub struct AdminService {
     store: Arc<dyn IdentityStore>,
     clock: Arc<dyn Clock>,
-    on_change: ChangeHook,
+    on_change: Arc<dyn IdentityListener>,
 }
 
 impl AdminService {
     pub fn new(
         store: Arc<dyn IdentityStore>,
         clock: Arc<dyn Clock>,
-        on_change: ChangeHook,
+        on_change: Arc<dyn IdentityListener>,
     ) -> Self {
         AdminService {
             store,
@@ -192,7 +191,7 @@ impl AdminService {
     }
 
     fn notify(&self, change: &IdentityChange) {
-        (self.on_change)(change);
+        self.on_change.on_change(change);
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod admin_token;
 pub mod clock;
+pub mod env;
 pub mod error;
 pub mod key;
 pub mod meeting;
@@ -19,6 +20,9 @@ pub use error::{StoreError, ValidationError};
 pub use key::{ApiKey, KeyDigest, KeyFormatError, MintedKey};
 pub use principal::Principal;
 pub use scope::{Scope, ScopeSet};
-pub use store::{IdentityChange, IdentityEvent, IdentityStore, KeyId, KeyRecord, NewKey};
+pub use store::{
+    IdentityChange, IdentityEvent, IdentityListener, IdentityStore, IgnoreChanges, KeyId,
+    KeyRecord, NewKey,
+};
 pub use time::Timestamp;
 pub use user::{Email, NewUser, User, UserId, UserPatch};

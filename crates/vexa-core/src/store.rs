@@ -56,6 +56,26 @@ pub enum IdentityChange {
     UserChanged(UserId),
 }
 
+/// Whoever must act on an [`IdentityChange`] in this process: the gateway's `Invalidator` evicts
+/// cached keys and closes revoked WebSockets. The admin API calls it right after its own change
+/// commits (so the process that served a revocation enforces it before answering), and
+/// `vexa_store::watch` calls it for every change any process records.
+///
+/// Called synchronously on the caller's task: it must not block. Work that needs I/O is spawned.
+pub trait IdentityListener: Send + Sync {
+    /// Applies one change. May be called twice for the same change (an in-process notification
+    /// and the event log); applying it again must be harmless.
+    fn on_change(&self, change: &IdentityChange);
+}
+
+/// The listener of a process with no key cache to keep fresh (an admin API on its own).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IgnoreChanges;
+
+impl IdentityListener for IgnoreChanges {
+    fn on_change(&self, _change: &IdentityChange) {}
+}
+
 /// Users and keys. Every method is one short transaction; none holds a lock across calls.
 #[async_trait]
 pub trait IdentityStore: Send + Sync + 'static {

@@ -1,16 +1,44 @@
-//! Gateway settings: what the binary fills from the environment, with the contract's defaults.
+//! Gateway settings: the config types, their defaults (the contract's, written only in the
+//! `Default` impls), and [`GatewayConfig::from_env`], which reads the gateway's variables over
+//! those defaults. The limiters' sections are read next to their types ([`EdgeConfig::from_env`],
+//! [`UserLimitConfig::from_env`]).
 
+use std::fmt;
 use std::time::Duration;
 
-use crate::limit::{EdgeConfig, TrustedProxies, UserLimitConfig};
+use vexa_core::env::{
+    redact_url, Env, EnvError, Secret, DEFAULT_MAX_BODY_BYTES, ENV_INTERNAL_API_SECRET,
+    ENV_MAX_BODY_BYTES,
+};
+
+use crate::limit::{EdgeConfig, LimitError, TrustedProxies, UserLimitConfig};
+
+/// `MEETINGS_API_URL`: where user routes and `/ws` go.
+pub const ENV_MEETINGS_API_URL: &str = "MEETINGS_API_URL";
+/// `MEETING_API_URL`: the original's name for `MEETINGS_API_URL`, honoured when that is unset.
+pub const ENV_MEETING_API_URL: &str = "MEETING_API_URL";
+/// `BROWSER_API_URL`: where `/browser/*` goes.
+pub const ENV_BROWSER_API_URL: &str = "BROWSER_API_URL";
+/// `GATEWAY_ADMIN_PROXY`: forward `/admin/*` to the admin API.
+pub const ENV_GATEWAY_ADMIN_PROXY: &str = "GATEWAY_ADMIN_PROXY";
+/// `ADMIN_API_URL`: the admin API `/admin/*` is forwarded to.
+pub const ENV_ADMIN_API_URL: &str = "ADMIN_API_URL";
+/// `UPSTREAM_TIMEOUT_S`: longest wait for an upstream's response headers, in seconds.
+pub const ENV_UPSTREAM_TIMEOUT_S: &str = "UPSTREAM_TIMEOUT_S";
+/// `REDIS_URL`: shares the per-user buckets between replicas.
+pub const ENV_REDIS_URL: &str = "REDIS_URL";
+/// `GUARD_TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed.
+pub const ENV_GUARD_TRUSTED_PROXIES: &str = "GUARD_TRUSTED_PROXIES";
+/// `KEY_CACHE_CAPACITY`: most key resolutions held in memory.
+pub const ENV_KEY_CACHE_CAPACITY: &str = "KEY_CACHE_CAPACITY";
 
 /// Sizing and lifetimes of the in-process key cache.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheConfig {
-    /// Most entries (positive and negative) held at once.
+    /// `KEY_CACHE_CAPACITY`: most entries (positive and negative) held at once.
     pub capacity: usize,
     /// How long a resolved key is trusted without asking the store again. Revocations do not
-    /// wait for this: they arrive through `Invalidator::apply`.
+    /// wait for this: they arrive through the `IdentityListener` (`Invalidator`).
     pub positive_ttl: Duration,
     /// How long an unknown digest is answered from memory (shields the store from floods of
     /// well-formed but unknown keys).
@@ -30,25 +58,47 @@ impl Default for CacheConfig {
     }
 }
 
+/// Where the gateway's own stack answers, for upstream variables left unset. Only the process
+/// that binds the roles knows their ports, so it says; the default is the default stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalUpstreams {
+    /// Used when `MEETINGS_API_URL` is unset.
+    pub meetings: http::Uri,
+    /// Used when `GATEWAY_ADMIN_PROXY=true` and `ADMIN_API_URL` is unset.
+    pub admin: http::Uri,
+}
+
+impl Default for LocalUpstreams {
+    fn default() -> Self {
+        LocalUpstreams {
+            meetings: http::Uri::from_static("http://127.0.0.1:18058"),
+            admin: http::Uri::from_static("http://127.0.0.1:18057"),
+        }
+    }
+}
+
 /// Everything [`crate::Gateway::new`] needs besides its collaborators.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GatewayConfig {
     /// `MEETINGS_API_URL`: where user routes and `/ws` go.
     pub meetings_url: http::Uri,
     /// `BROWSER_API_URL`: where `/browser/*` goes; `None` answers 503.
     pub browser_url: Option<http::Uri>,
-    /// The admin API, only when `GATEWAY_ADMIN_PROXY=true`; `None` makes `/admin/*` a 404.
+    /// `ADMIN_API_URL`, only when `GATEWAY_ADMIN_PROXY=true`; `None` makes `/admin/*` a 404.
     pub admin_url: Option<http::Uri>,
     /// `INTERNAL_API_SECRET`, sent as `X-Internal-Secret` to the meetings service.
-    pub internal_secret: String,
+    pub internal_secret: Secret,
     /// `UPSTREAM_TIMEOUT_S`: longest wait for an upstream's response headers.
     pub upstream_timeout: Duration,
     /// `MAX_BODY_BYTES`: largest request body forwarded.
     pub max_body_bytes: u64,
+    /// The per-IP edge guard (`GUARD_*`).
     pub edge: EdgeConfig,
+    /// The per-user limiter (`GATEWAY_RATE_LIMIT_*`).
     pub user_limit: UserLimitConfig,
     /// `REDIS_URL`: shares the per-user buckets between replicas when set.
     pub redis_url: Option<String>,
+    /// `GUARD_TRUSTED_PROXIES`.
     pub trusted_proxies: TrustedProxies,
     pub cache: CacheConfig,
 }
@@ -56,17 +106,168 @@ pub struct GatewayConfig {
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
-            meetings_url: http::Uri::from_static("http://127.0.0.1:18058"),
+            meetings_url: LocalUpstreams::default().meetings,
             browser_url: None,
             admin_url: None,
-            internal_secret: String::new(),
+            internal_secret: Secret::default(),
             upstream_timeout: Duration::from_secs(30),
-            max_body_bytes: 10 * 1024 * 1024,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             edge: EdgeConfig::default(),
             user_limit: UserLimitConfig::default(),
             redis_url: None,
             trusted_proxies: TrustedProxies::none(),
             cache: CacheConfig::default(),
         }
+    }
+}
+
+impl GatewayConfig {
+    /// The defaults, overridden by whichever gateway variables `env` sets; unset upstreams point
+    /// at `local`.
+    pub fn from_env(env: &Env, local: &LocalUpstreams) -> Result<GatewayConfig, EnvError> {
+        let d = GatewayConfig::default();
+        let meetings = env
+            .get(ENV_MEETINGS_API_URL)
+            .or_else(|| env.get(ENV_MEETING_API_URL));
+        let admin_proxy = env.flag(ENV_GATEWAY_ADMIN_PROXY, d.admin_url.is_some())?;
+        Ok(GatewayConfig {
+            meetings_url: url_or(ENV_MEETINGS_API_URL, meetings, &local.meetings)?,
+            browser_url: env
+                .get(ENV_BROWSER_API_URL)
+                .map(|v| parse_url(ENV_BROWSER_API_URL, v))
+                .transpose()?,
+            admin_url: admin_proxy
+                .then(|| url_or(ENV_ADMIN_API_URL, env.get(ENV_ADMIN_API_URL), &local.admin))
+                .transpose()?,
+            internal_secret: env
+                .get(ENV_INTERNAL_API_SECRET)
+                .map_or(d.internal_secret, Secret::from),
+            upstream_timeout: env.positive_secs(ENV_UPSTREAM_TIMEOUT_S, d.upstream_timeout)?,
+            max_body_bytes: env.parse(ENV_MAX_BODY_BYTES, d.max_body_bytes)?,
+            edge: EdgeConfig::from_env(env)?,
+            user_limit: UserLimitConfig::from_env(env)?,
+            redis_url: env.get(ENV_REDIS_URL).map(str::to_owned).or(d.redis_url),
+            trusted_proxies: trusted_proxies(env)?,
+            cache: CacheConfig {
+                capacity: env.parse(ENV_KEY_CACHE_CAPACITY, d.cache.capacity)?,
+                ..d.cache
+            },
+        })
+    }
+}
+
+fn parse_url(var: &'static str, value: &str) -> Result<http::Uri, EnvError> {
+    value
+        .parse::<http::Uri>()
+        .map_err(|e| EnvError::new(var, format!("{value:?} is not a valid URL: {e}")))
+}
+
+fn url_or(
+    var: &'static str,
+    value: Option<&str>,
+    default: &http::Uri,
+) -> Result<http::Uri, EnvError> {
+    value.map_or_else(|| Ok(default.clone()), |v| parse_url(var, v))
+}
+
+fn trusted_proxies(env: &Env) -> Result<TrustedProxies, EnvError> {
+    TrustedProxies::parse(&env.string(ENV_GUARD_TRUSTED_PROXIES, "")).map_err(|e| {
+        let reason = match e {
+            LimitError::InvalidTrustedProxy { entry } => {
+                format!("{entry:?} is not an IP address or CIDR")
+            }
+            LimitError::InvalidRedisUrl => e.to_string(),
+        };
+        EnvError::new(ENV_GUARD_TRUSTED_PROXIES, reason)
+    })
+}
+
+impl fmt::Debug for GatewayConfig {
+    // By hand only to keep the password of a Redis URL out of `vexa config`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("meetings_url", &self.meetings_url)
+            .field("browser_url", &self.browser_url)
+            .field("admin_url", &self.admin_url)
+            .field("internal_secret", &self.internal_secret)
+            .field("upstream_timeout", &self.upstream_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("edge", &self.edge)
+            .field("user_limit", &self.user_limit)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_variables_give_the_defaults() {
+        let cfg = GatewayConfig::from_env(&Env::from_pairs(&[]), &LocalUpstreams::default())
+            .expect("valid");
+        let d = GatewayConfig::default();
+        assert_eq!(cfg.meetings_url, d.meetings_url);
+        assert_eq!(cfg.admin_url, None);
+        assert_eq!(cfg.upstream_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(cfg.edge, EdgeConfig::default());
+        assert_eq!(cfg.user_limit, UserLimitConfig::default());
+        assert_eq!(cfg.cache, CacheConfig::default());
+    }
+
+    #[test]
+    fn upstreams_default_to_the_local_roles_and_honour_the_original_name() {
+        let local = LocalUpstreams {
+            meetings: http::Uri::from_static("http://10.0.0.1:1"),
+            admin: http::Uri::from_static("http://10.0.0.1:2"),
+        };
+        let cfg =
+            GatewayConfig::from_env(&Env::from_pairs(&[("GATEWAY_ADMIN_PROXY", "true")]), &local)
+                .expect("valid");
+        assert_eq!(cfg.meetings_url, local.meetings);
+        assert_eq!(cfg.admin_url, Some(local.admin.clone()));
+        let legacy = GatewayConfig::from_env(
+            &Env::from_pairs(&[("MEETING_API_URL", "http://m:1")]),
+            &local,
+        )
+        .expect("valid");
+        assert_eq!(legacy.meetings_url, http::Uri::from_static("http://m:1"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let local = LocalUpstreams::default();
+        for (var, value) in [
+            ("MEETINGS_API_URL", "http://bad host"),
+            ("GUARD_TRUSTED_PROXIES", "10.0.0.0/8, nonsense"),
+            ("UPSTREAM_TIMEOUT_S", "0"),
+            ("GATEWAY_RATE_LIMIT_BURST", "0"),
+            ("GUARD_RATE_LIMIT_RPM", "0"),
+        ] {
+            let err =
+                GatewayConfig::from_env(&Env::from_pairs(&[(var, value)]), &local).expect_err(var);
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_masks_the_secret_and_the_redis_password() {
+        let cfg = GatewayConfig::from_env(
+            &Env::from_pairs(&[
+                ("INTERNAL_API_SECRET", "s3cret-internal"),
+                ("REDIS_URL", "redis://u:pw-redis@h:6379"),
+            ]),
+            &LocalUpstreams::default(),
+        )
+        .expect("valid");
+        let printed = format!("{cfg:?}");
+        assert!(
+            !printed.contains("s3cret") && !printed.contains("pw-redis"),
+            "{printed}"
+        );
     }
 }

@@ -23,10 +23,10 @@ use std::sync::Arc;
 use http::HeaderValue;
 use metrics_exporter_prometheus::PrometheusHandle;
 use vexa_core::store::IdentityChange;
-use vexa_core::{Clock, IdentityStore};
+use vexa_core::{Clock, IdentityListener, IdentityStore};
 
 pub use crate::body::GwBody;
-pub use crate::config::{CacheConfig, GatewayConfig};
+pub use crate::config::{CacheConfig, GatewayConfig, LocalUpstreams};
 pub use crate::error::{GatewayError, Rejection};
 
 pub use crate::cache::{KeyCache, Lookup};
@@ -67,7 +67,7 @@ impl Gateway {
             .as_ref()
             .map(|u| Upstream::from_uri(u, "ADMIN_API_URL must be an http:// URL"))
             .transpose()?;
-        let secret = HeaderValue::from_str(&cfg.internal_secret)
+        let secret = HeaderValue::from_str(cfg.internal_secret.expose())
             .map_err(|_| GatewayError::Config("INTERNAL_API_SECRET must be printable ASCII"))?;
         let user_limit = match (&cfg.redis_url, cfg.user_limit.disabled) {
             (Some(url), false) => UserLimiter::with_redis(cfg.user_limit, url).await?,
@@ -97,7 +97,7 @@ impl Gateway {
         })
     }
 
-    /// The handle that applies identity changes (revocations, user changes) to this gateway.
+    /// This gateway's [`IdentityListener`]: what revocations and user changes are told to.
     pub fn invalidator(&self) -> Invalidator {
         Invalidator {
             cache: self.state.cache.clone(),
@@ -117,7 +117,8 @@ impl Gateway {
     }
 }
 
-/// Applies identity changes to a running gateway. Cheap to clone; `apply` is synchronous.
+/// The gateway's [`IdentityListener`]: applies identity changes to a running gateway's key cache
+/// and relayed WebSockets. Cheap to clone.
 #[derive(Clone)]
 pub struct Invalidator {
     cache: KeyCache,
@@ -131,12 +132,12 @@ impl std::fmt::Debug for Invalidator {
     }
 }
 
-impl Invalidator {
+impl IdentityListener for Invalidator {
     /// `KeyRevoked(d)`: evicts `d` and closes its WebSockets (4401 "API key revoked").
     /// `UserChanged(u)`: evicts every cached key of `u`; that user's open WebSockets are
-    /// re-checked against the store and closed the same way if their key no longer resolves
-    /// (a deleted user), but kept for a mere profile change.
-    pub fn apply(&self, change: &IdentityChange) {
+    /// re-checked against the store (on a spawned task) and closed the same way if their key no
+    /// longer resolves (a deleted user), but kept for a mere profile change.
+    fn on_change(&self, change: &IdentityChange) {
         self.cache.apply(change);
         match change {
             IdentityChange::KeyRevoked(digest) => {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use http::{Method, StatusCode};
-use vexa_core::{Scope, Timestamp};
+use vexa_core::{IdentityListener, Scope, Timestamp};
 use vexa_gateway::routes::{Access, Methods, Target, ROUTES};
 
 async fn health_and_metrics_need_no_key(backend: Backend) {
@@ -151,7 +151,7 @@ async fn revocation_through_the_invalidator_takes_effect_on_the_next_request(bac
     let gw = start(config(&echo.url), store.clone()).await;
     let k = key(&store, &[Scope::Bot]).await;
     assert_eq!(get(&gw.base, "/bots", Some(&k)).await.status, 200);
-    gw.invalidator.apply(&store.revoke(&k).await);
+    gw.invalidator.on_change(&store.revoke(&k).await);
     let r = get(&gw.base, "/bots", Some(&k)).await;
     assert_eq!(
         (r.status, r.detail().as_str()),
@@ -160,7 +160,7 @@ async fn revocation_through_the_invalidator_takes_effect_on_the_next_request(bac
 
     let k2 = key(&store, &[Scope::Bot]).await;
     assert_eq!(get(&gw.base, "/bots", Some(&k2)).await.status, 200);
-    gw.invalidator.apply(&store.delete_user_of(&k2).await);
+    gw.invalidator.on_change(&store.delete_user_of(&k2).await);
     assert_eq!(get(&gw.base, "/bots", Some(&k2)).await.status, 401);
     gw.shutdown().await;
 }

@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use vexa_core::{Clock, Scope, SystemClock, Timestamp};
+use vexa_core::{Clock, IdentityListener, Scope, SystemClock, Timestamp};
 
 async fn connect(
     addr: std::net::SocketAddr,
@@ -108,13 +108,13 @@ async fn revocation_closes_the_socket_with_4401(backend: Backend) {
     let k = key(&store, &[Scope::Tx]).await;
     let mut ws = connect(gw.addr, "/ws", Some(&k)).await;
     next_text(&mut ws).await;
-    gw.invalidator.apply(&store.revoke(&k).await);
+    gw.invalidator.on_change(&store.revoke(&k).await);
     expect_close(&mut ws, "API key revoked").await;
 
     let k2 = key(&store, &[Scope::Tx]).await;
     let mut ws2 = connect(gw.addr, "/ws", Some(&k2)).await;
     next_text(&mut ws2).await;
-    gw.invalidator.apply(&store.delete_user_of(&k2).await);
+    gw.invalidator.on_change(&store.delete_user_of(&k2).await);
     expect_close(&mut ws2, "API key revoked").await;
     gw.shutdown().await;
 }

@@ -6,7 +6,7 @@
 //! - `runtime` — the `process` backend (`BOT_COMMAND`, one process group per bot);
 //! - `internal` — the bot protocol (HTTP callbacks with a per-meeting HMAC token);
 //! - `ws` — live frames for the caller's own meetings; `webhook` — signed delivery with retries;
-//! - `mock_bot` — the development bot.
+//! - `mock_bot` — the development bot; `config` — [`MeetingsConfig`] and its variables.
 //!
 //! # The bot protocol
 //!
@@ -29,9 +29,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use vexa_core::meeting::MeetingStore;
@@ -39,6 +37,7 @@ use vexa_core::Clock;
 
 mod bots;
 mod caller;
+pub mod config;
 mod error;
 mod hub;
 mod input;
@@ -54,39 +53,11 @@ mod view;
 pub mod webhook;
 mod ws;
 
+pub use config::MeetingsConfig;
 pub use error::MeetingsError;
 
 use crate::runtime::{BotRuntime, ProcessRuntime};
 use crate::state::AppState;
-
-/// Configuration of the meetings service.
-#[derive(Clone)]
-pub struct MeetingsConfig {
-    /// Shared with the gateway; every public route requires it in `X-Internal-Secret`.
-    pub internal_secret: String,
-    /// `BOT_COMMAND` (shell words). `None` = `POST /bots` answers 503.
-    pub bot_command: Option<String>,
-    /// Where bots reach this service, e.g. `http://127.0.0.1:18058`.
-    pub callback_base_url: String,
-    /// Bot logs go to `<data_dir>/bots/`.
-    pub data_dir: PathBuf,
-    /// How long a bot may take to leave after being told to, before SIGTERM.
-    pub stop_grace: Duration,
-    /// Key of the per-meeting bot tokens.
-    pub token_key: [u8; 32],
-    pub webhook_timeout: Duration,
-}
-
-impl std::fmt::Debug for MeetingsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MeetingsConfig")
-            .field("bot_command", &self.bot_command)
-            .field("callback_base_url", &self.callback_base_url)
-            .field("data_dir", &self.data_dir)
-            .field("stop_grace", &self.stop_grace)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The service, ready to serve.
 pub struct MeetingsService {
@@ -113,7 +84,7 @@ impl MeetingsService {
             store.clone(),
             clock.clone(),
             cfg.webhook_timeout,
-            Duration::from_secs(1),
+            cfg.webhook_retry_backoff,
         );
         let shutdown = CancellationToken::new();
         let state = AppState {

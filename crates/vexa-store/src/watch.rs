@@ -1,4 +1,6 @@
-//! Following the identity event log, so every process evicts stale cached resolutions.
+//! Following the identity event log, so every process evicts stale cached resolutions: each
+//! change any process records reaches this process's [`IdentityListener`] (the gateway's
+//! `Invalidator`), once, oldest first.
 //!
 //! On PostgreSQL a LISTEN connection wakes the follower the instant another replica commits a
 //! change; a poll every `poll_every` is the backstop for when that connection drops, so
@@ -17,8 +19,9 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use vexa_core::{IdentityEvent, IdentityStore};
+use vexa_core::{IdentityListener, IdentityStore};
 
+use crate::identity::SqlIdentityStore;
 use crate::Db;
 
 /// The PostgreSQL channel the `identity_events` trigger notifies.
@@ -29,18 +32,18 @@ pub const HOLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const BATCH: i64 = 1000;
 
-/// Receives every event once, oldest first (re-delivery after a restart is harmless: applying an
-/// invalidation twice only evicts twice).
-pub type EventSink = Arc<dyn Fn(&IdentityEvent) + Send + Sync>;
-
-/// Starts following events recorded from now on; runs until `cancel`.
+/// Starts following the events of `db` recorded from now on, handing each change to `listener`
+/// (re-delivery after a restart is harmless: applying an invalidation twice only evicts twice);
+/// runs until `cancel`. A zero `poll_every` is taken as one millisecond.
 pub fn spawn_event_follower(
     db: Db,
-    store: Arc<dyn IdentityStore>,
-    sink: EventSink,
+    listener: Arc<dyn IdentityListener>,
     poll_every: Duration,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
+    let store = SqlIdentityStore::new(db.clone());
+    // tokio's interval refuses a zero period.
+    let poll_every = poll_every.max(Duration::from_millis(1));
     tokio::spawn(async move {
         let start = loop {
             match store.latest_event_seq().await {
@@ -55,25 +58,25 @@ pub fn spawn_event_follower(
             }
         };
         let mut cursor = Cursor::new(start);
-        let mut listener: Option<PgListener> = None;
+        let mut pg_listener: Option<PgListener> = None;
         let mut poll = tokio::time::interval(poll_every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if listener.is_none() {
-                listener = listen(&db).await;
+            if pg_listener.is_none() {
+                pg_listener = listen(&db).await;
             }
             let woke_by_notify = tokio::select! {
                 () = cancel.cancelled() => return,
                 _ = poll.tick() => false,
-                got = recv(&mut listener) => {
+                got = recv(&mut pg_listener) => {
                     if !got {
                         // The connection dropped; the poll keeps us bounded until it is back.
-                        listener = None;
+                        pg_listener = None;
                     }
                     got
                 }
             };
-            if let Err(e) = cursor.drain(store.as_ref(), &sink).await {
+            if let Err(e) = cursor.drain(&store, listener.as_ref()).await {
                 tracing::warn!(error = %e, notified = woke_by_notify, "identity event follower: read failed");
             }
         }
@@ -130,8 +133,8 @@ impl Cursor {
 
     async fn drain(
         &mut self,
-        store: &dyn IdentityStore,
-        sink: &EventSink,
+        store: &SqlIdentityStore,
+        listener: &dyn IdentityListener,
     ) -> Result<(), vexa_core::StoreError> {
         loop {
             let events = store.events_since(self.low, BATCH).await?;
@@ -139,7 +142,7 @@ impl Cursor {
             let mut fresh = 0usize;
             for event in &events {
                 if self.applied.insert(event.seq) {
-                    sink(event);
+                    listener.on_change(&event.change);
                     fresh += 1;
                 }
             }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use vexa_core::{
-    Email, IdentityChange, IdentityEvent, IdentityStore, MintedKey, NewKey, NewUser, Scope,
+    Email, IdentityChange, IdentityListener, IdentityStore, MintedKey, NewKey, NewUser, Scope,
     Timestamp,
 };
 use vexa_store::identity::SqlIdentityStore;
@@ -15,7 +15,7 @@ use vexa_store::{ConnectOptions, Db};
 
 const NOW: Timestamp = Timestamp(1_700_000_000_000);
 
-async fn wait_for(seen: &Mutex<Vec<IdentityEvent>>, n: usize, within: Duration) -> Duration {
+async fn wait_for(seen: &Mutex<Vec<IdentityChange>>, n: usize, within: Duration) -> Duration {
     let start = Instant::now();
     loop {
         if seen.lock().expect("lock").len() >= n {
@@ -40,7 +40,16 @@ async fn user(store: &SqlIdentityStore, email: &str) -> vexa_core::User {
     store.create_or_find_user(&new, NOW).await.expect("user").0
 }
 
-type Seen = Arc<Mutex<Vec<IdentityEvent>>>;
+type Seen = Arc<Mutex<Vec<IdentityChange>>>;
+
+/// Records every change the follower hands over.
+struct Recorder(Seen);
+
+impl IdentityListener for Recorder {
+    fn on_change(&self, change: &IdentityChange) {
+        self.0.lock().expect("lock").push(change.clone());
+    }
+}
 
 /// A follower on its own pool (another process's view of the database) that collects events.
 async fn follow(
@@ -51,13 +60,10 @@ async fn follow(
     let reader_db = Db::connect(url, &ConnectOptions::default())
         .await
         .expect("second pool");
-    let reader: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(reader_db.clone()));
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
-    let sink_seen = seen.clone();
     let follower = vexa_store::watch::spawn_event_follower(
         reader_db,
-        reader,
-        Arc::new(move |e: &IdentityEvent| sink_seen.lock().expect("lock").push(e.clone())),
+        Arc::new(Recorder(seen.clone())),
         poll,
         cancel.clone(),
     );
@@ -119,12 +125,7 @@ async fn follower_sees_other_writers_changes_in_order() {
         writer.delete_user(u.id, NOW).await.expect("delete");
         wait_for(&seen, 2, Duration::from_secs(2)).await;
 
-        let changes: Vec<IdentityChange> = seen
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|e| e.change.clone())
-            .collect();
+        let changes: Vec<IdentityChange> = seen.lock().expect("lock").clone();
         assert_eq!(
             changes,
             [

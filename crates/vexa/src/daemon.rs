@@ -10,15 +10,14 @@ use anyhow::Context;
 
 use crate::config::Settings;
 
-const HEALTH_WAIT: Duration = Duration::from_secs(90);
 const STOP_WAIT: Duration = Duration::from_secs(25);
 
 fn pid_file(settings: &Settings) -> PathBuf {
-    settings.data_dir.join("vexa.pid")
+    settings.stack.data_dir.join("vexa.pid")
 }
 
 fn log_file(settings: &Settings) -> PathBuf {
-    settings.data_dir.join("vexa.log")
+    settings.stack.data_dir.join("vexa.log")
 }
 
 /// The recorded pid, if that process is still alive and is a vexa process.
@@ -43,8 +42,9 @@ pub async fn start(settings: &Settings) -> anyhow::Result<()> {
         println!("vexa is already running (pid {pid})");
         return Ok(());
     }
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let data_dir = &settings.stack.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -148,7 +148,9 @@ fn signal(pid: u32, sig: Signal) {
 }
 
 async fn wait_healthy(settings: &Settings, pid: Option<u32>) -> anyhow::Result<()> {
-    let deadline = Instant::now() + HEALTH_WAIT;
+    let wait = settings.stack.health_wait;
+    // A wait too long to represent is no deadline at all.
+    let deadline = Instant::now().checked_add(wait);
     loop {
         let unhealthy = unhealthy_roles(settings).await;
         if unhealthy.is_empty() {
@@ -162,10 +164,10 @@ async fn wait_healthy(settings: &Settings, pid: Option<u32>) -> anyhow::Result<(
                 );
             }
         }
-        if Instant::now() > deadline {
+        if deadline.is_some_and(|d| Instant::now() > d) {
             anyhow::bail!(
                 "vexa did not become healthy within {} s ({} not answering); see {}",
-                HEALTH_WAIT.as_secs(),
+                wait.as_secs_f64(),
                 unhealthy.join(", "),
                 log_file(settings).display()
             );
@@ -184,9 +186,9 @@ async fn unhealthy_roles(settings: &Settings) -> Vec<&'static str> {
         Err(_) => return vec!["gateway", "admin API", "meetings service"],
     };
     let checks = [
-        ("gateway", settings.gateway_url()),
-        ("admin API", settings.admin_base_url()),
-        ("meetings service", settings.meetings_base_url()),
+        ("gateway", settings.listen.gateway_url()),
+        ("admin API", settings.listen.admin_url()),
+        ("meetings service", settings.listen.meetings_url()),
     ];
     let mut down = Vec::new();
     for (name, base) in checks {

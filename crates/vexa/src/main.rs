@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Env, Settings};
+use crate::config::Settings;
 use crate::roles::Roles;
 
 #[derive(Parser)]
@@ -58,7 +58,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::from_env(&Env::load()) {
+    let settings = match Settings::from_env(&config::load_env()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("vexa: configuration error: {e}");
@@ -114,6 +114,6 @@ fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings, roles: Roles) -> anyhow::Result<()> {
-    let _log_writer = telemetry::init_server(settings.log_format);
+    let _log_writer = telemetry::init_server(settings.log);
     roles::run(settings, roles).await
 }

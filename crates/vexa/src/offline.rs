@@ -52,7 +52,7 @@ pub enum TokenCommand {
 
 async fn open(settings: &Settings) -> anyhow::Result<SqlIdentityStore> {
     let db = Db::connect(
-        &settings.database_url,
+        &settings.store.database_url,
         &ConnectOptions {
             max_connections: 2,
             ..ConnectOptions::default()

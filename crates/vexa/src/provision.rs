@@ -36,11 +36,11 @@ struct MintView {
 }
 
 pub async fn run(settings: &Settings, args: ProvisionArgs) -> anyhow::Result<()> {
-    let admin = settings.admin_base_url();
+    let admin = settings.listen.admin_url();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let token = settings.admin_token.expose();
+    let token = settings.admin.token.expose();
     let create = client
         .post(format!("{admin}/admin/users"))
         .header("X-Admin-API-Key", token)
@@ -75,14 +75,14 @@ pub async fn run(settings: &Settings, args: ProvisionArgs) -> anyhow::Result<()>
     if args.banner {
         println!();
         println!("  vexa is up.");
-        println!("  Gateway URL   : {}", settings.gateway_url());
+        println!("  Gateway URL   : {}", settings.listen.gateway_url());
         println!("  Admin API URL : {admin}");
         println!("  API key : {}", key.token);
         println!();
         println!(
             "  Try: curl -H \"X-API-Key: {}\" {}/auth/me",
             key.token,
-            settings.gateway_url()
+            settings.listen.gateway_url()
         );
     } else {
         println!("{}", key.token);

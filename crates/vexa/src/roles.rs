@@ -6,20 +6,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use vexa_core::store::IdentityChange;
-use vexa_core::{AdminToken, Clock, IdentityStore, SystemClock};
-use vexa_gateway::limit::{EdgeConfig, TrustedProxies, UserLimitConfig};
-use vexa_gateway::{Gateway, GatewayConfig};
-use vexa_meetings::{MeetingsConfig, MeetingsService};
+use vexa_core::env::{redact_url, Secret, ENV_INTERNAL_API_SECRET};
+use vexa_core::{AdminToken, Clock, IdentityListener, IdentityStore, IgnoreChanges, SystemClock};
+use vexa_gateway::Gateway;
+use vexa_meetings::MeetingsService;
 use vexa_store::identity::SqlIdentityStore;
 use vexa_store::meetings::SqlMeetingStore;
 use vexa_store::{ConnectOptions, Db};
 
-use crate::config::Settings;
+use crate::config::{
+    Listen, Settings, ENV_ADMIN_API_PORT, ENV_API_GATEWAY_HOST_PORT, ENV_DATABASE_URL,
+    ENV_MEETINGS_API_PORT,
+};
 
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy)]
@@ -56,116 +59,24 @@ impl Roles {
     }
 }
 
-/// How often other processes' revocations are polled for, as the backstop under LISTEN/NOTIFY.
-const EVENT_POLL: Duration = Duration::from_millis(250);
-
-pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
+pub async fn run(mut settings: Settings, roles: Roles) -> anyhow::Result<()> {
     settings.check_admin_token_safety()?;
-    let internal_secret = internal_secret(&settings, roles)?;
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("installing the metrics recorder")?;
-    let db = Db::connect(&settings.database_url, &ConnectOptions::default())
-        .await
-        .with_context(|| {
-            format!(
-                "opening the database named by DATABASE_URL ({})",
-                redact_url(&settings.database_url)
-            )
-        })?;
-    let identity: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(db.clone()));
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let cancel = CancellationToken::new();
-    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
-
-    let host = settings.bind_host;
-    let gateway_listener = bind_if(
-        roles.gateway,
-        SocketAddr::new(host, settings.gateway_port),
-        "API_GATEWAY_HOST_PORT",
-    )
-    .await?;
-    let admin_listener = bind_if(
-        roles.admin,
-        SocketAddr::new(host, settings.admin_port),
-        "ADMIN_API_PORT",
-    )
-    .await?;
-    let meetings_listener = bind_if(
-        roles.meetings,
-        SocketAddr::new(host, settings.meetings_port),
-        "MEETINGS_API_PORT",
-    )
-    .await?;
-
-    let mut on_change: vexa_admin::ChangeHook = Arc::new(|_: &IdentityChange| {});
-    if let Some(listener) = gateway_listener {
-        let gateway = Gateway::new(
-            gateway_config(&settings, &internal_secret)?,
-            identity.clone(),
-            clock.clone(),
-            metrics.clone(),
-        )
-        .await
-        .context("starting the gateway")?;
-        let invalidator = gateway.invalidator();
-        let sink = invalidator.clone();
-        vexa_store::watch::spawn_event_follower(
-            db.clone(),
-            identity.clone(),
-            Arc::new(move |event: &vexa_core::IdentityEvent| sink.apply(&event.change)),
-            EVENT_POLL,
-            cancel.clone(),
-        );
-        on_change = Arc::new(move |change: &IdentityChange| invalidator.apply(change));
-        tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-        let shutdown = cancel.clone().cancelled_owned();
-        tasks.spawn(async move { gateway.serve(listener, shutdown).await.context("gateway") });
+    share_internal_secret(&mut settings, roles)?;
+    let shared = Shared::open(&settings).await?;
+    let listeners = Listeners::bind(&settings.listen, roles).await?;
+    let mut tasks = JoinSet::new();
+    let mut on_change: Arc<dyn IdentityListener> = Arc::new(IgnoreChanges);
+    if let Some(listener) = listeners.gateway {
+        on_change = start_gateway(&shared, &settings, listener, &mut tasks).await?;
     }
-    if let Some(listener) = admin_listener {
-        let state = vexa_admin::AdminState {
-            store: identity.clone(),
-            clock: clock.clone(),
-            admin_token: AdminToken::new(settings.admin_token.expose()),
-            metrics: metrics.clone(),
-            on_change,
-        };
-        tracing::info!(addr = %listener.local_addr()?, "admin API listening");
-        let shutdown = cancel.clone().cancelled_owned();
-        tasks.spawn(async move {
-            vexa_admin::serve(listener, vexa_admin::router(state), shutdown)
-                .await
-                .context("admin API")
-        });
+    if let Some(listener) = listeners.admin {
+        start_admin(&shared, &settings, on_change, listener, &mut tasks)?;
     }
-    if let Some(listener) = meetings_listener {
-        let store = Arc::new(SqlMeetingStore::new(db.clone()));
-        let service = MeetingsService::new(
-            meetings_config(&settings, &internal_secret),
-            store,
-            clock.clone(),
-        )
-        .await
-        .context("starting the meetings service")?;
-        tracing::info!(addr = %listener.local_addr()?, "meetings service listening");
-        let shutdown = cancel.clone().cancelled_owned();
-        tasks.spawn(async move {
-            service
-                .serve(listener, shutdown)
-                .await
-                .context("meetings service")
-        });
+    if let Some(listener) = listeners.meetings {
+        start_meetings(&shared, &settings, listener, &mut tasks).await?;
     }
-
-    let outcome = tokio::select! {
-        () = shutdown_signal() => { tracing::info!("shutdown requested"); Ok(()) }
-        Some(done) = tasks.join_next() => match done {
-            Ok(Ok(())) => Err(anyhow::anyhow!("a role stopped unexpectedly")),
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(anyhow::anyhow!("a role panicked: {e}")),
-        },
-    };
-    cancel.cancel();
+    let outcome = until_stopped(&mut tasks).await;
+    shared.cancel.cancel();
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(20), drain)
         .await
@@ -173,77 +84,178 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
     {
         tracing::warn!("roles did not stop within 20 s");
     }
-    db.close().await;
+    shared.db.close().await;
     outcome
 }
 
-fn internal_secret(settings: &Settings, roles: Roles) -> anyhow::Result<String> {
-    if !settings.internal_secret.is_empty() {
-        return Ok(settings.internal_secret.expose().to_owned());
+/// The roles' tasks; each ends when its server stops.
+type Tasks = JoinSet<anyhow::Result<()>>;
+
+/// What every role of this process shares.
+struct Shared {
+    db: Db,
+    identity: Arc<dyn IdentityStore>,
+    clock: Arc<dyn Clock>,
+    metrics: PrometheusHandle,
+    /// Cancelled on shutdown: stops every server and background task.
+    cancel: CancellationToken,
+}
+
+impl Shared {
+    async fn open(settings: &Settings) -> anyhow::Result<Shared> {
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .context("installing the metrics recorder")?;
+        let url = &settings.store.database_url;
+        let db = Db::connect(url, &ConnectOptions::default())
+            .await
+            .with_context(|| {
+                format!(
+                    "opening the database named by {ENV_DATABASE_URL} ({})",
+                    redact_url(url)
+                )
+            })?;
+        Ok(Shared {
+            identity: Arc::new(SqlIdentityStore::new(db.clone())),
+            db,
+            clock: Arc::new(SystemClock),
+            metrics,
+            cancel: CancellationToken::new(),
+        })
+    }
+}
+
+/// Every listener this process serves, bound before anything is served.
+struct Listeners {
+    gateway: Option<TcpListener>,
+    admin: Option<TcpListener>,
+    meetings: Option<TcpListener>,
+}
+
+impl Listeners {
+    async fn bind(listen: &Listen, roles: Roles) -> anyhow::Result<Listeners> {
+        Ok(Listeners {
+            gateway: bind_if(
+                roles.gateway,
+                listen.addr(listen.gateway_port),
+                ENV_API_GATEWAY_HOST_PORT,
+            )
+            .await?,
+            admin: bind_if(
+                roles.admin,
+                listen.addr(listen.admin_port),
+                ENV_ADMIN_API_PORT,
+            )
+            .await?,
+            meetings: bind_if(
+                roles.meetings,
+                listen.addr(listen.meetings_port),
+                ENV_MEETINGS_API_PORT,
+            )
+            .await?,
+        })
+    }
+}
+
+/// Starts the gateway and the follower of other processes' identity changes; returns the
+/// gateway's [`IdentityListener`], which the in-process admin API tells about its own changes.
+async fn start_gateway(
+    shared: &Shared,
+    settings: &Settings,
+    listener: TcpListener,
+    tasks: &mut Tasks,
+) -> anyhow::Result<Arc<dyn IdentityListener>> {
+    let gateway = Gateway::new(
+        settings.gateway.clone(),
+        shared.identity.clone(),
+        shared.clock.clone(),
+        shared.metrics.clone(),
+    )
+    .await
+    .context("starting the gateway")?;
+    let invalidator: Arc<dyn IdentityListener> = Arc::new(gateway.invalidator());
+    vexa_store::watch::spawn_event_follower(
+        shared.db.clone(),
+        invalidator.clone(),
+        settings.store.identity_event_poll,
+        shared.cancel.clone(),
+    );
+    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    let shutdown = shared.cancel.clone().cancelled_owned();
+    tasks.spawn(async move { gateway.serve(listener, shutdown).await.context("gateway") });
+    Ok(invalidator)
+}
+
+fn start_admin(
+    shared: &Shared,
+    settings: &Settings,
+    on_change: Arc<dyn IdentityListener>,
+    listener: TcpListener,
+    tasks: &mut Tasks,
+) -> anyhow::Result<()> {
+    let state = vexa_admin::AdminState {
+        store: shared.identity.clone(),
+        clock: shared.clock.clone(),
+        admin_token: AdminToken::new(settings.admin.token.expose()),
+        metrics: shared.metrics.clone(),
+        on_change,
+    };
+    tracing::info!(addr = %listener.local_addr()?, "admin API listening");
+    let shutdown = shared.cancel.clone().cancelled_owned();
+    tasks.spawn(async move {
+        vexa_admin::serve(listener, vexa_admin::router(state), shutdown)
+            .await
+            .context("admin API")
+    });
+    Ok(())
+}
+
+async fn start_meetings(
+    shared: &Shared,
+    settings: &Settings,
+    listener: TcpListener,
+    tasks: &mut Tasks,
+) -> anyhow::Result<()> {
+    let store = Arc::new(SqlMeetingStore::new(shared.db.clone()));
+    let service = MeetingsService::new(settings.meetings.clone(), store, shared.clock.clone())
+        .await
+        .context("starting the meetings service")?;
+    tracing::info!(addr = %listener.local_addr()?, "meetings service listening");
+    let shutdown = shared.cancel.clone().cancelled_owned();
+    tasks.spawn(async move {
+        service
+            .serve(listener, shutdown)
+            .await
+            .context("meetings service")
+    });
+    Ok(())
+}
+
+/// Waits for SIGINT/SIGTERM (a clean stop) or for a role to end on its own (a failure).
+async fn until_stopped(tasks: &mut Tasks) -> anyhow::Result<()> {
+    tokio::select! {
+        () = shutdown_signal() => { tracing::info!("shutdown requested"); Ok(()) }
+        Some(done) = tasks.join_next() => match done {
+            Ok(Ok(())) => Err(anyhow::anyhow!("a role stopped unexpectedly")),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(anyhow::anyhow!("a role panicked: {e}")),
+        },
+    }
+}
+
+/// The gateway and the meetings service must share `INTERNAL_API_SECRET` (both sections read
+/// it). Unset, a process that runs them together picks a random one: it never leaves the process.
+fn share_internal_secret(settings: &mut Settings, roles: Roles) -> anyhow::Result<()> {
+    if !settings.gateway.internal_secret.is_empty() {
+        return Ok(());
     }
     if roles.is_all() || roles.admin && !roles.gateway && !roles.meetings {
-        // One process: the secret never leaves it, so a fresh random one is the safest default.
-        return Ok(random_hex(32));
+        let secret = random_hex(32);
+        settings.gateway.internal_secret = Secret::from(secret.as_str());
+        settings.meetings.internal_secret = secret;
+        return Ok(());
     }
-    anyhow::bail!("INTERNAL_API_SECRET must be set (the same value for the gateway and the meetings service) when roles run as separate processes")
-}
-
-fn gateway_config(settings: &Settings, internal_secret: &str) -> anyhow::Result<GatewayConfig> {
-    let parse_uri = |var: &str, value: &str| -> anyhow::Result<http::Uri> {
-        value
-            .parse::<http::Uri>()
-            .with_context(|| format!("{var} is not a valid URL: {value}"))
-    };
-    let defaults = GatewayConfig::default();
-    Ok(GatewayConfig {
-        meetings_url: parse_uri("MEETINGS_API_URL", &settings.meetings_url)?,
-        browser_url: settings
-            .browser_url
-            .as_deref()
-            .map(|u| parse_uri("BROWSER_API_URL", u))
-            .transpose()?,
-        admin_url: if settings.gateway_admin_proxy {
-            Some(parse_uri("ADMIN_API_URL", &settings.admin_url)?)
-        } else {
-            None
-        },
-        internal_secret: internal_secret.to_owned(),
-        upstream_timeout: settings.upstream_timeout,
-        max_body_bytes: settings.max_body_bytes,
-        edge: EdgeConfig {
-            enabled: settings.guard_enabled,
-            requests_per_minute: settings.guard_rpm,
-            auto_ban_threshold: settings.guard_ban_threshold,
-            auto_ban_duration: settings.guard_ban_duration,
-            ..defaults.edge
-        },
-        user_limit: UserLimitConfig {
-            disabled: settings.rate_limit_disabled,
-            rate_per_sec: settings.rate_limit_rps,
-            burst: settings.rate_limit_burst,
-        },
-        redis_url: settings.redis_url.clone(),
-        trusted_proxies: TrustedProxies::parse(&settings.guard_trusted_proxies)
-            .map_err(|e| anyhow::anyhow!("GUARD_TRUSTED_PROXIES: {e}"))?,
-        cache: vexa_gateway::CacheConfig {
-            capacity: settings.key_cache_capacity,
-            ..defaults.cache
-        },
-    })
-}
-
-fn meetings_config(settings: &Settings, internal_secret: &str) -> MeetingsConfig {
-    let mut token_key = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut token_key);
-    MeetingsConfig {
-        internal_secret: internal_secret.to_owned(),
-        bot_command: settings.bot_command.clone(),
-        callback_base_url: settings.meetings_base_url(),
-        data_dir: settings.data_dir.clone(),
-        stop_grace: settings.bot_stop_grace,
-        token_key,
-        webhook_timeout: Duration::from_secs(10),
-    }
+    anyhow::bail!("{ENV_INTERNAL_API_SECRET} must be set (the same value for the gateway and the meetings service) when roles run as separate processes")
 }
 
 async fn bind_if(wanted: bool, addr: SocketAddr, var: &str) -> anyhow::Result<Option<TcpListener>> {
@@ -282,18 +294,4 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
     buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A database URL with any password removed, for error messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }

@@ -3,7 +3,7 @@
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, ENV_RUST_LOG};
 
 /// Installs the server's subscriber. Lines are handed to a writer thread (one access-log line per
 /// request must not cost the request a blocking write, nor a system call of its own); the queue applies back-pressure rather
@@ -18,7 +18,7 @@ pub fn init_server(format: LogFormat) -> WorkerGuard {
             64 * 1024,
             std::io::stdout(),
         ));
-    let filter = EnvFilter::try_from_default_env()
+    let filter = EnvFilter::try_from_env(ENV_RUST_LOG)
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -36,7 +36,7 @@ pub fn init_server(format: LogFormat) -> WorkerGuard {
 }
 
 pub fn init_cli() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_env(ENV_RUST_LOG).unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

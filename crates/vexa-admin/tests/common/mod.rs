@@ -1,5 +1,5 @@
 //! Shared test harness: the admin router over a real store (SQLite and PostgreSQL), a recording
-//! change hook, and a small request helper around `oneshot`.
+//! identity listener, and a small request helper around `oneshot`.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,9 +11,9 @@ use http_body_util::BodyExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::Value;
 use tower::ServiceExt;
-use vexa_admin::{AdminState, ChangeHook};
+use vexa_admin::AdminState;
 use vexa_core::store::IdentityChange;
-use vexa_core::{AdminToken, IdentityStore, ManualClock, Timestamp};
+use vexa_core::{AdminToken, IdentityListener, IdentityStore, ManualClock, Timestamp};
 use vexa_store::identity::SqlIdentityStore;
 use vexa_store::testing::TestDb;
 
@@ -59,9 +59,7 @@ pub fn app_on(db: TestDb) -> TestApp {
     let store: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(db.db.clone()));
     let clock = ManualClock::new(START);
     let changes = Arc::new(Mutex::new(Vec::new()));
-    let sink = changes.clone();
-    let on_change: ChangeHook =
-        Arc::new(move |c: &IdentityChange| sink.lock().unwrap().push(c.clone()));
+    let on_change: Arc<dyn IdentityListener> = Arc::new(Recorder(changes.clone()));
     let state = AdminState {
         store: store.clone(),
         clock: Arc::new(clock.clone()),
@@ -76,6 +74,15 @@ pub fn app_on(db: TestDb) -> TestApp {
         changes,
         db,
         backend,
+    }
+}
+
+/// Records every change the admin API reports.
+struct Recorder(Arc<Mutex<Vec<IdentityChange>>>);
+
+impl IdentityListener for Recorder {
+    fn on_change(&self, change: &IdentityChange) {
+        self.0.lock().unwrap().push(change.clone());
     }
 }
 

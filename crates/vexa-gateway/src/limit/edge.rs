@@ -19,6 +19,8 @@ use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use vexa_core::env::{Env, EnvError};
+
 use super::gcra::{secs_ceil_us, Gcra, Verdict};
 use super::Decision;
 
@@ -30,6 +32,15 @@ const MAX_SHARDS: usize = 64;
 /// keep hammering, not for one that overshoots once in a while.
 const VIOLATION_WINDOW_US: i64 = 60_000_000;
 const RATE_WINDOW_US: i64 = 60_000_000;
+
+/// `GUARD_ENABLED`: fills [`EdgeConfig::enabled`].
+pub const ENV_GUARD_ENABLED: &str = "GUARD_ENABLED";
+/// `GUARD_RATE_LIMIT_RPM`: fills [`EdgeConfig::requests_per_minute`].
+pub const ENV_GUARD_RATE_LIMIT_RPM: &str = "GUARD_RATE_LIMIT_RPM";
+/// `GUARD_AUTO_BAN_THRESHOLD`: fills [`EdgeConfig::auto_ban_threshold`].
+pub const ENV_GUARD_AUTO_BAN_THRESHOLD: &str = "GUARD_AUTO_BAN_THRESHOLD";
+/// `GUARD_AUTO_BAN_DURATION` (seconds): fills [`EdgeConfig::auto_ban_duration`].
+pub const ENV_GUARD_AUTO_BAN_DURATION: &str = "GUARD_AUTO_BAN_DURATION";
 
 /// Settings of the edge guard (`GUARD_*` environment variables).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +67,24 @@ impl Default for EdgeConfig {
             auto_ban_duration: Duration::from_secs(3600),
             max_tracked_ips: 100_000,
         }
+    }
+}
+
+impl EdgeConfig {
+    /// The defaults, overridden by whichever `GUARD_*` variables `env` sets. A budget of 0
+    /// requests per minute is refused here: from the environment the guard is switched off with
+    /// `GUARD_ENABLED=false`.
+    pub fn from_env(env: &Env) -> Result<EdgeConfig, EnvError> {
+        let d = EdgeConfig::default();
+        let ban_secs = env.parse(ENV_GUARD_AUTO_BAN_DURATION, d.auto_ban_duration.as_secs())?;
+        Ok(EdgeConfig {
+            enabled: env.flag(ENV_GUARD_ENABLED, d.enabled)?,
+            requests_per_minute: env
+                .at_least_one(ENV_GUARD_RATE_LIMIT_RPM, d.requests_per_minute)?,
+            auto_ban_threshold: env.parse(ENV_GUARD_AUTO_BAN_THRESHOLD, d.auto_ban_threshold)?,
+            auto_ban_duration: Duration::from_secs(ban_secs),
+            ..d
+        })
     }
 }
 

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use vexa_core::env::{Env, EnvError};
+
 use super::gcra::{secs_ceil_us, Gcra, Verdict};
 use super::redis::RedisBuckets;
 use super::{Decision, LimitError};
@@ -20,6 +22,13 @@ const SHARDS: usize = 64;
 /// Buckets a shard holds before it sweeps out full ones. Only users active within the last
 /// `burst / rate` seconds (3 s by default) have non-full buckets, so this is rarely exceeded.
 const SHARD_SOFT_CAP: usize = 1024;
+
+/// `GATEWAY_RATE_LIMIT_DISABLED`: fills [`UserLimitConfig::disabled`].
+pub const ENV_GATEWAY_RATE_LIMIT_DISABLED: &str = "GATEWAY_RATE_LIMIT_DISABLED";
+/// `GATEWAY_RATE_LIMIT_RPS`: fills [`UserLimitConfig::rate_per_sec`].
+pub const ENV_GATEWAY_RATE_LIMIT_RPS: &str = "GATEWAY_RATE_LIMIT_RPS";
+/// `GATEWAY_RATE_LIMIT_BURST`: fills [`UserLimitConfig::burst`].
+pub const ENV_GATEWAY_RATE_LIMIT_BURST: &str = "GATEWAY_RATE_LIMIT_BURST";
 
 /// Settings of the per-user limiter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +48,19 @@ impl Default for UserLimitConfig {
             rate_per_sec: 40.0,
             burst: 120,
         }
+    }
+}
+
+impl UserLimitConfig {
+    /// The defaults, overridden by whichever `GATEWAY_RATE_LIMIT_*` variables `env` sets. From
+    /// the environment the rate must be positive and the burst at least 1.
+    pub fn from_env(env: &Env) -> Result<UserLimitConfig, EnvError> {
+        let d = UserLimitConfig::default();
+        Ok(UserLimitConfig {
+            disabled: env.flag(ENV_GATEWAY_RATE_LIMIT_DISABLED, d.disabled)?,
+            rate_per_sec: env.positive(ENV_GATEWAY_RATE_LIMIT_RPS, d.rate_per_sec)?,
+            burst: env.at_least_one(ENV_GATEWAY_RATE_LIMIT_BURST, d.burst)?,
+        })
     }
 }
 
