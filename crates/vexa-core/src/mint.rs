@@ -189,7 +189,9 @@ mod tests {
 
     #[test]
     fn scopes_are_trimmed_deduplicated_and_kept_in_order() {
-        let valid = spec(&["tx", " bot", "tx", "", "bot "]).validate().expect("valid");
+        let valid = spec(&["tx", " bot", "tx", "", "bot "])
+            .validate()
+            .expect("valid");
         assert_eq!(valid.scopes().to_csv(), "tx,bot");
         assert_eq!(valid.primary(), Scope::Tx);
     }
@@ -233,7 +235,9 @@ mod tests {
             refusal(with(Lifetime::Seconds(MAX_EXPIRES_IN_SECS + 1))),
             "expires_in must be at most 3153600000 seconds"
         );
-        let valid = with(Lifetime::Text(" 60 ".into())).validate().expect("valid");
+        let valid = with(Lifetime::Text(" 60 ".into()))
+            .validate()
+            .expect("valid");
         assert_eq!(valid.expires_in(), Some(60));
         let valid = with(Lifetime::Seconds(MAX_EXPIRES_IN_SECS))
             .validate()
