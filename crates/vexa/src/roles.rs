@@ -126,6 +126,7 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
         let state = vexa_admin::AdminState {
             store: identity.clone(),
             clock: clock.clone(),
+            max_body_bytes: settings.max_body_bytes,
             admin_token: AdminToken::new(settings.admin_token.expose()),
             metrics: metrics.clone(),
             on_change,
