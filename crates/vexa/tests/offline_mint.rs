@@ -33,18 +33,9 @@ async fn both() -> Both {
         child: env.spawn("admin-api", "admin"),
     };
     wait_ok(&format!("{}/health", env.admin()), Duration::from_secs(30)).await;
-    let user: Value = reqwest::Client::new()
-        .post(format!("{}/admin/users", env.admin()))
-        .header("X-Admin-API-Key", ADMIN_TOKEN)
-        .json(&json!({ "email": API_USER }))
-        .send()
-        .await
-        .expect("create user")
-        .json()
-        .await
-        .expect("user json");
+    let (user_id, _, _) = common::mint(&env, API_USER, "bot").await;
     Both {
-        user_id: user["id"].as_i64().expect("user id"),
+        user_id,
         env,
         _api: api,
         _dir: dir,
@@ -54,17 +45,22 @@ async fn both() -> Both {
 impl Both {
     /// The API's answer to a mint with this JSON body: status and `detail` (or the key's JSON).
     async fn api_mint(&self, body: Value) -> (u16, Value) {
-        let res = reqwest::Client::new()
+        self.api_mint_with("", Some(body)).await
+    }
+
+    /// The API's answer to a mint with this query string (`?…` or empty) and optional body.
+    async fn api_mint_with(&self, query: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
             .post(format!(
-                "{}/admin/users/{}/tokens",
+                "{}/admin/users/{}/tokens{query}",
                 self.env.admin(),
                 self.user_id
             ))
-            .header("X-Admin-API-Key", ADMIN_TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .expect("mint");
+            .header("X-Admin-API-Key", ADMIN_TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("mint");
         let status = res.status().as_u16();
         (status, res.json().await.expect("mint json"))
     }
@@ -133,18 +129,8 @@ async fn the_cli_refuses_what_the_api_refuses_with_the_same_message() {
 #[tokio::test]
 async fn a_non_integer_lifetime_is_refused_by_both_in_the_same_words() {
     let both = both().await;
-    let res = reqwest::Client::new()
-        .post(format!(
-            "{}/admin/users/{}/tokens?expires_in=abc",
-            both.env.admin(),
-            both.user_id
-        ))
-        .header("X-Admin-API-Key", ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("mint");
-    assert_eq!(res.status().as_u16(), 422);
-    let answer: Value = res.json().await.expect("json");
+    let (status, answer) = both.api_mint_with("?expires_in=abc", None).await;
+    assert_eq!(status, 422);
     let detail = answer["detail"].as_str().expect("detail");
     assert_eq!(
         detail,
