@@ -5,19 +5,17 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use vexa_core::AdminToken;
+use vexa_http::answer_after_body;
+use vexa_http::headers::X_ADMIN_API_KEY;
 
 use crate::error::AdminError;
-use crate::extract::answer_after_body;
-
-/// Header carrying the admin token.
-pub const ADMIN_HEADER: &str = "x-admin-api-key";
 
 /// Lets the request through only with the right `X-Admin-API-Key` (compared in constant time,
 /// as raw bytes so non-UTF-8 values are simply wrong, never an error).
 pub async fn require_admin(State(token): State<AdminToken>, req: Request, next: Next) -> Response {
     let presented = req
         .headers()
-        .get(ADMIN_HEADER)
+        .get(X_ADMIN_API_KEY)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if token.verify(presented) {

@@ -1,41 +1,29 @@
 //! The admin API's one error type and its one mapping to HTTP status + `{"detail": ...}`.
 //!
-//! Every failure a handler, extractor or middleware can produce ends up here, so the status and
-//! wording of each error is decided in a single exhaustive match. 5xx bodies never carry the
-//! underlying message; it goes to the log instead.
+//! Refusals made before a handler runs (body too large, bad JSON, bad path or query, unknown
+//! route) are [`vexa_http::EdgeRejection`]s, answered by the shared edge in the same shape; every
+//! failure of the admin API's own gate, rules and store ends up here, so the status and wording
+//! of each is decided in a single exhaustive match. 5xx bodies never carry the underlying
+//! message; it goes to the log instead.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use vexa_core::{StoreError, ValidationError};
+use vexa_http::rejection::{detail_response, truncate_detail};
 
-/// Longest `detail` we echo; serde messages can quote arbitrarily long input values.
-const MAX_DETAIL_CHARS: usize = 300;
-
-/// Everything that can go wrong while serving an admin request.
+/// Everything that can go wrong while serving an admin request, past the edge.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// `X-Admin-API-Key` missing or wrong.
     #[error("Invalid or missing admin token.")]
     Forbidden,
-    /// Input that breaks a rule: bad JSON, wrong type, unknown field, out-of-range value.
+    /// Input that breaks a rule: out-of-range value, bad email, bad mint options.
     #[error("{0}")]
     Invalid(String),
     #[error("User not found")]
     UserNotFound,
     #[error("Token not found")]
     TokenNotFound,
-    /// No route matches the path.
-    #[error("Not Found")]
-    RouteNotFound,
-    /// The path exists but not for this method.
-    #[error("Method Not Allowed")]
-    MethodNotAllowed,
-    #[error("Request body too large")]
-    BodyTooLarge,
-    /// The body could not be read (client went away mid-upload).
-    #[error("Request body could not be read")]
-    BodyUnreadable,
     /// The database is unreachable; retryable.
     #[error("Database temporarily unavailable, retry")]
     StoreUnavailable(String),
@@ -47,26 +35,14 @@ pub enum AdminError {
 impl AdminError {
     /// A 422 with `detail`, cut to a readable length.
     pub fn invalid(detail: impl Into<String>) -> AdminError {
-        let detail: String = detail.into();
-        if detail.chars().count() <= MAX_DETAIL_CHARS {
-            AdminError::Invalid(detail)
-        } else {
-            let mut cut: String = detail.chars().take(MAX_DETAIL_CHARS).collect();
-            cut.push('…');
-            AdminError::Invalid(cut)
-        }
+        AdminError::Invalid(truncate_detail(detail.into()))
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
             AdminError::Forbidden => StatusCode::FORBIDDEN,
             AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AdminError::UserNotFound | AdminError::TokenNotFound | AdminError::RouteNotFound => {
-                StatusCode::NOT_FOUND
-            }
-            AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AdminError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            AdminError::BodyUnreadable => StatusCode::BAD_REQUEST,
+            AdminError::UserNotFound | AdminError::TokenNotFound => StatusCode::NOT_FOUND,
             AdminError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -95,26 +71,22 @@ impl From<StoreError> for AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let status = self.status();
         match &self {
             AdminError::StoreUnavailable(msg) => tracing::warn!(error = %msg, "store unavailable"),
             AdminError::Internal(msg) => tracing::error!(error = %msg, "internal error"),
             AdminError::Forbidden
             | AdminError::Invalid(_)
             | AdminError::UserNotFound
-            | AdminError::TokenNotFound
-            | AdminError::RouteNotFound
-            | AdminError::MethodNotAllowed
-            | AdminError::BodyTooLarge
-            | AdminError::BodyUnreadable => {}
+            | AdminError::TokenNotFound => {}
         }
-        let detail = self.to_string();
-        (status, Json(serde_json::json!({ "detail": detail }))).into_response()
+        detail_response(self.status(), &self.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use vexa_http::rejection::MAX_DETAIL_CHARS;
+
     use super::*;
 
     #[test]

@@ -20,7 +20,6 @@ pub mod service;
 pub mod wire;
 
 pub use error::AdminError;
-pub use extract::MAX_BODY_BYTES;
 pub use routes::router;
 
 /// Everything the admin API needs from the process that runs it.
@@ -28,6 +27,9 @@ pub use routes::router;
 pub struct AdminState {
     pub store: Arc<dyn IdentityStore>,
     pub clock: Arc<dyn Clock>,
+    /// Largest request body read: the gateway's `MAX_BODY_BYTES` (default
+    /// [`vexa_http::DEFAULT_MAX_BODY_BYTES`]), so a body the gateway forwards is never refused here.
+    pub max_body_bytes: u64,
     pub admin_token: AdminToken,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Told synchronously after a revoke, user delete or user patch, before the response is

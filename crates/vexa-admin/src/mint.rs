@@ -1,16 +1,11 @@
-//! Minting rules (CONTRACT §3): where scopes, name and expiry come from, and what is valid.
-//! Pure functions over already-parsed input; no I/O, so every rule is unit-tested here.
+//! Where the mint options come from (CONTRACT §3): the JSON body wins over the query string,
+//! field by field; `scopes=` wins over `scope=`; with neither, the key gets `["bot"]`.
+//! What is valid is not decided here: the result is a [`KeySpec`] that `vexa_core::mint`
+//! validates, the same rules `vexa token mint` goes through.
 
-use vexa_core::scope::invalid_scopes_message;
-use vexa_core::user::{check_len, MAX_NAME_LEN};
-use vexa_core::ScopeSet;
+use vexa_core::{KeySpec, Lifetime};
 
-use crate::error::AdminError;
 use crate::wire::MintRequest;
-
-/// Longest accepted lifetime: 100 years. Beyond that a timestamp stops being representable as
-/// RFC 3339 and the caller almost certainly meant "no expiry".
-pub const MAX_EXPIRES_IN_SECS: i64 = 100 * 365 * 24 * 3600;
 
 /// The mint options from the query string, still as text.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -40,44 +35,24 @@ impl MintQuery {
     }
 }
 
-/// What to mint, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MintSpec {
-    pub scopes: ScopeSet,
-    pub name: Option<String>,
-    pub expires_in: Option<i64>,
-}
-
-/// Resolves body-over-query precedence field by field, then validates.
-pub fn resolve(body: Option<MintRequest>, query: MintQuery) -> Result<MintSpec, AdminError> {
+/// Resolves body-over-query precedence field by field into what the caller asked to mint.
+pub fn requested_spec(body: Option<MintRequest>, query: MintQuery) -> KeySpec {
     let body = body.unwrap_or_default();
-    let names: Vec<String> = match body.scopes {
+    let scopes = match body.scopes {
         Some(list) => list,
         None if !query.scopes.is_empty() => split_csv(&query.scopes),
         None if !query.scope.is_empty() => split_csv(&query.scope),
         None => vec!["bot".to_owned()],
     };
-    let scopes = parse_scopes(&names)?;
-    let name = match body.name {
-        Some(n) => Some(n),
-        None => query.name,
-    };
-    let name = name.filter(|n| !n.is_empty());
-    if let Some(n) = &name {
-        check_len("name", n, MAX_NAME_LEN)?;
-    }
     let expires_in = match body.expires_in {
-        Some(secs) => Some(check_expires_in(secs)?),
-        None => match query.expires_in {
-            Some(raw) => Some(parse_expires_in(&raw)?),
-            None => None,
-        },
+        Some(secs) => Some(Lifetime::Seconds(secs)),
+        None => query.expires_in.map(Lifetime::Text),
     };
-    Ok(MintSpec {
+    KeySpec {
         scopes,
-        name,
+        name: body.name.or(query.name),
         expires_in,
-    })
+    }
 }
 
 fn split_csv(values: &[String]) -> Vec<String> {
@@ -88,47 +63,12 @@ fn split_csv(values: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Trims names and drops empty entries (as the original does:
-/// `docs/reference/vexa-gateway-identity.md` §1.2, mint), dedupes in order.
-fn parse_scopes(names: &[String]) -> Result<ScopeSet, AdminError> {
-    let trimmed: Vec<&str> = names
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if trimmed.is_empty() {
-        return Err(AdminError::invalid("scopes must not be empty"));
-    }
-    ScopeSet::parse_names(trimmed)
-        .map_err(|unknown| AdminError::invalid(invalid_scopes_message(&unknown)))
-}
-
-const EXPIRES_IN_RULE: &str = "expires_in must be a positive integer number of seconds";
-
-fn parse_expires_in(raw: &str) -> Result<i64, AdminError> {
-    let secs: i64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| AdminError::invalid(EXPIRES_IN_RULE))?;
-    check_expires_in(secs)
-}
-
-fn check_expires_in(secs: i64) -> Result<i64, AdminError> {
-    if secs <= 0 {
-        return Err(AdminError::invalid(EXPIRES_IN_RULE));
-    }
-    if secs > MAX_EXPIRES_IN_SECS {
-        return Err(AdminError::invalid(format!(
-            "expires_in must be at most {MAX_EXPIRES_IN_SECS} seconds"
-        )));
-    }
-    Ok(secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vexa_core::Scope;
+    use vexa_core::mint::MAX_EXPIRES_IN_SECS;
+    use vexa_core::user::MAX_NAME_LEN;
+    use vexa_core::{Scope, ValidKeySpec, ValidationError};
 
     fn q(pairs: &[(&str, &str)]) -> MintQuery {
         MintQuery::from_pairs(
@@ -139,16 +79,23 @@ mod tests {
         )
     }
 
-    fn detail(e: AdminError) -> String {
-        e.to_string()
+    fn resolve(
+        body: Option<MintRequest>,
+        query: MintQuery,
+    ) -> Result<ValidKeySpec, ValidationError> {
+        requested_spec(body, query).validate()
+    }
+
+    fn detail(e: ValidationError) -> String {
+        e.detail
     }
 
     #[test]
     fn defaults_to_bot_without_body_or_query() {
         let spec = resolve(None, MintQuery::default()).expect("valid");
-        assert_eq!(spec.scopes.as_slice(), &[Scope::Bot]);
-        assert_eq!(spec.name, None);
-        assert_eq!(spec.expires_in, None);
+        assert_eq!(spec.scopes().as_slice(), &[Scope::Bot]);
+        assert_eq!(spec.name(), None);
+        assert_eq!(spec.expires_in(), None);
     }
 
     #[test]
@@ -158,16 +105,16 @@ mod tests {
             ..MintRequest::default()
         };
         let spec = resolve(Some(body), q(&[("scopes", "bot"), ("name", "q")])).expect("valid");
-        assert_eq!(spec.scopes.as_slice(), &[Scope::Tx]);
-        assert_eq!(spec.name.as_deref(), Some("q"));
+        assert_eq!(spec.scopes().as_slice(), &[Scope::Tx]);
+        assert_eq!(spec.name(), Some("q"));
         let spec = resolve(None, q(&[("scope", "browser"), ("scopes", "tx,bot")])).expect("valid");
-        assert_eq!(spec.scopes.as_slice(), &[Scope::Tx, Scope::Bot]);
+        assert_eq!(spec.scopes().as_slice(), &[Scope::Tx, Scope::Bot]);
     }
 
     #[test]
     fn duplicates_are_removed_keeping_order() {
         let spec = resolve(None, q(&[("scopes", "tx, bot,tx,,bot")])).expect("valid");
-        assert_eq!(spec.scopes.to_csv(), "tx,bot");
+        assert_eq!(spec.scopes().to_csv(), "tx,bot");
     }
 
     #[test]
@@ -203,7 +150,7 @@ mod tests {
             assert!(resolve(Some(body), MintQuery::default()).is_err(), "{secs}");
         }
         let spec = resolve(None, q(&[("expires_in", "60")])).expect("valid");
-        assert_eq!(spec.expires_in, Some(60));
+        assert_eq!(spec.expires_in(), Some(60));
     }
 
     #[test]
@@ -213,7 +160,7 @@ mod tests {
             ..MintRequest::default()
         };
         let spec = resolve(Some(body), q(&[("expires_in", "abc")])).expect("valid");
-        assert_eq!(spec.expires_in, Some(30));
+        assert_eq!(spec.expires_in(), Some(30));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The routes: thin handlers (extract → one service call → view) and the router that wires
-//! them with the admin gate, the observability layer and contract-shaped fallbacks.
+//! them with the admin gate, the observability layer, contract-shaped fallbacks and the body
+//! limit shared with the gateway (`MAX_BODY_BYTES`).
 
 use std::sync::Arc;
 
@@ -10,12 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
+use vexa_http::{answer_after_body, with_body_limit, EdgeRejection, JsonBody, OptionalJsonBody};
 
 use crate::auth::require_admin;
 use crate::error::AdminError;
-use crate::extract::{
-    answer_after_body, EmailParam, JsonBody, KeyIdParam, OptionalJsonBody, Paging, UserIdParam,
-};
+use crate::extract::{EmailParam, KeyIdParam, Paging, UserIdParam};
 use crate::mint::MintQuery;
 use crate::observe::observe;
 use crate::service::AdminService;
@@ -53,14 +53,16 @@ pub fn router(state: AdminState) -> Router {
             state.admin_token,
             require_admin,
         ));
-    Router::new()
+    let service = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(render_metrics))
         .nest("/admin", admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn(observe));
+    // Outermost, so the admin gate and the fallbacks drain refused bodies under the same limit.
+    with_body_limit(service, state.max_body_bytes)
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -73,11 +75,11 @@ async fn render_metrics(State(app): State<App>) -> Response {
 }
 
 async fn not_found(req: Request) -> Response {
-    answer_after_body(req, AdminError::RouteNotFound.into_response()).await
+    answer_after_body(req, EdgeRejection::NotFound.into_response()).await
 }
 
 async fn method_not_allowed(req: Request) -> Response {
-    answer_after_body(req, AdminError::MethodNotAllowed.into_response()).await
+    answer_after_body(req, EdgeRejection::MethodNotAllowed.into_response()).await
 }
 
 async fn create_user(

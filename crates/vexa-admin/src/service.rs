@@ -11,15 +11,13 @@ use vexa_core::user::{
     MAX_NAME_LEN, MAX_URL_LEN,
 };
 use vexa_core::{
-    Clock, Email, IdentityListener, IdentityStore, KeyId, MintedKey, NewKey, NewUser, StoreError,
-    User, UserId, UserPatch,
+    Clock, Email, IdentityListener, IdentityStore, KeyId, KeyRecord, NewUser, StoreError, User,
+    UserId, UserPatch,
 };
 
 use crate::error::AdminError;
 use crate::mint::{self, MintQuery};
-use crate::wire::{
-    CreateUserRequest, KeyView, MintRequest, MintedKeyView, PatchUserRequest, UserView,
-};
+use crate::wire::{CreateUserRequest, MintRequest, MintedKeyView, PatchUserRequest, UserView};
 
 /// Largest page of users one request may ask for.
 pub const MAX_PAGE: i64 = 1000;
@@ -131,28 +129,13 @@ impl AdminService {
         body: Option<MintRequest>,
         query: MintQuery,
     ) -> Result<MintedKeyView, AdminError> {
-        let spec = mint::resolve(body, query);
+        let spec = mint::requested_spec(body, query).validate();
         let _user: User = self
             .store
             .user(user_id)
             .await?
             .ok_or(AdminError::UserNotFound)?;
-        let spec = spec?;
-        let primary = spec
-            .scopes
-            .primary()
-            .ok_or_else(|| AdminError::invalid("scopes must not be empty"))?;
-        let key = MintedKey::generate(primary);
-        let now = self.clock.now();
-        let new = NewKey {
-            user_id,
-            digest: key.digest,
-            display_prefix: key.display_prefix.clone(),
-            scopes: spec.scopes,
-            name: spec.name,
-            created_at: now,
-            expires_at: spec.expires_in.map(|secs| now.plus_secs(secs)),
-        };
+        let (key, new) = spec?.mint(user_id, self.clock.now());
         let record = match self.store.insert_key(&new).await {
             Ok(r) => r,
             // The user was deleted between the check and the insert.
@@ -170,13 +153,12 @@ impl AdminService {
         })
     }
 
-    pub async fn list_keys(&self, user_id: UserId) -> Result<Vec<KeyView>, AdminError> {
-        let keys = self
-            .store
+    /// A user's live keys, metadata only (`KeyRecord` has no field that could hold a secret).
+    pub async fn list_keys(&self, user_id: UserId) -> Result<Vec<KeyRecord>, AdminError> {
+        self.store
             .list_keys(user_id)
             .await?
-            .ok_or(AdminError::UserNotFound)?;
-        Ok(keys.into_iter().map(KeyView::from).collect())
+            .ok_or(AdminError::UserNotFound)
     }
 
     /// Revokes a key and evicts it from in-process caches before returning.

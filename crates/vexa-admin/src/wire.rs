@@ -1,9 +1,11 @@
 //! JSON shapes on the wire: request bodies (`*Request`, strict: unknown fields are rejected) and
 //! response views (`*View`). No rules live here beyond "what fields exist, of which type".
+//! Key metadata goes out as core's `KeyRecord` itself (it has no field that could hold a
+//! secret); a user goes out as core's `User` minus its secret `data` keys.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
-use vexa_core::{KeyId, KeyRecord, ScopeSet, Timestamp, User, UserId};
+use serde_json::Value;
+use vexa_core::{KeyId, ScopeSet, Timestamp, User, UserId};
 
 /// `POST /admin/users`.
 #[derive(Debug, Deserialize)]
@@ -57,61 +59,18 @@ where
 /// `data` keys that are secrets and never shown back.
 const HIDDEN_DATA_KEYS: &[&str] = &["webhook_secret"];
 
-/// A user as the admin API shows it.
+/// A user as the admin API shows it: the stored [`User`], field for field, minus the `data` keys
+/// that are secrets.
 #[derive(Debug, Serialize)]
-pub struct UserView {
-    pub id: UserId,
-    pub email: String,
-    pub name: Option<String>,
-    pub image_url: Option<String>,
-    pub max_concurrent_bots: i64,
-    pub data: Map<String, Value>,
-    pub created_at: Timestamp,
-}
+#[serde(transparent)]
+pub struct UserView(User);
 
 impl From<User> for UserView {
-    fn from(u: User) -> Self {
-        let mut data = u.data;
+    fn from(mut user: User) -> Self {
         for k in HIDDEN_DATA_KEYS {
-            data.remove(*k);
+            user.data.remove(*k);
         }
-        UserView {
-            id: u.id,
-            email: u.email,
-            name: u.name,
-            image_url: u.image_url,
-            max_concurrent_bots: u.max_concurrent_bots,
-            data,
-            created_at: u.created_at,
-        }
-    }
-}
-
-/// Key metadata; deliberately has no field that could hold the secret.
-#[derive(Debug, Serialize)]
-pub struct KeyView {
-    pub id: KeyId,
-    pub user_id: UserId,
-    pub scopes: ScopeSet,
-    pub name: Option<String>,
-    pub prefix: String,
-    pub created_at: Timestamp,
-    pub last_used_at: Option<Timestamp>,
-    pub expires_at: Option<Timestamp>,
-}
-
-impl From<KeyRecord> for KeyView {
-    fn from(k: KeyRecord) -> Self {
-        KeyView {
-            id: k.id,
-            user_id: k.user_id,
-            scopes: k.scopes,
-            name: k.name,
-            prefix: k.prefix,
-            created_at: k.created_at,
-            last_used_at: k.last_used_at,
-            expires_at: k.expires_at,
-        }
+        UserView(user)
     }
 }
 
@@ -146,6 +105,25 @@ mod tests {
         let p: PatchUserRequest = serde_json::from_str(r#"{"name":null}"#).expect("valid");
         assert_eq!(p.name, Some(None));
         assert_eq!(p.image_url, None);
+    }
+
+    #[test]
+    fn a_user_view_is_the_user_without_its_secret_data() {
+        let data = serde_json::json!({"webhook_url": "https://h.example", "webhook_secret": "s3"});
+        let user = User {
+            id: UserId(1),
+            email: "jane@acme.com".into(),
+            name: Some("Jane".into()),
+            image_url: None,
+            max_concurrent_bots: 2,
+            data: data.as_object().cloned().unwrap_or_default(),
+            created_at: Timestamp(0),
+        };
+        let shown = serde_json::to_string(&UserView::from(user)).expect("json");
+        assert_eq!(
+            shown,
+            r#"{"id":1,"email":"jane@acme.com","name":"Jane","image_url":null,"max_concurrent_bots":2,"data":{"webhook_url":"https://h.example"},"created_at":"1970-01-01T00:00:00Z"}"#
+        );
     }
 
     #[test]

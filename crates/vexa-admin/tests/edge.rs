@@ -8,6 +8,8 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 
 const FORBIDDEN: &str = "Invalid or missing admin token.";
+/// The admin API's body limit in these tests: the gateway's default `MAX_BODY_BYTES`.
+const LIMIT: usize = vexa_http::DEFAULT_MAX_BODY_BYTES as usize;
 
 #[tokio::test]
 async fn every_admin_route_needs_the_admin_token() {
@@ -92,7 +94,7 @@ async fn the_token_is_checked_before_the_body_path_or_query() {
             assert_eq!(res.status, StatusCode::FORBIDDEN, "{method} {uri}");
             assert_eq!(res.detail(), FORBIDDEN);
         }
-        let big = vec![b'x'; 2 * 1024 * 1024];
+        let big = vec![b'x'; LIMIT + 1024 * 1024];
         let res = app
             .anon(Method::POST, "/admin/users")
             .raw_json(big)
@@ -103,10 +105,10 @@ async fn the_token_is_checked_before_the_body_path_or_query() {
 }
 
 #[tokio::test]
-async fn bodies_over_one_mebibyte_get_413() {
+async fn bodies_over_the_body_limit_get_413() {
     for app in common::apps().await {
         let id = app.user("big@acme.com").await;
-        let padding = "x".repeat(2 * 1024 * 1024);
+        let padding = "x".repeat(LIMIT + 1024 * 1024);
         let body = json!({"email": "huge@acme.com", "name": padding}).to_string();
         for uri in [
             "/admin/users".to_owned(),
@@ -127,7 +129,7 @@ async fn bodies_over_one_mebibyte_get_413() {
             .await;
         assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
         // Just under the limit is parsed (and refused for its content, not its size).
-        let near = json!({"name": "n".repeat(1024 * 1024 - 100)}).to_string();
+        let near = json!({"name": "n".repeat(LIMIT - 100)}).to_string();
         let res = app
             .admin(Method::PATCH, &format!("/admin/users/{id}"))
             .raw_json(near)
@@ -141,7 +143,7 @@ async fn bodies_over_one_mebibyte_get_413() {
 async fn a_streamed_body_without_content_length_is_also_limited() {
     let app = common::app_on(vexa_store::testing::TestDb::sqlite().await);
     let id = app.user("stream@acme.com").await;
-    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = (0..40)
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = (0..LIMIT / (64 * 1024) + 8)
         .map(|_| Ok(bytes::Bytes::from(vec![b' '; 64 * 1024])))
         .collect();
     let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));

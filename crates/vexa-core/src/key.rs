@@ -43,38 +43,16 @@ impl KeyDigest {
         KeyDigest(Sha256::digest(key.as_bytes()).into())
     }
 
+    /// 64 lowercase hex digits: how the digest is stored in both databases.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        s
+        hex::encode(self.0)
     }
 
+    /// Reads 64 hex digits (either case); anything else is `None`.
     pub fn from_hex(s: &str) -> Option<KeyDigest> {
-        let bytes = s.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
         let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = hex_val(pair[0])?;
-            let lo = hex_val(pair[1])?;
-            out[i] = (hi << 4) | lo;
-        }
+        hex::decode_to_slice(s, &mut out).ok()?;
         Some(KeyDigest(out))
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -246,6 +224,12 @@ mod tests {
         let d = KeyDigest::of("anything");
         assert_eq!(KeyDigest::from_hex(&d.to_hex()), Some(d));
         assert_eq!(KeyDigest::from_hex("zz"), None);
+        assert_eq!(KeyDigest::from_hex(&d.to_hex()[..62]), None);
+        assert_eq!(KeyDigest::from_hex(&d.to_hex().to_uppercase()), Some(d));
+        let mut raw = [0u8; 32];
+        raw[0] = 0x0a;
+        raw[31] = 0xff;
+        assert_eq!(KeyDigest(raw).to_hex(), format!("0a{}ff", "0".repeat(60)));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod env;
 pub mod error;
 pub mod key;
 pub mod meeting;
+pub mod mint;
 pub mod principal;
 pub mod scope;
 pub mod store;
@@ -18,6 +19,7 @@ pub use admin_token::AdminToken;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, ValidationError};
 pub use key::{ApiKey, KeyDigest, KeyFormatError, MintedKey};
+pub use mint::{KeySpec, Lifetime, ValidKeySpec};
 pub use principal::Principal;
 pub use scope::{Scope, ScopeSet};
 pub use store::{

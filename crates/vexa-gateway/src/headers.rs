@@ -1,25 +1,21 @@
 //! Header work of the proxy: hop-by-hop removal (RFC 9110 §7.6.1), spoof stripping, identity
-//! injection, request ids and the `RateLimit-*` headers of a limiter [`Decision`]. Header names
-//! are constants; values come pre-rendered from the cache entry, so injecting identity does no
-//! formatting.
+//! injection and the `RateLimit-*` headers of a limiter [`Decision`]. The names of the
+//! gateway→service contract come from `vexa_http::headers`, the one place both sides read them,
+//! and the request-id rule from `vexa_http::request_id`; values come pre-rendered from the cache
+//! entry, so injecting identity does no formatting.
 
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, RETRY_AFTER, TE, TRAILER, TRANSFER_ENCODING,
     UPGRADE,
 };
-use rand::RngCore;
+pub use vexa_http::headers::{X_API_KEY, X_REQUEST_ID};
+use vexa_http::headers::{
+    X_INTERNAL_SECRET, X_KEY_ID, X_USER_EMAIL, X_USER_ID, X_USER_LIMITS, X_USER_SCOPES,
+};
 
 use crate::cache::ResolvedIdentity;
 use crate::limit::Decision;
 
-pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-pub const X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
-pub const X_USER_EMAIL: HeaderName = HeaderName::from_static("x-user-email");
-pub const X_USER_SCOPES: HeaderName = HeaderName::from_static("x-user-scopes");
-pub const X_USER_LIMITS: HeaderName = HeaderName::from_static("x-user-limits");
-pub const X_KEY_ID: HeaderName = HeaderName::from_static("x-key-id");
-pub const X_INTERNAL_SECRET: HeaderName = HeaderName::from_static("x-internal-secret");
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
@@ -86,34 +82,6 @@ pub fn inject_identity(headers: &mut HeaderMap, who: &ResolvedIdentity, secret: 
     headers.insert(X_USER_LIMITS, who.h_limits.clone());
     headers.insert(X_KEY_ID, who.h_key_id.clone());
     headers.insert(X_INTERNAL_SECRET, secret.clone());
-}
-
-/// The client's `X-Request-Id` when it is sane (1–128 of `[A-Za-z0-9._:-]`), else a fresh one.
-pub fn request_id(headers: &HeaderMap) -> HeaderValue {
-    if let Some(v) = headers.get(X_REQUEST_ID) {
-        let b = v.as_bytes();
-        if !b.is_empty()
-            && b.len() <= 128
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c))
-        {
-            return v.clone();
-        }
-    }
-    mint_request_id()
-}
-
-/// 128 random bits as 32 lowercase hex digits.
-pub fn mint_request_id() -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut raw = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut raw);
-    let mut out = [0u8; 32];
-    for (i, b) in raw.iter().enumerate() {
-        out[2 * i] = HEX[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX[usize::from(b & 0xf)];
-    }
-    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// Appends the peer to `X-Forwarded-For` and sets `X-Forwarded-Proto`.
@@ -187,18 +155,5 @@ mod tests {
         }
         strip_identity(&mut h);
         assert_eq!(h.len(), 1);
-    }
-
-    #[test]
-    fn request_ids_are_kept_when_sane_else_minted() {
-        let mut h = HeaderMap::new();
-        h.insert(X_REQUEST_ID, HeaderValue::from_static("abc-123"));
-        assert_eq!(request_id(&h), "abc-123");
-        h.insert(
-            X_REQUEST_ID,
-            HeaderValue::from_static("bad value with spaces"),
-        );
-        let minted = request_id(&h);
-        assert_eq!(minted.len(), 32);
     }
 }

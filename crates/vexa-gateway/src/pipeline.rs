@@ -69,7 +69,7 @@ impl State {
         peer: SocketAddr,
     ) -> Response<GwBody> {
         let started = Instant::now();
-        let request_id = headers::request_id(req.headers());
+        let request_id = vexa_http::request_id::accept_or_mint(req.headers());
         let mut trace = Trace {
             route: None,
             user_id: None,

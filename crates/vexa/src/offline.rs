@@ -1,13 +1,14 @@
 //! Admin conveniences that work on the database directly, with no server running:
 //! `vexa user create`, `vexa token mint|list|revoke`. A running gateway notices revocations
-//! made here through the store's event log within its poll interval.
+//! made here through the store's event log within its poll interval. Minting goes through the
+//! same rules as `POST /admin/users/{id}/tokens` (`vexa_core::mint`), so the CLI refuses what
+//! the API refuses, in the same words.
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use vexa_core::scope::invalid_scopes_message;
 use vexa_core::user::{check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS};
 use vexa_core::{
-    Clock, Email, IdentityStore, KeyId, MintedKey, NewKey, NewUser, ScopeSet, SystemClock, UserId,
+    Clock, Email, IdentityStore, KeyId, KeySpec, Lifetime, NewUser, SystemClock, UserId,
 };
 use vexa_store::identity::SqlIdentityStore;
 use vexa_store::{ConnectOptions, Db};
@@ -33,13 +34,14 @@ pub enum TokenCommand {
     Mint {
         #[arg(long)]
         email: String,
+        /// Comma-separated scopes (`bot`, `tx`, `browser`); the first is the key's primary scope.
         #[arg(long, default_value = "bot")]
         scopes: String,
         #[arg(long)]
         name: Option<String>,
-        /// Lifetime in seconds.
-        #[arg(long)]
-        expires_in: Option<i64>,
+        /// Lifetime in seconds (a positive integer, at most 100 years).
+        #[arg(long, allow_hyphen_values = true)]
+        expires_in: Option<String>,
     },
     /// List a user's live keys (metadata only).
     List {
@@ -98,15 +100,12 @@ pub async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()>
             name,
             expires_in,
         } => {
-            let scopes =
-                ScopeSet::parse_names(scopes.split(',').map(str::trim).filter(|s| !s.is_empty()))
-                    .map_err(|unknown| anyhow::anyhow!(invalid_scopes_message(&unknown)))?;
-            let Some(primary) = scopes.primary() else {
-                bail!("scopes must not be empty")
-            };
-            if matches!(expires_in, Some(s) if s <= 0) {
-                bail!("--expires-in must be a positive number of seconds");
+            let spec = KeySpec {
+                scopes: scopes.split(',').map(str::to_owned).collect(),
+                name,
+                expires_in: expires_in.map(Lifetime::Text),
             }
+            .validate()?;
             let new_user = NewUser {
                 email: Email::parse(&email)?,
                 name: None,
@@ -114,18 +113,8 @@ pub async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()>
                 max_concurrent_bots: DEFAULT_MAX_CONCURRENT_BOTS,
             };
             let (user, _) = store.create_or_find_user(&new_user, now).await?;
-            let minted = MintedKey::generate(primary);
-            let record = store
-                .insert_key(&NewKey {
-                    user_id: user.id,
-                    digest: minted.digest,
-                    display_prefix: minted.display_prefix.clone(),
-                    scopes,
-                    name,
-                    created_at: now,
-                    expires_at: expires_in.map(|s| now.plus_secs(s)),
-                })
-                .await?;
+            let (minted, new_key) = spec.mint(user.id, now);
+            let record = store.insert_key(&new_key).await?;
             eprintln!(
                 "key {} for user {} ({}); shown once:",
                 record.id.0, user.id.0, user.email

@@ -196,6 +196,7 @@ fn start_admin(
     let state = vexa_admin::AdminState {
         store: shared.identity.clone(),
         clock: shared.clock.clone(),
+        max_body_bytes: settings.admin.max_body_bytes,
         admin_token: AdminToken::new(settings.admin.token.expose()),
         metrics: shared.metrics.clone(),
         on_change,

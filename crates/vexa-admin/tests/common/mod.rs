@@ -63,6 +63,7 @@ pub fn app_on(db: TestDb) -> TestApp {
     let state = AdminState {
         store: store.clone(),
         clock: Arc::new(clock.clone()),
+        max_body_bytes: vexa_http::DEFAULT_MAX_BODY_BYTES,
         admin_token: AdminToken::new(TOKEN),
         metrics: metrics(),
         on_change,

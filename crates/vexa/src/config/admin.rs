@@ -21,7 +21,6 @@ pub struct AdminSettings {
     /// `MAX_BODY_BYTES`: largest request body the admin API reads.
     // Read once the admin API takes its body limit from `AdminState` (another part of this
     // restructuring adds that field).
-    #[allow(dead_code)]
     pub max_body_bytes: u64,
 }
 
