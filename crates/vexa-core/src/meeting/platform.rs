@@ -1,10 +1,11 @@
 //! Meeting platforms, native meeting id rules and meeting URL parsing (the original's rules).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Where a meeting happens. Serialized as the stored and wire name (`google_meet`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     GoogleMeet,
