@@ -243,6 +243,7 @@ fn meetings_config(settings: &Settings, internal_secret: &str) -> MeetingsConfig
         stop_grace: settings.bot_stop_grace,
         token_key,
         webhook_timeout: Duration::from_secs(10),
+        max_body_bytes: settings.max_body_bytes,
     }
 }
 

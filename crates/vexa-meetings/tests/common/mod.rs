@@ -41,6 +41,7 @@ pub async fn spawn_app(db: TestDb, bot_command: Option<String>) -> App {
         stop_grace: Duration::from_secs(2),
         token_key: [9; 32],
         webhook_timeout: Duration::from_secs(2),
+        max_body_bytes: vexa_http::DEFAULT_MAX_BODY_BYTES,
     };
     let store = Arc::new(SqlMeetingStore::new(db.db.clone()));
     let svc = MeetingsService::new(cfg, store, Arc::new(SystemClock))

@@ -1,0 +1,168 @@
+//! Sending, stopping and reconfiguring bots: `POST /bots` (here), `DELETE /bots/{p}/{n}`
+//! (`stop`), `PUT /bots/{p}/{n}/config` (`reconfigure`); a request body becomes a validated
+//! [`BotOrder`] in `order`. The rules that must hold under concurrency (one live bot per
+//! meeting, the concurrency cap) are decided by the store in one transaction.
+
+mod order;
+pub mod reconfigure;
+pub mod stop;
+
+use std::sync::Arc;
+
+use rand::RngCore;
+use vexa_core::meeting::{
+    CreateBotError, LifecycleEvent, Meeting, MeetingStatus, NewMeeting, TransitionSource,
+};
+use vexa_core::Timestamp;
+
+pub use order::BotOrder;
+
+use crate::caller::Caller;
+use crate::error::{MeetingsError, Result};
+use crate::lifecycle;
+use crate::runtime::BotRuntime;
+use crate::state::AppState;
+use crate::wire::bot_config::{BotConfig, Callbacks, Commands};
+use crate::wire::bots::BotRequest;
+
+/// Bot tokens outlive any sane meeting (the original's 5 h default).
+const TOKEN_TTL_SECS: i64 = 5 * 3600;
+
+fn count_request(outcome: &'static str) {
+    metrics::counter!("vexa_meetings_bot_requests_total", "outcome" => outcome).increment(1);
+}
+
+/// `POST /bots`: validate, record atomically (409/429), start the bot. Returns the meeting as
+/// accepted and its bot sessions.
+pub async fn request_bot(
+    st: &AppState,
+    caller: &Caller,
+    req: BotRequest,
+) -> Result<(Meeting, Vec<String>)> {
+    let order = BotOrder::parse(req)?;
+    let runtime = st.runtime.clone().ok_or(MeetingsError::NoBotCommand)?;
+    let now = st.clock.now();
+    let meeting = record(st, caller, &order, now).await?;
+    let session_uid = random_hex(16);
+    let workload_id = format!("mtg-{}-{}", meeting.id.0, &session_uid[..8]);
+    let config = bot_config(st, &order, &meeting, &session_uid, now);
+    start(st, runtime, &meeting, &workload_id, &config).await?;
+    st.store
+        .set_bot_container(meeting.id, &workload_id, &session_uid, st.clock.now())
+        .await?;
+    count_request("created");
+    accepted(st, meeting).await
+}
+
+/// Records the request: a new `requested` row, or a plan of the same meeting claimed in place.
+async fn record(
+    st: &AppState,
+    caller: &Caller,
+    order: &BotOrder,
+    now: Timestamp,
+) -> Result<Meeting> {
+    let new = NewMeeting {
+        user_id: caller.user_id,
+        platform: order.target.platform,
+        native_meeting_id: Some(order.target.native_id.clone()),
+        status: MeetingStatus::Requested,
+        data: order.meeting_data(),
+    };
+    match st
+        .store
+        .create_bot_meeting(&new, caller.max_concurrent, now)
+        .await
+    {
+        Ok(m) => Ok(m),
+        Err(CreateBotError::AlreadyActive) => {
+            count_request("conflict");
+            Err(MeetingsError::BotAlreadyActive {
+                platform: order.target.platform,
+                native: order.target.native_id.clone(),
+            })
+        }
+        Err(CreateBotError::LimitReached(cap)) => {
+            count_request("limited");
+            Err(MeetingsError::LimitReached(cap))
+        }
+        Err(CreateBotError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// What the bot is started with (`VEXA_BOT_CONFIG`).
+fn bot_config(
+    st: &AppState,
+    order: &BotOrder,
+    meeting: &Meeting,
+    session_uid: &str,
+    now: Timestamp,
+) -> BotConfig {
+    let base = st.cfg.callback_base_url.trim_end_matches('/');
+    let lifecycle = format!("{base}/internal/bot/lifecycle");
+    BotConfig {
+        platform: order.target.platform,
+        meeting_url: order.target.url(),
+        native_meeting_id: order.target.native_id.clone(),
+        bot_name: order.bot_name.clone(),
+        passcode: order.passcode.clone(),
+        meeting_id: meeting.id,
+        connection_id: session_uid.to_owned(),
+        token: st.tokens.mint(meeting.id, now.plus_secs(TOKEN_TTL_SECS)),
+        language: order.language.clone(),
+        task: order.task.clone(),
+        transcribe_enabled: order.transcribe_enabled,
+        recording_enabled: order.recording_enabled,
+        automatic_leave: order.automatic_leave.clone(),
+        meeting_api_callback_url: lifecycle.clone(),
+        callbacks: Callbacks {
+            lifecycle,
+            segments: format!("{base}/internal/bot/segments"),
+        },
+        commands: Commands::stdin_jsonl(),
+    }
+}
+
+/// Starts the bot process; a failure to start fails the meeting (and answers 502).
+async fn start(
+    st: &AppState,
+    runtime: Arc<dyn BotRuntime>,
+    meeting: &Meeting,
+    workload_id: &str,
+    config: &BotConfig,
+) -> Result<()> {
+    let Err(e) = runtime.spawn(meeting.id, workload_id, config).await else {
+        return Ok(());
+    };
+    let failed = LifecycleEvent {
+        status: MeetingStatus::Failed,
+        completion_reason: Some("start_failed".into()),
+    };
+    let reason = Some(e.to_string());
+    let _ = lifecycle::apply(st, meeting.id, &failed, reason, TransitionSource::Spawn).await;
+    count_request("start_failed");
+    Err(MeetingsError::BotStartFailed(e))
+}
+
+/// The answer describes the request as accepted (`requested`), like the original, even when a
+/// fast bot has already reported `joining` by now; later states are for the status routes.
+async fn accepted(st: &AppState, recorded: Meeting) -> Result<(Meeting, Vec<String>)> {
+    let mut shown = st
+        .store
+        .meeting(recorded.id)
+        .await?
+        .unwrap_or_else(|| recorded.clone());
+    if shown.stop_requested() {
+        // A stop arrived while the bot was starting: it must not outlive the request.
+        st.stop_bot_process(shown.id);
+    } else {
+        shown.status = recorded.status;
+    }
+    let sessions = st.store.sessions(shown.id).await?;
+    Ok((shown, sessions))
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut raw);
+    hex::encode(raw)
+}

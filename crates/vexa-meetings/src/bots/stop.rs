@@ -1,0 +1,85 @@
+//! `DELETE /bots/{platform}/{native}`: record the stop, tell the bot to leave, force it after
+//! the grace period. The terminal state comes from the bot (or from its exit). A meeting still
+//! planned is cancelled instead.
+
+use vexa_core::meeting::{
+    DataPatch, Meeting, MeetingStatus, Platform, StatusUpdate, TransitionSource,
+};
+use vexa_core::Timestamp;
+
+use crate::caller::Caller;
+use crate::error::{InvalidInput, MeetingsError, Result};
+use crate::lifecycle;
+use crate::state::AppState;
+
+/// The platform of a bot route: any a bot can run on.
+pub fn bot_platform(raw: &str) -> Result<Platform, InvalidInput> {
+    match Platform::parse(raw) {
+        Some(p) if p != Platform::Unknown => Ok(p),
+        _ => Err(InvalidInput::UnsupportedPlatform(raw.to_owned())),
+    }
+}
+
+/// Stops the caller's bot for the meeting; returns the meeting as it was and whether it was a
+/// plan (cancelled rather than stopped).
+pub async fn stop_bot(
+    st: &AppState,
+    caller: &Caller,
+    platform: &str,
+    native: &str,
+) -> Result<(Meeting, bool)> {
+    let platform = bot_platform(platform)?;
+    let m = st
+        .store
+        .latest_for_key(caller.user_id, platform, native)
+        .await?
+        .ok_or(MeetingsError::NoActiveBot)?;
+    if m.status.is_terminal() || m.stop_requested() {
+        return Err(MeetingsError::NoActiveBot);
+    }
+    let now = st.clock.now();
+    if m.status.is_planned() {
+        cancel_plan(st, &m, now).await?;
+        return Ok((m, true));
+    }
+    st.store
+        .merge_data(m.id, &DataPatch::new().request_stop(), now)
+        .await?;
+    if matches!(m.status, MeetingStatus::Active | MeetingStatus::NeedsHelp) {
+        let leaving = StatusUpdate {
+            from: m.status,
+            to: MeetingStatus::Stopping,
+            completion_reason: None,
+            failure_stage: None,
+            data: DataPatch::new(),
+            now,
+        };
+        st.store.update_status(m.id, &leaving).await?;
+    }
+    st.stop_bot_process(m.id);
+    Ok((m, false))
+}
+
+/// A plan stopped before any bot was dispatched fails as `stopped`.
+async fn cancel_plan(st: &AppState, m: &Meeting, now: Timestamp) -> Result<()> {
+    let cancelled = StatusUpdate {
+        from: m.status,
+        to: MeetingStatus::Failed,
+        completion_reason: Some("stopped".into()),
+        failure_stage: None,
+        data: DataPatch::new()
+            .request_stop()
+            .failure_reason("cancelled by the user before the bot was dispatched"),
+        now,
+    };
+    if let Some(new) = st.store.update_status(m.id, &cancelled).await? {
+        lifecycle::publish_status(
+            st,
+            m.status,
+            &new,
+            Some("cancelled"),
+            TransitionSource::UserStop,
+        );
+    }
+    Ok(())
+}
