@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use vexa_core::meeting::{
     data, parse_meeting_url, DataPatch, Meeting, MeetingStatus, NewMeeting, Platform,
 };
-use vexa_core::{StoreError, Timestamp};
+use vexa_core::{StoreError, Timestamp, UserId};
 
 use super::MeetingRef;
 use crate::caller::Caller;
@@ -26,6 +26,18 @@ struct Plan {
     native: Option<String>,
     status: MeetingStatus,
     data: Map<String, Value>,
+}
+
+impl Plan {
+    fn into_meeting(self, user_id: UserId) -> NewMeeting {
+        NewMeeting {
+            user_id,
+            platform: self.platform,
+            native_meeting_id: self.native,
+            status: self.status,
+            data: self.data,
+        }
+    }
 }
 
 /// Applies the plan fields of `req` over `plan`, in the original's order; a field given as
@@ -108,14 +120,7 @@ pub async fn create(st: &AppState, caller: &Caller, req: PlanRequest) -> Result<
         status: MeetingStatus::Idle,
         data,
     };
-    let plan = apply_plan(req, empty)?;
-    let new = NewMeeting {
-        user_id: caller.user_id,
-        platform: plan.platform,
-        native_meeting_id: plan.native,
-        status: plan.status,
-        data: plan.data,
-    };
+    let new = apply_plan(req, empty)?.into_meeting(caller.user_id);
     match st.store.create_planned(&new, st.clock.now()).await {
         Ok(m) => {
             lifecycle::publish_plan(st, &m);
@@ -206,14 +211,7 @@ async fn replan(st: &AppState, current: Meeting, req: PlanRequest) -> Result<Mee
         status: current.status,
         data: current.data.clone(),
     };
-    let plan = apply_plan(req, before)?;
-    let new = NewMeeting {
-        user_id: current.user_id,
-        platform: plan.platform,
-        native_meeting_id: plan.native,
-        status: plan.status,
-        data: plan.data,
-    };
+    let new = apply_plan(req, before)?.into_meeting(current.user_id);
     match st.store.replan(current.id, &new, st.clock.now()).await {
         Ok(Some(m)) => Ok(m),
         Ok(None) => Err(MeetingsError::NoLongerPlanned),
