@@ -26,28 +26,28 @@ const MAX_ATTEMPTS: usize = 5;
 
 /// Applies one event. Returns the row and whether it changed (a same-status report is a no-op).
 pub async fn apply(
-    st: &AppState,
+    state: &AppState,
     id: MeetingId,
     event: &LifecycleEvent,
     reason: Option<String>,
     source: TransitionSource,
 ) -> Result<(Meeting, bool)> {
     for _ in 0..MAX_ATTEMPTS {
-        let m = st
+        let m = state
             .store
             .meeting(id)
             .await?
             .ok_or(MeetingsError::MeetingNotFound)?;
         let decided = advance(m.status, m.stop_requested(), event)?;
-        let Some(update) = status_update(&m, decided, reason.as_deref(), source, st.clock.now())
+        let Some(update) = status_update(&m, decided, reason.as_deref(), source, state.clock.now())
         else {
             return Ok((m, false));
         };
-        if let Some(new) = st.store.update_status(id, &update).await? {
-            publish_status(st, m.status, &new, reason.as_deref(), source);
+        if let Some(new) = state.store.update_status(id, &update).await? {
+            publish_status(state, m.status, &new, reason.as_deref(), source);
             if new.status.is_terminal() {
                 // A bot that reported its end must also go: make sure its process group exits.
-                st.stop_bot_process(id);
+                state.stop_bot_process(id);
             }
             return Ok((new, true));
         }
@@ -97,16 +97,16 @@ fn status_update(
 /// Tells everyone who follows `m` that its status changed from `old`: both WebSocket channels,
 /// the user's webhook, the metrics.
 pub fn publish_status(
-    st: &AppState,
+    state: &AppState,
     old: MeetingStatus,
     m: &Meeting,
     reason: Option<&str>,
     source: TransitionSource,
 ) {
-    let now = st.clock.now();
-    publish(st, m, false, &MeetingFrame::status(m, now));
+    let now = state.clock.now();
+    publish(state, m, false, &MeetingFrame::status(m, now));
     publish(
-        st,
+        state,
         m,
         true,
         &UserStatusFrame::new(m, m.status.as_str(), now),
@@ -123,7 +123,7 @@ pub fn publish_status(
         status_change: with_change.then(|| change.clone()),
     };
     let dedupe = format!("{}|{}", m.id.0, m.status.as_str());
-    st.webhooks.emit(
+    state.webhooks.emit(
         m.user_id,
         "meeting.status_change",
         dedupe.clone(),
@@ -136,7 +136,8 @@ pub fn publish_status(
         _ => None,
     };
     if let Some((event_type, with_change)) = typed {
-        st.webhooks
+        state
+            .webhooks
             .emit(m.user_id, event_type, dedupe, event(with_change));
     }
     metrics::counter!("vexa_meetings_status_changes_total", "status" => m.status.as_str())
@@ -144,9 +145,9 @@ pub fn publish_status(
 }
 
 /// A flat user-channel frame for plan changes (no FSM advance, no webhook).
-pub fn publish_plan(st: &AppState, m: &Meeting) {
+pub fn publish_plan(state: &AppState, m: &Meeting) {
     publish(
-        st,
+        state,
         m,
         true,
         &UserStatusFrame::new(m, m.status.as_str(), m.scheduled_at()),
@@ -154,9 +155,9 @@ pub fn publish_plan(st: &AppState, m: &Meeting) {
 }
 
 /// A flat user-channel frame for a deleted plan.
-pub fn publish_deleted(st: &AppState, m: &Meeting) {
+pub fn publish_deleted(state: &AppState, m: &Meeting) {
     publish(
-        st,
+        state,
         m,
         true,
         &UserStatusFrame::new(m, "deleted", None::<Timestamp>),
@@ -165,7 +166,7 @@ pub fn publish_deleted(st: &AppState, m: &Meeting) {
 
 /// Puts one frame about `m` on the hub: on the user channel (`user_wide`) or for the
 /// meeting's subscribers.
-fn publish<T: Serialize>(st: &AppState, m: &Meeting, user_wide: bool, frame: &T) {
+fn publish<T: Serialize>(state: &AppState, m: &Meeting, user_wide: bool, frame: &T) {
     let text = match serde_json::to_string(frame) {
         Ok(text) => text,
         Err(e) => {
@@ -173,7 +174,7 @@ fn publish<T: Serialize>(st: &AppState, m: &Meeting, user_wide: bool, frame: &T)
             return;
         }
     };
-    st.hub.publish(Frame {
+    state.hub.publish(Frame {
         user: m.user_id,
         key: key_of(m),
         user_wide,
@@ -189,11 +190,11 @@ fn key_of(m: &Meeting) -> Option<(String, String)> {
 }
 
 /// Stores a batch of segments and streams it to subscribers.
-pub async fn ingest(st: &AppState, m: &Meeting, segments: Vec<Segment>) -> Result<()> {
+pub async fn ingest(state: &AppState, m: &Meeting, segments: Vec<Segment>) -> Result<()> {
     if segments.is_empty() {
         return Ok(());
     }
-    st.store.upsert_segments(m.id, &segments).await?;
+    state.store.upsert_segments(m.id, &segments).await?;
     let base = SegmentView::base_of(m);
     let (confirmed, pending): (Vec<&Segment>, Vec<&Segment>) =
         segments.iter().partition(|s| s.completed);
@@ -208,17 +209,17 @@ pub async fn ingest(st: &AppState, m: &Meeting, segments: Vec<Segment>) -> Resul
         speaker: segments.first().and_then(|s| s.speaker.clone()),
         confirmed: views(confirmed),
         pending: views(pending),
-        ts: st.clock.now(),
+        ts: state.clock.now(),
     };
-    publish(st, m, false, &frame);
+    publish(state, m, false, &frame);
     metrics::counter!("vexa_meetings_segments_total").increment(segments.len() as u64);
     Ok(())
 }
 
 /// Turns process exits into terminal states when the bot did not report one (a crash).
-pub async fn run_runtime_events(st: AppState, mut rx: mpsc::UnboundedReceiver<RuntimeEvent>) {
+pub async fn run_runtime_events(state: AppState, mut rx: mpsc::UnboundedReceiver<RuntimeEvent>) {
     while let Some(RuntimeEvent::Exited { meeting, code }) = rx.recv().await {
-        let Ok(Some(m)) = st.store.meeting(meeting).await else {
+        let Ok(Some(m)) = state.store.meeting(meeting).await else {
             continue;
         };
         if let Some(event) = on_exit(m.status, m.stop_requested(), code) {
@@ -227,7 +228,7 @@ pub async fn run_runtime_events(st: AppState, mut rx: mpsc::UnboundedReceiver<Ru
                 code.map_or("signal".into(), |c| c.to_string())
             ));
             let source = TransitionSource::RuntimeExit;
-            if let Err(e) = apply(&st, meeting, &event, reason, source).await {
+            if let Err(e) = apply(&state, meeting, &event, reason, source).await {
                 tracing::info!(meeting = meeting.0, error = %e, "exit of a bot did not change its meeting");
             }
         }
@@ -236,14 +237,14 @@ pub async fn run_runtime_events(st: AppState, mut rx: mpsc::UnboundedReceiver<Ru
 
 /// At startup no bot process of an earlier run is alive (each leaves when its stdin closes, and
 /// shutdown stops them all), so meetings still marked live are given their terminal state.
-pub async fn reconcile_after_restart(st: &AppState) -> Result<usize, StoreError> {
+pub async fn reconcile_after_restart(state: &AppState) -> Result<usize, StoreError> {
     let mut closed = 0;
-    for m in st.store.live_meetings().await? {
+    for m in state.store.live_meetings().await? {
         if let Some(event) = on_exit(m.status, m.stop_requested(), None) {
             let reason =
                 Some("the meetings service restarted; the bot did not survive it".to_owned());
             let source = TransitionSource::RuntimeExit;
-            if apply(st, m.id, &event, reason, source).await.is_ok() {
+            if apply(state, m.id, &event, reason, source).await.is_ok() {
                 closed += 1;
             }
         }

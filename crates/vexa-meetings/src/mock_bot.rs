@@ -161,8 +161,8 @@ impl Bot {
         ending.exit_code
     }
 
-    /// Line `n` of the script: a half-spoken draft, then the confirmed text, same segment id.
-    async fn speak(&self, n: usize) {
+    /// Line `line` of the script: a half-spoken draft, then the confirmed text, same segment id.
+    async fn speak(&self, line: usize) {
         let speakers = ["Alice", "Bob"];
         let lines = [
             "Hello everyone.",
@@ -170,9 +170,9 @@ impl Bot {
             "Yes, loud and clear.",
             "Let's start with the roadmap.",
         ];
-        let speaker = speakers[n % speakers.len()];
-        let text = lines[n % lines.len()];
-        let start = n as f64 * 2.0;
+        let speaker = speakers[line % speakers.len()];
+        let text = lines[line % lines.len()];
+        let start = line as f64 * 2.0;
         let id = format!(
             "{}:{speaker}:{}",
             self.connection_id,
@@ -222,8 +222,8 @@ impl Inbox {
         }
     }
 
-    /// Waits up to `d` for a command (SIGTERM counts as `leave`). `None` = time passed.
-    async fn next(&mut self, d: Duration) -> Option<BotCommand> {
+    /// Waits up to `within` for a command (SIGTERM counts as `leave`). `None` = time passed.
+    async fn next(&mut self, within: Duration) -> Option<BotCommand> {
         let Inbox { commands, term } = self;
         let term = async {
             match term.as_mut() {
@@ -236,7 +236,7 @@ impl Inbox {
         tokio::select! {
             c = commands.recv() => Some(c.unwrap_or(BotCommand::Leave)),
             () = term => Some(BotCommand::Leave),
-            () = tokio::time::sleep(d) => None,
+            () = tokio::time::sleep(within) => None,
         }
     }
 }
@@ -266,10 +266,10 @@ fn config() -> Result<BotConfig, String> {
     serde_json::from_str(&raw).map_err(|e| format!("VEXA_BOT_CONFIG is not a bot config: {e}"))
 }
 
-/// Waits `d` before the bot is in the meeting, applying any `reconfigure` that arrives
+/// Waits `wait` before the bot is in the meeting, applying any `reconfigure` that arrives
 /// meanwhile (so it is not lost). `true` = told to leave.
-async fn wait_outside(bot: &mut Bot, inbox: &mut Inbox, d: Duration) -> bool {
-    let until = tokio::time::Instant::now() + d;
+async fn wait_outside(bot: &mut Bot, inbox: &mut Inbox, wait: Duration) -> bool {
+    let until = tokio::time::Instant::now() + wait;
     loop {
         let left = until.saturating_duration_since(tokio::time::Instant::now());
         match inbox.next(left).await {

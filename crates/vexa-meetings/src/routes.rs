@@ -80,118 +80,120 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn post_bot(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     JsonObject(req): JsonObject<BotRequest>,
 ) -> Result<Response> {
-    let (meeting, sessions) = bots::request_bot(&st, &caller, req).await?;
+    let (meeting, sessions) = bots::request_bot(&state, &caller, req).await?;
     let view = MeetingView::with_sessions(&meeting, sessions);
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 async fn list_bots(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
-    DetailQuery(q): DetailQuery<ListQuery>,
+    DetailQuery(query): DetailQuery<ListQuery>,
 ) -> Result<Json<BotList>> {
-    let (rows, has_more) = meetings::list::list_bots(&st, &caller, &q).await?;
+    let (rows, has_more) = meetings::list::list_bots(&state, &caller, &query).await?;
     let meetings = rows.iter().map(MeetingView::row).collect();
     Ok(Json(BotList { meetings, has_more }))
 }
 
 async fn bots_status(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
-    DetailQuery(q): DetailQuery<ListQuery>,
+    DetailQuery(query): DetailQuery<ListQuery>,
 ) -> Result<Json<RunningBots>> {
-    let rows = meetings::list::running(&st, &caller, &q).await?;
+    let rows = meetings::list::running(&state, &caller, &query).await?;
     Ok(Json(RunningBots::new(
         rows.iter().map(MeetingView::row).collect(),
     )))
 }
 
 async fn delete_bot(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     DetailPath((platform, native)): MeetingKey,
 ) -> Result<Json<StopReceipt>> {
-    let (meeting, cancelled_plan) = bots::stop::stop_bot(&st, &caller, &platform, &native).await?;
+    let (meeting, cancelled_plan) =
+        bots::stop::stop_bot(&state, &caller, &platform, &native).await?;
     Ok(Json(StopReceipt::new(&meeting, cancelled_plan)))
 }
 
 async fn put_bot_config(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     DetailPath((platform, native)): MeetingKey,
     JsonObject(update): JsonObject<BotConfigUpdate>,
 ) -> Result<Response> {
-    bots::reconfigure::reconfigure(&st, &caller, &platform, &native, update).await?;
+    bots::reconfigure::reconfigure(&state, &caller, &platform, &native, update).await?;
     Ok((StatusCode::ACCEPTED, Json(ReconfigureReceipt::SENT)).into_response())
 }
 
 async fn list_meetings(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
-    DetailQuery(q): DetailQuery<ListQuery>,
+    DetailQuery(query): DetailQuery<ListQuery>,
 ) -> Result<Json<MeetingList>> {
-    let rows = meetings::list::list(&st, &caller, &q).await?;
+    let rows = meetings::list::list(&state, &caller, &query).await?;
     let meetings = rows.iter().map(MeetingView::row).collect();
     Ok(Json(MeetingList { meetings }))
 }
 
 async fn post_meeting(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     JsonObject(req): JsonObject<PlanRequest>,
 ) -> Result<Response> {
-    let meeting = meetings::plan::create(&st, &caller, req).await?;
+    let meeting = meetings::plan::create(&state, &caller, req).await?;
     Ok((StatusCode::CREATED, Json(MeetingView::new(&meeting))).into_response())
 }
 
 async fn get_meeting(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     DetailPath(id): DetailPath<String>,
 ) -> Result<Json<MeetingView>> {
-    let (meeting, sessions) = meetings::get(&st, &caller, &id).await?;
+    let (meeting, sessions) = meetings::get(&state, &caller, &id).await?;
     Ok(Json(MeetingView::with_sessions(&meeting, sessions)))
 }
 
 async fn patch_meeting(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     DetailPath(id): DetailPath<String>,
     JsonObject(req): JsonObject<MeetingPatch>,
 ) -> Result<Json<MeetingView>> {
-    let meeting = meetings::plan::patch(&st, &caller, &MeetingRef::Id(id), req).await?;
+    let meeting = meetings::plan::patch(&state, &caller, &MeetingRef::Id(id), req).await?;
     Ok(Json(MeetingView::new(&meeting)))
 }
 
 async fn delete_meeting(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     DetailPath(id): DetailPath<String>,
 ) -> Result<StatusCode> {
-    meetings::delete::delete(&st, &caller, &MeetingRef::Id(id)).await?;
+    meetings::delete::delete(&state, &caller, &MeetingRef::Id(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn patch_meeting_by_key(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     DetailPath(key): MeetingKey,
     JsonObject(req): JsonObject<MeetingPatch>,
 ) -> Result<Json<MeetingView>> {
-    let meeting = meetings::plan::patch(&st, &caller, &MeetingRef::key(key), req).await?;
+    let meeting = meetings::plan::patch(&state, &caller, &MeetingRef::key(key), req).await?;
     Ok(Json(MeetingView::new(&meeting)))
 }
 
 async fn delete_meeting_by_key(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     DetailPath(key): MeetingKey,
 ) -> Result<Json<DeleteReceipt>> {
-    let (meeting, deleted) = meetings::delete::delete(&st, &caller, &MeetingRef::key(key)).await?;
+    let (meeting, deleted) =
+        meetings::delete::delete(&state, &caller, &MeetingRef::key(key)).await?;
     Ok(Json(DeleteReceipt::new(
         &meeting,
         deleted == Deleted::Artifacts,
@@ -199,53 +201,53 @@ async fn delete_meeting_by_key(
 }
 
 async fn transcript_by_id(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     DetailPath(id): DetailPath<String>,
 ) -> Result<Json<TranscriptView>> {
-    let (meeting, segments) = meetings::transcript::by_id(&st, &caller, &id).await?;
+    let (meeting, segments) = meetings::transcript::by_id(&state, &caller, &id).await?;
     Ok(Json(TranscriptView::new(&meeting, &segments)))
 }
 
 async fn transcript_by_key(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     DetailPath((platform, native)): MeetingKey,
-    DetailQuery(q): DetailQuery<TranscriptQuery>,
+    DetailQuery(query): DetailQuery<TranscriptQuery>,
 ) -> Result<Json<TranscriptView>> {
     let (meeting, segments) =
-        meetings::transcript::by_key(&st, &caller, &platform, &native, q).await?;
+        meetings::transcript::by_key(&state, &caller, &platform, &native, query).await?;
     Ok(Json(TranscriptView::new(&meeting, &segments)))
 }
 
-async fn get_webhook(State(st): State<AppState>, caller: Caller) -> Result<Json<WebhookView>> {
-    let hook = webhook_target::get(&st, &caller).await?;
+async fn get_webhook(State(state): State<AppState>, caller: Caller) -> Result<Json<WebhookView>> {
+    let hook = webhook_target::get(&state, &caller).await?;
     Ok(Json(WebhookView::new(hook.as_ref())))
 }
 
 async fn put_webhook(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     JsonObject(req): JsonObject<WebhookRequest>,
 ) -> Result<Json<WebhookView>> {
-    let hook = webhook_target::put(&st, &caller, req).await?;
+    let hook = webhook_target::put(&state, &caller, req).await?;
     Ok(Json(WebhookView::new(Some(&hook))))
 }
 
 async fn post_lifecycle(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     BotMeeting(meeting): BotMeeting,
     JsonObject(report): JsonObject<LifecycleReport>,
 ) -> Result<Json<LifecycleReceipt>> {
-    let (meeting, changed) = bot_callbacks::report_lifecycle(&st, &meeting, report).await?;
+    let (meeting, changed) = bot_callbacks::report_lifecycle(&state, &meeting, report).await?;
     Ok(Json(LifecycleReceipt::new(&meeting, changed)))
 }
 
 async fn post_segments(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     BotMeeting(meeting): BotMeeting,
     JsonObject(batch): JsonObject<SegmentBatch>,
 ) -> Result<Json<SegmentsReceipt>> {
-    let count = bot_callbacks::ingest_segments(&st, &meeting, batch).await?;
+    let count = bot_callbacks::ingest_segments(&state, &meeting, batch).await?;
     Ok(Json(SegmentsReceipt::new(count)))
 }

@@ -28,19 +28,19 @@ pub fn masked_secret(secret: Option<&str>) -> Option<String> {
 }
 
 /// The caller's target, if set.
-pub async fn get(st: &AppState, caller: &Caller) -> Result<Option<Webhook>> {
-    Ok(st.store.webhook(caller.user_id).await?)
+pub async fn get(state: &AppState, caller: &Caller) -> Result<Option<Webhook>> {
+    Ok(state.store.webhook(caller.user_id).await?)
 }
 
 /// Sets the caller's target. An empty or missing secret keeps the stored one (the original's
 /// rule); a missing event map keeps the stored one, `null` clears it.
-pub async fn put(st: &AppState, caller: &Caller, req: WebhookRequest) -> Result<Webhook> {
+pub async fn put(state: &AppState, caller: &Caller, req: WebhookRequest) -> Result<Webhook> {
     let url = req
         .webhook_url
         .read("webhook_url")?
         .ok_or(InvalidInput::WebhookUrlRequired)?;
     check_url(&url)?;
-    let existing = st.store.webhook(caller.user_id).await?;
+    let existing = state.store.webhook(caller.user_id).await?;
     let secret = match req.webhook_secret.read_bounded("webhook_secret", 256)? {
         Some(s) if !s.is_empty() => Some(s),
         _ => existing.as_ref().and_then(|h| h.secret.clone()),
@@ -54,8 +54,9 @@ pub async fn put(st: &AppState, caller: &Caller, req: WebhookRequest) -> Result<
         secret,
         events,
     };
-    st.store
-        .set_webhook(caller.user_id, &hook, st.clock.now())
+    state
+        .store
+        .set_webhook(caller.user_id, &hook, state.clock.now())
         .await?;
     Ok(hook)
 }

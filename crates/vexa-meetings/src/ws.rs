@@ -25,26 +25,26 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// `GET /ws`: a refused handshake is a `{"detail": …}` like every other refusal.
 pub async fn upgrade(
-    State(st): State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match ws {
         Ok(ws) => ws
             .max_message_size(MAX_MESSAGE_BYTES)
-            .on_upgrade(move |socket| session(st, caller.user_id, socket)),
+            .on_upgrade(move |socket| session(state, caller.user_id, socket)),
         Err(refused) => MeetingsError::from(refused).into_response(),
     }
 }
 
 type Key = (String, String);
 
-async fn session(st: AppState, user: UserId, mut socket: WebSocket) {
-    let mut rx = st.hub.subscribe();
+async fn session(state: AppState, user: UserId, mut socket: WebSocket) {
+    let mut rx = state.hub.subscribe();
     let mut subs: HashSet<Key> = HashSet::new();
     loop {
         tokio::select! {
-            () = st.shutdown.cancelled() => {
+            () = state.shutdown.cancelled() => {
                 let bye = CloseFrame { code: 1001, reason: "server shutting down".into() };
                 let _ = socket.send(Message::Close(Some(bye))).await;
                 return;
@@ -57,7 +57,7 @@ async fn session(st: AppState, user: UserId, mut socket: WebSocket) {
                     Some(Ok(Message::Binary(_))) => String::from("\u{0}"),
                     Some(Ok(_)) => continue,
                 };
-                let reply = handle(&st, user, &mut subs, &text).await;
+                let reply = handle(&state, user, &mut subs, &text).await;
                 let Ok(reply) = serde_json::to_string(&reply) else { return };
                 if socket.send(Message::Text(reply.into())).await.is_err() {
                     return;
@@ -109,21 +109,21 @@ fn keys_view(keys: Vec<Key>) -> Vec<WsMeetingKey> {
         .collect()
 }
 
-async fn handle(st: &AppState, user: UserId, subs: &mut HashSet<Key>, text: &str) -> WsReply {
+async fn handle(state: &AppState, user: UserId, subs: &mut HashSet<Key>, text: &str) -> WsReply {
     let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(text) else {
         return error("invalid_json", None);
     };
     let meetings = msg.get("meetings").cloned().unwrap_or(Value::Null);
     match msg.get("action").and_then(Value::as_str) {
         Some("ping") => WsReply::Pong,
-        Some("subscribe") => subscribe(st, user, subs, &meetings).await,
+        Some("subscribe") => subscribe(state, user, subs, &meetings).await,
         Some("unsubscribe") => unsubscribe(subs, &meetings),
         _ => error("unknown_action", None),
     }
 }
 
 async fn subscribe(
-    st: &AppState,
+    state: &AppState,
     user: UserId,
     subs: &mut HashSet<Key>,
     meetings: &Value,
@@ -143,7 +143,10 @@ async fn subscribe(
     for (platform, native) in valid {
         // Only the caller's own meetings; others are silently left out, as in the original.
         let owned = match Platform::parse(&platform) {
-            Some(p) => matches!(st.store.latest_for_key(user, p, &native).await, Ok(Some(_))),
+            Some(p) => matches!(
+                state.store.latest_for_key(user, p, &native).await,
+                Ok(Some(_))
+            ),
             None => false,
         };
         if owned {

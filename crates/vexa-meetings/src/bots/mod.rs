@@ -35,28 +35,29 @@ fn count_request(outcome: &'static str) {
 /// `POST /bots`: validate, record atomically (409/429), start the bot. Returns the meeting as
 /// accepted and its bot sessions.
 pub async fn request_bot(
-    st: &AppState,
+    state: &AppState,
     caller: &Caller,
     req: BotRequest,
 ) -> Result<(Meeting, Vec<String>)> {
     let order = BotOrder::parse(req)?;
-    let runtime = st.runtime.clone().ok_or(MeetingsError::NoBotCommand)?;
-    let now = st.clock.now();
-    let meeting = record(st, caller, &order, now).await?;
+    let runtime = state.runtime.clone().ok_or(MeetingsError::NoBotCommand)?;
+    let now = state.clock.now();
+    let meeting = record(state, caller, &order, now).await?;
     let session_uid = random_hex(16);
     let workload_id = format!("mtg-{}-{}", meeting.id.0, &session_uid[..8]);
-    let config = bot_config(st, &order, &meeting, &session_uid, now);
-    start(st, runtime, &meeting, &workload_id, &config).await?;
-    st.store
-        .set_bot_container(meeting.id, &workload_id, &session_uid, st.clock.now())
+    let config = bot_config(state, &order, &meeting, &session_uid, now);
+    start(state, runtime, &meeting, &workload_id, &config).await?;
+    state
+        .store
+        .set_bot_container(meeting.id, &workload_id, &session_uid, state.clock.now())
         .await?;
     count_request("created");
-    accepted(st, meeting).await
+    accepted(state, meeting).await
 }
 
 /// Records the request: a new `requested` row, or a plan of the same meeting claimed in place.
 async fn record(
-    st: &AppState,
+    state: &AppState,
     caller: &Caller,
     order: &BotOrder,
     now: Timestamp,
@@ -68,7 +69,7 @@ async fn record(
         status: MeetingStatus::Requested,
         data: order.meeting_data(),
     };
-    match st
+    match state
         .store
         .create_bot_meeting(&new, caller.max_concurrent, now)
         .await
@@ -91,13 +92,13 @@ async fn record(
 
 /// What the bot is started with (`VEXA_BOT_CONFIG`).
 fn bot_config(
-    st: &AppState,
+    state: &AppState,
     order: &BotOrder,
     meeting: &Meeting,
     session_uid: &str,
     now: Timestamp,
 ) -> BotConfig {
-    let base = st.cfg.callback_base_url.trim_end_matches('/');
+    let base = state.cfg.callback_base_url.trim_end_matches('/');
     let lifecycle = format!("{base}/internal/bot/lifecycle");
     BotConfig {
         platform: order.target.platform,
@@ -107,7 +108,7 @@ fn bot_config(
         passcode: order.passcode.clone(),
         meeting_id: meeting.id,
         connection_id: session_uid.to_owned(),
-        token: st.tokens.mint(meeting.id, now.plus_secs(TOKEN_TTL_SECS)),
+        token: state.tokens.mint(meeting.id, now.plus_secs(TOKEN_TTL_SECS)),
         language: order.language.clone(),
         task: order.task.clone(),
         transcribe_enabled: order.transcribe_enabled,
@@ -124,7 +125,7 @@ fn bot_config(
 
 /// Starts the bot process; a failure to start fails the meeting (and answers 502).
 async fn start(
-    st: &AppState,
+    state: &AppState,
     runtime: Arc<dyn BotRuntime>,
     meeting: &Meeting,
     workload_id: &str,
@@ -138,26 +139,26 @@ async fn start(
         completion_reason: Some("start_failed".into()),
     };
     let reason = Some(e.to_string());
-    let _ = lifecycle::apply(st, meeting.id, &failed, reason, TransitionSource::Spawn).await;
+    let _ = lifecycle::apply(state, meeting.id, &failed, reason, TransitionSource::Spawn).await;
     count_request("start_failed");
     Err(MeetingsError::BotStartFailed(e))
 }
 
 /// The answer describes the request as accepted (`requested`), like the original, even when a
 /// fast bot has already reported `joining` by now; later states are for the status routes.
-async fn accepted(st: &AppState, recorded: Meeting) -> Result<(Meeting, Vec<String>)> {
-    let mut shown = st
+async fn accepted(state: &AppState, recorded: Meeting) -> Result<(Meeting, Vec<String>)> {
+    let mut shown = state
         .store
         .meeting(recorded.id)
         .await?
         .unwrap_or_else(|| recorded.clone());
     if shown.stop_requested() {
         // A stop arrived while the bot was starting: it must not outlive the request.
-        st.stop_bot_process(shown.id);
+        state.stop_bot_process(shown.id);
     } else {
         shown.status = recorded.status;
     }
-    let sessions = st.store.sessions(shown.id).await?;
+    let sessions = state.store.sessions(shown.id).await?;
     Ok((shown, sessions))
 }
 

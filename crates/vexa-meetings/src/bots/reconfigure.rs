@@ -12,7 +12,7 @@ use crate::wire::bot_config::BotCommand;
 use crate::wire::bots::BotConfigUpdate;
 
 pub async fn reconfigure(
-    st: &AppState,
+    state: &AppState,
     caller: &Caller,
     platform: &str,
     native: &str,
@@ -25,12 +25,12 @@ pub async fn reconfigure(
     if !language_given && !task_given {
         return Err(InvalidInput::NothingToReconfigure.into());
     }
-    let m = st
+    let m = state
         .store
         .latest_for_key(caller.user_id, platform, native)
         .await?
         .ok_or(MeetingsError::NoActiveBot)?;
-    let runtime = st.runtime.as_ref().ok_or(MeetingsError::NoActiveBot)?;
+    let runtime = state.runtime.as_ref().ok_or(MeetingsError::NoActiveBot)?;
     if !m.status.is_live() || m.stop_requested() {
         return Err(MeetingsError::NoActiveBot);
     }
@@ -49,6 +49,9 @@ pub async fn reconfigure(
         .send(m.id, &command)
         .await
         .map_err(|_| MeetingsError::NoActiveBot)?;
-    st.store.merge_data(m.id, &recorded, st.clock.now()).await?;
+    state
+        .store
+        .merge_data(m.id, &recorded, state.clock.now())
+        .await?;
     Ok(())
 }

@@ -23,13 +23,13 @@ pub fn bot_platform(raw: &str) -> Result<Platform, InvalidInput> {
 /// Stops the caller's bot for the meeting; returns the meeting as it was and whether it was a
 /// plan (cancelled rather than stopped).
 pub async fn stop_bot(
-    st: &AppState,
+    state: &AppState,
     caller: &Caller,
     platform: &str,
     native: &str,
 ) -> Result<(Meeting, bool)> {
     let platform = bot_platform(platform)?;
-    let m = st
+    let m = state
         .store
         .latest_for_key(caller.user_id, platform, native)
         .await?
@@ -37,12 +37,13 @@ pub async fn stop_bot(
     if m.status.is_terminal() || m.stop_requested() {
         return Err(MeetingsError::NoActiveBot);
     }
-    let now = st.clock.now();
+    let now = state.clock.now();
     if m.status.is_planned() {
-        cancel_plan(st, &m, now).await?;
+        cancel_plan(state, &m, now).await?;
         return Ok((m, true));
     }
-    st.store
+    state
+        .store
         .merge_data(m.id, &DataPatch::new().request_stop(), now)
         .await?;
     if matches!(m.status, MeetingStatus::Active | MeetingStatus::NeedsHelp) {
@@ -54,14 +55,14 @@ pub async fn stop_bot(
             data: DataPatch::new(),
             now,
         };
-        st.store.update_status(m.id, &leaving).await?;
+        state.store.update_status(m.id, &leaving).await?;
     }
-    st.stop_bot_process(m.id);
+    state.stop_bot_process(m.id);
     Ok((m, false))
 }
 
 /// A plan stopped before any bot was dispatched fails as `stopped`.
-async fn cancel_plan(st: &AppState, m: &Meeting, now: Timestamp) -> Result<()> {
+async fn cancel_plan(state: &AppState, m: &Meeting, now: Timestamp) -> Result<()> {
     let cancelled = StatusUpdate {
         from: m.status,
         to: MeetingStatus::Failed,
@@ -72,9 +73,9 @@ async fn cancel_plan(st: &AppState, m: &Meeting, now: Timestamp) -> Result<()> {
             .failure_reason("cancelled by the user before the bot was dispatched"),
         now,
     };
-    if let Some(new) = st.store.update_status(m.id, &cancelled).await? {
+    if let Some(new) = state.store.update_status(m.id, &cancelled).await? {
         lifecycle::publish_status(
-            st,
+            state,
             m.status,
             &new,
             Some("cancelled"),

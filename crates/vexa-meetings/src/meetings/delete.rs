@@ -20,22 +20,22 @@ pub enum Deleted {
 
 /// Deletes the caller's meeting named by `target`; returns it as it was and what was done.
 pub async fn delete(
-    st: &AppState,
+    state: &AppState,
     caller: &Caller,
     target: &MeetingRef,
 ) -> Result<(Meeting, Deleted)> {
-    let m = super::find(st, caller, target).await?;
+    let m = super::find(state, caller, target).await?;
     if m.status.is_planned() {
-        st.store.delete_meeting(m.id).await?;
-        lifecycle::publish_deleted(st, &m);
+        state.store.delete_meeting(m.id).await?;
+        lifecycle::publish_deleted(state, &m);
         return Ok((m, Deleted::Plan));
     }
     if !m.status.is_terminal() {
         return Err(MeetingsError::LifecycleNotTerminal);
     }
-    st.store.delete_segments(m.id).await?;
-    let now = st.clock.now();
+    state.store.delete_segments(m.id).await?;
+    let now = state.clock.now();
     let erased = DataPatch::new().erase_artifacts(&ArtifactDeletion::completed(now));
-    st.store.merge_data(m.id, &erased, now).await?;
+    state.store.merge_data(m.id, &erased, now).await?;
     Ok((m, Deleted::Artifacts))
 }

@@ -36,56 +36,56 @@ fn platform_param(value: Option<&str>) -> Result<Option<Platform>, InvalidInput>
 
 /// The filter a listing query asks for: one `status`, or every non-planned one with
 /// `exclude_planned=true|1|yes`; one `platform`; a page.
-fn filter(q: &ListQuery) -> Result<MeetingFilter, InvalidInput> {
-    let mut f = MeetingFilter {
-        limit: int_param(q.limit.as_deref(), "limit", 50, 1, 100)?,
-        offset: int_param(q.offset.as_deref(), "offset", 0, 0, i64::MAX)?,
+fn filter(query: &ListQuery) -> Result<MeetingFilter, InvalidInput> {
+    let mut wanted = MeetingFilter {
+        limit: int_param(query.limit.as_deref(), "limit", 50, 1, 100)?,
+        offset: int_param(query.offset.as_deref(), "offset", 0, 0, i64::MAX)?,
         ..Default::default()
     };
-    if let Some(s) = &q.status {
+    if let Some(s) = &query.status {
         let status =
             MeetingStatus::parse(s).ok_or_else(|| InvalidInput::UnknownStatus(s.clone()))?;
-        f.statuses = vec![status];
-    } else if matches!(q.exclude_planned.as_deref(), Some("true" | "1" | "yes")) {
-        f.statuses = MeetingStatus::ALL
+        wanted.statuses = vec![status];
+    } else if matches!(query.exclude_planned.as_deref(), Some("true" | "1" | "yes")) {
+        wanted.statuses = MeetingStatus::ALL
             .into_iter()
             .filter(|s| !s.is_planned())
             .collect();
     }
-    f.platform = platform_param(q.platform.as_deref())?;
-    Ok(f)
+    wanted.platform = platform_param(query.platform.as_deref())?;
+    Ok(wanted)
 }
 
 /// `GET /meetings`: a page of the caller's meetings, newest first.
-pub async fn list(st: &AppState, caller: &Caller, q: &ListQuery) -> Result<Vec<Meeting>> {
-    let f = filter(q)?;
-    Ok(st.store.list(caller.user_id, &f).await?)
+pub async fn list(state: &AppState, caller: &Caller, query: &ListQuery) -> Result<Vec<Meeting>> {
+    let wanted = filter(query)?;
+    Ok(state.store.list(caller.user_id, &wanted).await?)
 }
 
 /// `GET /bots`: a page and whether there is a next one (one extra row tells).
 pub async fn list_bots(
-    st: &AppState,
+    state: &AppState,
     caller: &Caller,
-    q: &ListQuery,
+    query: &ListQuery,
 ) -> Result<(Vec<Meeting>, bool)> {
-    let mut f = filter(q)?;
-    let limit = f.limit;
-    f.limit += 1;
-    let mut rows = st.store.list(caller.user_id, &f).await?;
+    let mut wanted = filter(query)?;
+    let limit = wanted.limit;
+    wanted.limit += 1;
+    let mut rows = state.store.list(caller.user_id, &wanted).await?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok((rows, has_more))
 }
 
 /// `GET /bots/status`: the caller's live bots, optionally of one platform.
-pub async fn running(st: &AppState, caller: &Caller, q: &ListQuery) -> Result<Vec<Meeting>> {
-    let f = MeetingFilter {
+pub async fn running(state: &AppState, caller: &Caller, query: &ListQuery) -> Result<Vec<Meeting>> {
+    let wanted = MeetingFilter {
         statuses: MeetingStatus::LIVE.to_vec(),
         limit: RUNNING_LIMIT,
         offset: 0,
-        platform: platform_param(q.platform.as_deref())?,
+        platform: platform_param(query.platform.as_deref())?,
     };
-    Ok(st.store.list(caller.user_id, &f).await?)
+    Ok(state.store.list(caller.user_id, &wanted).await?)
 }
 
 #[cfg(test)]
@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn paging_and_filters_are_checked_with_the_originals_words() {
-        let detail = |q: ListQuery| filter(&q).map(|_| ()).map_err(|e| e.to_string());
+        let detail = |query: ListQuery| filter(&query).map(|_| ()).map_err(|e| e.to_string());
         assert_eq!(
             detail(query(Some("0"), None)),
             Err("'limit' must be an integer between 1 and 100".to_owned())
@@ -112,22 +112,22 @@ mod tests {
             detail(query(None, Some("bogus"))),
             Err("unknown status 'bogus'".to_owned())
         );
-        let q = ListQuery {
+        let query = ListQuery {
             platform: Some("skype".into()),
             ..Default::default()
         };
-        assert_eq!(detail(q), Err("unknown platform 'skype'".to_owned()));
+        assert_eq!(detail(query), Err("unknown platform 'skype'".to_owned()));
     }
 
     #[test]
     fn exclude_planned_leaves_out_plans_only() {
-        let q = ListQuery {
+        let query = ListQuery {
             exclude_planned: Some("yes".into()),
             ..Default::default()
         };
-        let f = filter(&q).unwrap_or_default();
-        assert_eq!(f.statuses.len(), MeetingStatus::ALL.len() - 2);
-        assert!(f.statuses.iter().all(|s| !s.is_planned()));
-        assert_eq!((f.limit, f.offset), (50, 0));
+        let wanted = filter(&query).unwrap_or_default();
+        assert_eq!(wanted.statuses.len(), MeetingStatus::ALL.len() - 2);
+        assert!(wanted.statuses.iter().all(|s| !s.is_planned()));
+        assert_eq!((wanted.limit, wanted.offset), (50, 0));
     }
 }

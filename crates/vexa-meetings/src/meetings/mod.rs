@@ -35,11 +35,11 @@ fn key_not_found(platform: &str, native: &str) -> MeetingsError {
 
 /// The caller's meeting with this id; anything else (not a number, unknown, another user's) is
 /// `404 Meeting not found`.
-pub async fn owned(st: &AppState, caller: &Caller, id: &str) -> Result<Meeting> {
+pub async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Meeting> {
     let id = id
         .parse::<i64>()
         .map_err(|_| MeetingsError::MeetingNotFound)?;
-    match st.store.meeting(MeetingId(id)).await? {
+    match state.store.meeting(MeetingId(id)).await? {
         Some(m) if m.user_id == caller.user_id => Ok(m),
         _ => Err(MeetingsError::MeetingNotFound),
     }
@@ -47,29 +47,30 @@ pub async fn owned(st: &AppState, caller: &Caller, id: &str) -> Result<Meeting> 
 
 /// The caller's newest meeting for a platform and native id.
 pub async fn owned_by_key(
-    st: &AppState,
+    state: &AppState,
     caller: &Caller,
     platform: &str,
     native: &str,
 ) -> Result<Meeting> {
     let parsed = Platform::parse(platform).ok_or_else(|| key_not_found(platform, native))?;
-    st.store
+    state
+        .store
         .latest_for_key(caller.user_id, parsed, native)
         .await?
         .ok_or_else(|| key_not_found(platform, native))
 }
 
 /// The caller's meeting named by `target`.
-pub async fn find(st: &AppState, caller: &Caller, target: &MeetingRef) -> Result<Meeting> {
+pub async fn find(state: &AppState, caller: &Caller, target: &MeetingRef) -> Result<Meeting> {
     match target {
-        MeetingRef::Id(id) => owned(st, caller, id).await,
-        MeetingRef::Key { platform, native } => owned_by_key(st, caller, platform, native).await,
+        MeetingRef::Id(id) => owned(state, caller, id).await,
+        MeetingRef::Key { platform, native } => owned_by_key(state, caller, platform, native).await,
     }
 }
 
 /// `GET /meetings/{id}`: the meeting and its bot sessions.
-pub async fn get(st: &AppState, caller: &Caller, id: &str) -> Result<(Meeting, Vec<String>)> {
-    let m = owned(st, caller, id).await?;
-    let sessions = st.store.sessions(m.id).await?;
+pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<(Meeting, Vec<String>)> {
+    let m = owned(state, caller, id).await?;
+    let sessions = state.store.sessions(m.id).await?;
     Ok((m, sessions))
 }

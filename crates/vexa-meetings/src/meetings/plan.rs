@@ -111,7 +111,7 @@ fn link(plan: &mut Plan, url: Option<String>) -> Result<(), InvalidInput> {
 }
 
 /// `POST /meetings`: a planned meeting (`idle`, or `scheduled` with `scheduled_at`).
-pub async fn create(st: &AppState, caller: &Caller, req: PlanRequest) -> Result<Meeting> {
+pub async fn create(state: &AppState, caller: &Caller, req: PlanRequest) -> Result<Meeting> {
     let mut data = Map::new();
     data.insert("auto_join".into(), Value::Bool(true));
     let empty = Plan {
@@ -121,9 +121,9 @@ pub async fn create(st: &AppState, caller: &Caller, req: PlanRequest) -> Result<
         data,
     };
     let new = apply_plan(req, empty)?.into_meeting(caller.user_id);
-    match st.store.create_planned(&new, st.clock.now()).await {
+    match state.store.create_planned(&new, state.clock.now()).await {
         Ok(m) => {
-            lifecycle::publish_plan(st, &m);
+            lifecycle::publish_plan(state, &m);
             Ok(m)
         }
         Err(StoreError::Conflict(_)) => Err(MeetingsError::PlanExists {
@@ -136,12 +136,12 @@ pub async fn create(st: &AppState, caller: &Caller, req: PlanRequest) -> Result<
 
 /// `data` of a patch: only the editable keys, strings or lists of strings, at most 64 KiB.
 fn metadata(value: Option<Value>) -> Result<Option<Map<String, Value>>, InvalidInput> {
-    let d = match value {
+    let fields = match value {
         None => return Ok(None),
-        Some(Value::Object(d)) => d,
+        Some(Value::Object(fields)) => fields,
         Some(_) => return Err(InvalidInput::DataNotAnObject),
     };
-    let unknown: Vec<&str> = d
+    let unknown: Vec<&str> = fields
         .keys()
         .map(String::as_str)
         .filter(|k| !META_FIELDS.contains(k))
@@ -149,7 +149,7 @@ fn metadata(value: Option<Value>) -> Result<Option<Map<String, Value>>, InvalidI
     if !unknown.is_empty() {
         return Err(InvalidInput::DataUnknownFields(unknown.join(", ")));
     }
-    for (k, v) in &d {
+    for (k, v) in &fields {
         let text = matches!(k.as_str(), "name" | "notes");
         let ok = if text {
             v.is_string() || v.is_null()
@@ -168,32 +168,32 @@ fn metadata(value: Option<Value>) -> Result<Option<Map<String, Value>>, InvalidI
             });
         }
     }
-    if serde_json::to_vec(&d).map_or(0, |v| v.len()) > MAX_META_BYTES {
+    if serde_json::to_vec(&fields).map_or(0, |v| v.len()) > MAX_META_BYTES {
         return Err(InvalidInput::DataTooLarge);
     }
-    Ok(Some(d))
+    Ok(Some(fields))
 }
 
 /// `PATCH /meetings/{id}` and `/meetings/{platform}/{native}`.
 pub async fn patch(
-    st: &AppState,
+    state: &AppState,
     caller: &Caller,
     target: &MeetingRef,
     req: MeetingPatch,
 ) -> Result<Meeting> {
-    let mut current = super::find(st, caller, target).await?;
+    let mut current = super::find(state, caller, target).await?;
     let meta = metadata(req.data)?;
     if !req.plan.is_present() && meta.is_none() {
         return Err(InvalidInput::NothingToEdit.into());
     }
     if req.plan.is_present() {
-        current = replan(st, current, req.plan).await?;
-        lifecycle::publish_plan(st, &current);
+        current = replan(state, current, req.plan).await?;
+        lifecycle::publish_plan(state, &current);
     }
     if let Some(meta) = meta {
-        current = st
+        current = state
             .store
-            .merge_data(current.id, &DataPatch::from(meta), st.clock.now())
+            .merge_data(current.id, &DataPatch::from(meta), state.clock.now())
             .await?
             .ok_or(MeetingsError::MeetingNotFound)?;
     }
@@ -201,7 +201,7 @@ pub async fn patch(
 }
 
 /// Rewrites a plan; refused once a bot owns the meeting.
-async fn replan(st: &AppState, current: Meeting, req: PlanRequest) -> Result<Meeting> {
+async fn replan(state: &AppState, current: Meeting, req: PlanRequest) -> Result<Meeting> {
     if !current.status.is_planned() {
         return Err(MeetingsError::NoLongerPlanned);
     }
@@ -212,7 +212,11 @@ async fn replan(st: &AppState, current: Meeting, req: PlanRequest) -> Result<Mee
         data: current.data.clone(),
     };
     let new = apply_plan(req, before)?.into_meeting(current.user_id);
-    match st.store.replan(current.id, &new, st.clock.now()).await {
+    match state
+        .store
+        .replan(current.id, &new, state.clock.now())
+        .await
+    {
         Ok(Some(m)) => Ok(m),
         Ok(None) => Err(MeetingsError::NoLongerPlanned),
         Err(StoreError::Conflict(_)) => Err(MeetingsError::LinkInUse),

@@ -14,18 +14,18 @@ pub type Transcript = (Meeting, Vec<Segment>);
 
 /// By platform and native id; `meeting_id` picks a specific meeting of that key.
 pub async fn by_key(
-    st: &AppState,
+    state: &AppState,
     caller: &Caller,
     platform: &str,
     native: &str,
-    q: TranscriptQuery,
+    query: TranscriptQuery,
 ) -> Result<Transcript> {
-    let m = match q.meeting_id {
+    let m = match query.meeting_id {
         Some(id) => {
             let id = id
                 .parse::<i64>()
                 .map_err(|_| InvalidInput::MeetingIdNotAnInteger)?;
-            match st.store.meeting(MeetingId(id)).await? {
+            match state.store.meeting(MeetingId(id)).await? {
                 Some(m)
                     if m.user_id == caller.user_id
                         && m.platform.as_str() == platform
@@ -36,25 +36,25 @@ pub async fn by_key(
                 _ => return Err(key_not_found(platform, native)),
             }
         }
-        None => owned_by_key(st, caller, platform, native).await?,
+        None => owned_by_key(state, caller, platform, native).await?,
     };
     if m.artifacts_deleted() {
         return Err(key_not_found(platform, native));
     }
-    with_segments(st, m).await
+    with_segments(state, m).await
 }
 
 /// By meeting id. Every failure to find it (including a bad id) is `Meeting {id} not found`.
-pub async fn by_id(st: &AppState, caller: &Caller, id: &str) -> Result<Transcript> {
+pub async fn by_id(state: &AppState, caller: &Caller, id: &str) -> Result<Transcript> {
     let gone = || MeetingsError::TranscriptNotFound(id.to_owned());
-    let m = owned(st, caller, id).await.map_err(|_| gone())?;
+    let m = owned(state, caller, id).await.map_err(|_| gone())?;
     if m.artifacts_deleted() {
         return Err(gone());
     }
-    with_segments(st, m).await
+    with_segments(state, m).await
 }
 
-async fn with_segments(st: &AppState, m: Meeting) -> Result<Transcript> {
-    let segments = st.store.segments(m.id).await?;
+async fn with_segments(state: &AppState, m: Meeting) -> Result<Transcript> {
+    let segments = state.store.segments(m.id).await?;
     Ok((m, segments))
 }
