@@ -24,6 +24,7 @@ use crate::error::{InvalidInput, MeetingsError, Result};
 use crate::lifecycle;
 use crate::state::AppState;
 use crate::wire::bot_callbacks::{LifecycleReport, SegmentBatch, SegmentReport};
+use crate::wire::FromWire;
 
 const MAX_SEGMENTS: usize = 500;
 /// Longest segment text, in bytes.
@@ -78,40 +79,53 @@ impl<S: Send + Sync> FromRequestParts<S> for BotMeeting {
     }
 }
 
+/// A bot's status report, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotReport {
+    pub event: LifecycleEvent,
+    /// The bot's words (kept as the failure reason when it failed).
+    pub reason: Option<String>,
+}
+
+impl FromWire for BotReport {
+    type Wire = LifecycleReport;
+
+    fn from_wire(report: LifecycleReport) -> Result<BotReport, InvalidInput> {
+        let raw = report
+            .status
+            .read("status")?
+            .ok_or(InvalidInput::StatusRequired)?;
+        // Plans, `requested` and `stopping` are the service's to set, never a bot's.
+        let status = MeetingStatus::parse(&raw)
+            .filter(|s| {
+                !s.is_planned() && !matches!(s, MeetingStatus::Requested | MeetingStatus::Stopping)
+            })
+            .ok_or(InvalidInput::UnknownLifecycleStatus(raw))?;
+        let completion_reason = report
+            .completion_reason
+            .read_bounded("completion_reason", 64)?;
+        Ok(BotReport {
+            event: LifecycleEvent {
+                status,
+                completion_reason,
+            },
+            reason: report.reason.read_bounded("reason", 1000)?,
+        })
+    }
+}
+
 /// A status report: through the state machine; returns the row and whether it changed.
 pub async fn report_lifecycle(
     state: &AppState,
     meeting: &Meeting,
-    report: LifecycleReport,
+    report: BotReport,
 ) -> Result<(Meeting, bool)> {
-    let raw = report
-        .status
-        .read("status")?
-        .ok_or(InvalidInput::StatusRequired)?;
-    // Plans, `requested` and `stopping` are the service's to set, never a bot's.
-    let status = MeetingStatus::parse(&raw)
-        .filter(|s| {
-            !s.is_planned() && !matches!(s, MeetingStatus::Requested | MeetingStatus::Stopping)
-        })
-        .ok_or(InvalidInput::UnknownLifecycleStatus(raw))?;
-    let event = LifecycleEvent {
-        status,
-        completion_reason: report
-            .completion_reason
-            .read_bounded("completion_reason", 64)?,
-    };
-    let reason = report.reason.read_bounded("reason", 1000)?;
-    lifecycle::apply(
-        state,
-        meeting.id,
-        &event,
-        reason,
-        TransitionSource::BotCallback,
-    )
-    .await
+    let source = TransitionSource::BotCallback;
+    lifecycle::apply(state, meeting.id, &report.event, report.reason, source).await
 }
 
-/// A batch of segments: stored and streamed; returns how many.
+/// A batch of segments: stored and streamed; returns how many. It takes the batch as sent: a
+/// meeting without a bot is refused (409) before any entry is checked (422).
 pub async fn ingest_segments(
     state: &AppState,
     meeting: &Meeting,

@@ -1,6 +1,7 @@
-//! The meetings service's side of the shared HTTP edge (`vexa-http`): the JSON body extractor
-//! (read under the one body limit, parsed in the original's words), `X-Request-Id` on every
-//! response, and the `{"detail": …}` fallbacks for unknown routes and methods.
+//! The meetings service's side of the shared HTTP edge (`vexa-http`): the JSON body extractors
+//! (read under the one body limit, parsed in the original's words; [`Valid`] also checks the
+//! body into a domain value), `X-Request-Id` on every response, and the `{"detail": …}`
+//! fallbacks for unknown routes and methods.
 
 use axum::extract::{FromRequest, Request};
 use axum::middleware::Next;
@@ -11,7 +12,7 @@ use vexa_http::headers::X_REQUEST_ID;
 use vexa_http::{answer_after_body, EdgeRejection};
 
 use crate::error::MeetingsError;
-use crate::wire::parse_object;
+use crate::wire::{parse_object, FromWire};
 
 /// A request body of `T`'s shape: at most the service's `MAX_BODY_BYTES` (413
 /// `{"detail":"Request body too large"}` past it, declared or streamed), empty = `{}`,
@@ -25,6 +26,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonObject<T> {
     async fn from_request(req: Request, _state: &S) -> Result<Self, MeetingsError> {
         let bytes = vexa_http::body::read_body(req).await?;
         Ok(JsonObject(parse_object(&bytes)?))
+    }
+}
+
+/// A request body checked into the validated value `T` (422 on the first broken rule).
+#[derive(Debug)]
+pub struct Valid<T>(pub T);
+
+impl<T: FromWire, S: Send + Sync> FromRequest<S> for Valid<T> {
+    type Rejection = MeetingsError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, MeetingsError> {
+        let JsonObject(wire) = JsonObject::<T::Wire>::from_request(req, state).await?;
+        Ok(Valid(T::from_wire(wire)?))
     }
 }
 

@@ -1,7 +1,9 @@
 //! The router and its handlers. Public routes sit behind [`require_gateway`] (the gateway's
 //! secret and injected identity), the bot protocol under `/internal/bot/*` behind
-//! [`require_bot_token`]; `/health` is open. Every handler only extracts, calls one service
-//! function and renders its result as a view; every refusal is `{"detail": …}`.
+//! [`require_bot_token`]; `/health` is open. Every handler only extracts (a body as a checked
+//! domain value with [`Valid`] where no rule needs stored state first, else as sent with
+//! [`JsonObject`]), calls one service function and renders its result as a view; every refusal
+//! is `{"detail": …}`.
 //!
 //! Layers, outermost first: the body limit (`MAX_BODY_BYTES`, shared with the gateway), the
 //! request id (kept or minted, echoed on every response), then the route's own guard.
@@ -13,24 +15,24 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::{middleware, Json, Router};
 use vexa_http::{DetailPath, DetailQuery};
 
-use crate::bot_callbacks::{self, require_bot_token, BotMeeting};
+use crate::bot_callbacks::{self, require_bot_token, BotMeeting, BotReport};
+use crate::bots::reconfigure::Reconfiguration;
+use crate::bots::BotOrder;
 use crate::caller::{require_gateway, Caller};
-use crate::edge::{self, JsonObject};
+use crate::edge::{self, JsonObject, Valid};
 use crate::error::Result;
 use crate::meetings::delete::Deleted;
 use crate::meetings::{self, MeetingRef};
 use crate::state::AppState;
-use crate::webhook_target;
-use crate::wire::bot_callbacks::{
-    LifecycleReceipt, LifecycleReport, SegmentBatch, SegmentsReceipt,
-};
-use crate::wire::bots::{BotConfigUpdate, BotRequest, ReconfigureReceipt, StopReceipt};
+use crate::webhook_target::{self, WebhookUpdate};
+use crate::wire::bot_callbacks::{LifecycleReceipt, SegmentBatch, SegmentsReceipt};
+use crate::wire::bots::{ReconfigureReceipt, StopReceipt};
 use crate::wire::meetings::{
     BotList, DeleteReceipt, ListQuery, MeetingList, MeetingPatch, MeetingView, PlanRequest,
     RunningBots,
 };
 use crate::wire::transcripts::{TranscriptQuery, TranscriptView};
-use crate::wire::webhook::{WebhookRequest, WebhookView};
+use crate::wire::webhook::WebhookView;
 use crate::wire::HealthView;
 use crate::{bots, ws};
 
@@ -82,9 +84,9 @@ pub fn router(state: AppState) -> Router {
 async fn post_bot(
     State(state): State<AppState>,
     caller: Caller,
-    JsonObject(req): JsonObject<BotRequest>,
+    Valid(order): Valid<BotOrder>,
 ) -> Result<Response> {
-    let (meeting, sessions) = bots::request_bot(&state, &caller, req).await?;
+    let (meeting, sessions) = bots::request_bot(&state, &caller, order).await?;
     let view = MeetingView::with_sessions(&meeting, sessions);
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -124,9 +126,9 @@ async fn put_bot_config(
     State(state): State<AppState>,
     caller: Caller,
     DetailPath((platform, native)): MeetingKey,
-    JsonObject(update): JsonObject<BotConfigUpdate>,
+    Valid(change): Valid<Reconfiguration>,
 ) -> Result<Response> {
-    bots::reconfigure::reconfigure(&state, &caller, &platform, &native, update).await?;
+    bots::reconfigure::reconfigure(&state, &caller, &platform, &native, change).await?;
     Ok((StatusCode::ACCEPTED, Json(ReconfigureReceipt::SENT)).into_response())
 }
 
@@ -228,16 +230,16 @@ async fn get_webhook(State(state): State<AppState>, caller: Caller) -> Result<Js
 async fn put_webhook(
     State(state): State<AppState>,
     caller: Caller,
-    JsonObject(req): JsonObject<WebhookRequest>,
+    Valid(update): Valid<WebhookUpdate>,
 ) -> Result<Json<WebhookView>> {
-    let hook = webhook_target::put(&state, &caller, req).await?;
+    let hook = webhook_target::put(&state, &caller, update).await?;
     Ok(Json(WebhookView::new(Some(&hook))))
 }
 
 async fn post_lifecycle(
     State(state): State<AppState>,
     BotMeeting(meeting): BotMeeting,
-    JsonObject(report): JsonObject<LifecycleReport>,
+    Valid(report): Valid<BotReport>,
 ) -> Result<Json<LifecycleReceipt>> {
     let (meeting, changed) = bot_callbacks::report_lifecycle(&state, &meeting, report).await?;
     Ok(Json(LifecycleReceipt::new(&meeting, changed)))

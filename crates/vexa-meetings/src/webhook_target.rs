@@ -9,6 +9,7 @@ use crate::caller::Caller;
 use crate::error::{InvalidInput, Result};
 use crate::state::AppState;
 use crate::wire::webhook::WebhookRequest;
+use crate::wire::FromWire;
 
 /// Longest webhook URL accepted.
 const MAX_URL_LEN: usize = 2048;
@@ -32,25 +33,50 @@ pub async fn get(state: &AppState, caller: &Caller) -> Result<Option<Webhook>> {
     Ok(state.store.webhook(caller.user_id).await?)
 }
 
-/// Sets the caller's target. An empty or missing secret keeps the stored one (the original's
-/// rule); a missing event map keeps the stored one, `null` clears it.
-pub async fn put(state: &AppState, caller: &Caller, req: WebhookRequest) -> Result<Webhook> {
-    let url = req
-        .webhook_url
-        .read("webhook_url")?
-        .ok_or(InvalidInput::WebhookUrlRequired)?;
-    check_url(&url)?;
+/// A new target, checked. `None` keeps what is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookUpdate {
+    pub url: String,
+    /// A new secret; an empty or missing one keeps the stored one (the original's rule).
+    pub secret: Option<String>,
+    /// A new event map (`Some(None)` clears it).
+    pub events: Option<Option<Map<String, Value>>>,
+}
+
+impl FromWire for WebhookUpdate {
+    type Wire = WebhookRequest;
+
+    fn from_wire(req: WebhookRequest) -> Result<WebhookUpdate, InvalidInput> {
+        let url = req
+            .webhook_url
+            .read("webhook_url")?
+            .ok_or(InvalidInput::WebhookUrlRequired)?;
+        check_url(&url)?;
+        let secret = req
+            .webhook_secret
+            .read_bounded("webhook_secret", 256)?
+            .filter(|s| !s.is_empty());
+        let events = req.webhook_events.map(event_map).transpose()?;
+        Ok(WebhookUpdate {
+            url,
+            secret,
+            events,
+        })
+    }
+}
+
+/// Sets the caller's target over what is stored.
+pub async fn put(state: &AppState, caller: &Caller, update: WebhookUpdate) -> Result<Webhook> {
     let existing = state.store.webhook(caller.user_id).await?;
-    let secret = match req.webhook_secret.read_bounded("webhook_secret", 256)? {
-        Some(s) if !s.is_empty() => Some(s),
-        _ => existing.as_ref().and_then(|h| h.secret.clone()),
-    };
-    let events = match req.webhook_events {
+    let secret = update
+        .secret
+        .or_else(|| existing.as_ref().and_then(|h| h.secret.clone()));
+    let events = match update.events {
+        Some(events) => events,
         None => existing.and_then(|h| h.events),
-        Some(value) => event_map(value)?,
     };
     let hook = Webhook {
-        url,
+        url: update.url,
         secret,
         events,
     };

@@ -23,7 +23,6 @@ use crate::lifecycle;
 use crate::runtime::BotRuntime;
 use crate::state::AppState;
 use crate::wire::bot_config::{BotConfig, Callbacks, Commands};
-use crate::wire::bots::BotRequest;
 
 /// Bot tokens outlive any sane meeting (the original's 5 h default).
 const TOKEN_TTL_SECS: i64 = 5 * 3600;
@@ -32,14 +31,13 @@ fn count_request(outcome: &'static str) {
     metrics::counter!("vexa_meetings_bot_requests_total", "outcome" => outcome).increment(1);
 }
 
-/// `POST /bots`: validate, record atomically (409/429), start the bot. Returns the meeting as
-/// accepted and its bot sessions.
+/// `POST /bots`: record atomically (409/429), start the bot. Returns the meeting as accepted
+/// and its bot sessions.
 pub async fn request_bot(
     state: &AppState,
     caller: &Caller,
-    req: BotRequest,
+    order: BotOrder,
 ) -> Result<(Meeting, Vec<String>)> {
-    let order = BotOrder::parse(req)?;
     let runtime = state.runtime.clone().ok_or(MeetingsError::NoBotCommand)?;
     let now = state.clock.now();
     let meeting = record(state, caller, &order, now).await?;

@@ -8,6 +8,7 @@ use vexa_core::meeting::BotTarget;
 use crate::error::InvalidInput;
 use crate::wire::bot_config::AutomaticLeave;
 use crate::wire::bots::BotRequest;
+use crate::wire::FromWire;
 
 /// A validated bot request.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +23,10 @@ pub struct BotOrder {
     pub automatic_leave: AutomaticLeave,
 }
 
-impl BotOrder {
-    pub fn parse(req: BotRequest) -> Result<BotOrder, InvalidInput> {
+impl FromWire for BotOrder {
+    type Wire = BotRequest;
+
+    fn from_wire(req: BotRequest) -> Result<BotOrder, InvalidInput> {
         let platform = req.platform.read("platform")?;
         let native = req.native_meeting_id.read("native_meeting_id")?;
         let url = req.meeting_url.read("meeting_url")?;
@@ -54,7 +57,9 @@ impl BotOrder {
                 .unwrap_or(true),
         })
     }
+}
 
+impl BotOrder {
     /// What the meeting row keeps of the request (`data`).
     pub fn meeting_data(&self) -> Map<String, Value> {
         let mut data = Map::new();
@@ -125,7 +130,7 @@ mod tests {
 
     fn detail(body: &str) -> String {
         let parsed =
-            crate::wire::parse_object::<BotRequest>(body.as_bytes()).and_then(BotOrder::parse);
+            crate::wire::parse_object::<BotRequest>(body.as_bytes()).and_then(BotOrder::from_wire);
         match parsed {
             Err(e) => e.to_string(),
             Ok(order) => format!("{order:?}"),
@@ -180,7 +185,7 @@ mod tests {
         let r = crate::wire::parse_object::<BotRequest>(
             br#"{"meeting_url":"https://meet.google.com/abc-defg-hij"}"#,
         )
-        .and_then(BotOrder::parse);
+        .and_then(BotOrder::from_wire);
         assert!(
             matches!(r, Ok(BotOrder { ref target, .. }) if target.platform == Platform::GoogleMeet && target.native_id == "abc-defg-hij")
         );
@@ -191,7 +196,7 @@ mod tests {
         let r = crate::wire::parse_object::<BotRequest>(
             br#"{"platform":"google_meet","native_meeting_id":"abc-defg-hij","transcribe_enabled":"0","automatic_leave":{"max_bot_time":60}}"#,
         )
-        .and_then(BotOrder::parse);
+        .and_then(BotOrder::from_wire);
         let order = r.ok();
         assert!(order
             .as_ref()

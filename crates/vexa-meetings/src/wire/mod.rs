@@ -24,6 +24,14 @@ use serde_json::Value;
 
 use crate::error::InvalidInput;
 
+/// A validated value read from a request body of shape [`FromWire::Wire`]: what a service
+/// takes when none of its rules needs stored state to run first.
+pub trait FromWire: Sized {
+    type Wire: DeserializeOwned;
+    /// Checks every field, in the original's order and words.
+    fn from_wire(wire: Self::Wire) -> Result<Self, InvalidInput>;
+}
+
 /// Every error answer: `{"detail": "…"}`.
 #[derive(Debug, Serialize)]
 pub struct DetailView {
