@@ -1,6 +1,8 @@
 //! Meetings as records on the wire: the listing queries, plan and metadata bodies, the meeting
 //! view (with the projection that keeps secrets out of `data`) and the list shapes.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use vexa_core::meeting::{data, Meeting, MeetingId, MeetingStatus, Platform};
@@ -9,15 +11,29 @@ use vexa_core::{Timestamp, UserId};
 use super::field::{present, Flag, Text};
 
 /// `GET /meetings`, `GET /bots` and `GET /bots/status` (which reads only `platform`). Values
-/// are checked by the listing service, with the original's words.
+/// are checked by the listing service, with the original's words. Read through a map, so
+/// unknown parameters are ignored and a repeated one counts once (the last), as they always
+/// have been.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(from = "HashMap<String, String>")]
 pub struct ListQuery {
     pub limit: Option<String>,
     pub offset: Option<String>,
     pub status: Option<String>,
     pub exclude_planned: Option<String>,
     pub platform: Option<String>,
+}
+
+impl From<HashMap<String, String>> for ListQuery {
+    fn from(mut params: HashMap<String, String>) -> ListQuery {
+        ListQuery {
+            limit: params.remove("limit"),
+            offset: params.remove("offset"),
+            status: params.remove("status"),
+            exclude_planned: params.remove("exclude_planned"),
+            platform: params.remove("platform"),
+        }
+    }
 }
 
 /// `POST /meetings`, and the plan fields of `PATCH /meetings/…`.
@@ -232,6 +248,15 @@ mod tests {
         let d = json!({"webhook_secret": "x", "bot_token": "y", "name": "Weekly", "passcode": "p", "Token": "t"});
         let got = without_secrets(d.as_object().unwrap_or(&Map::new()));
         assert_eq!(Value::Object(got), json!({"name": "Weekly"}));
+    }
+
+    #[test]
+    fn a_repeated_query_parameter_counts_once_and_unknown_ones_are_ignored() {
+        let uri: axum::http::Uri = "/meetings?limit=1&limit=7&bogus=x"
+            .parse()
+            .unwrap_or_default();
+        let query = axum::extract::Query::<ListQuery>::try_from_uri(&uri).map(|q| q.0);
+        assert_eq!(query.ok().and_then(|q| q.limit).as_deref(), Some("7"));
     }
 
     #[test]

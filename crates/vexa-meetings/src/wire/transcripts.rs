@@ -1,6 +1,8 @@
 //! Transcripts on the wire: `GET /transcripts/…` and the segment view shared with the live
 //! `transcript` frames.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use vexa_core::meeting::{Meeting, MeetingId, MeetingStatus, Platform, Segment};
@@ -8,11 +10,20 @@ use vexa_core::Timestamp;
 
 use super::meetings::without_secrets;
 
-/// `GET /transcripts/{platform}/{native}?meeting_id=`: a specific meeting of that key.
+/// `GET /transcripts/{platform}/{native}?meeting_id=`: a specific meeting of that key. Read
+/// through a map, like [`super::meetings::ListQuery`].
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(from = "HashMap<String, String>")]
 pub struct TranscriptQuery {
     pub meeting_id: Option<String>,
+}
+
+impl From<HashMap<String, String>> for TranscriptQuery {
+    fn from(mut params: HashMap<String, String>) -> TranscriptQuery {
+        TranscriptQuery {
+            meeting_id: params.remove("meeting_id"),
+        }
+    }
 }
 
 /// One segment, with absolute times when the meeting's start is known.
