@@ -4,7 +4,7 @@
 use serde_json::Value;
 use vexa_core::meeting::DataPatch;
 
-use super::stop::bot_platform;
+use super::stop::bot_meeting;
 use crate::caller::Caller;
 use crate::error::{InvalidInput, MeetingsError, Result};
 use crate::state::AppState;
@@ -44,12 +44,7 @@ pub async fn reconfigure(
     native: &str,
     change: Reconfiguration,
 ) -> Result<()> {
-    let platform = bot_platform(platform)?;
-    let m = state
-        .store
-        .latest_for_key(caller.user_id, platform, native)
-        .await?
-        .ok_or(MeetingsError::NoActiveBot)?;
+    let m = bot_meeting(state, caller, platform, native).await?;
     let runtime = state.runtime.as_ref().ok_or(MeetingsError::NoActiveBot)?;
     if !m.status.is_live() || m.stop_requested() {
         return Err(MeetingsError::NoActiveBot);

@@ -13,11 +13,27 @@ use crate::lifecycle;
 use crate::state::AppState;
 
 /// The platform of a bot route: any a bot can run on.
-pub fn bot_platform(raw: &str) -> Result<Platform, InvalidInput> {
+fn bot_platform(raw: &str) -> Result<Platform, InvalidInput> {
     match Platform::parse(raw) {
         Some(p) if p != Platform::Unknown => Ok(p),
         _ => Err(InvalidInput::UnsupportedPlatform(raw.to_owned())),
     }
+}
+
+/// The caller's newest meeting named by a bot route (`/bots/{platform}/{native}`); none is
+/// `404 No active meeting for this bot`.
+pub async fn bot_meeting(
+    state: &AppState,
+    caller: &Caller,
+    platform: &str,
+    native: &str,
+) -> Result<Meeting> {
+    let platform = bot_platform(platform)?;
+    state
+        .store
+        .latest_for_key(caller.user_id, platform, native)
+        .await?
+        .ok_or(MeetingsError::NoActiveBot)
 }
 
 /// Stops the caller's bot for the meeting; returns the meeting as it was and whether it was a
@@ -28,12 +44,7 @@ pub async fn stop_bot(
     platform: &str,
     native: &str,
 ) -> Result<(Meeting, bool)> {
-    let platform = bot_platform(platform)?;
-    let m = state
-        .store
-        .latest_for_key(caller.user_id, platform, native)
-        .await?
-        .ok_or(MeetingsError::NoActiveBot)?;
+    let m = bot_meeting(state, caller, platform, native).await?;
     if m.status.is_terminal() || m.stop_requested() {
         return Err(MeetingsError::NoActiveBot);
     }
