@@ -1,27 +1,39 @@
 //! The meetings service: what the `bot` and `tx` scopes grant, behind the gateway.
 //!
+//! # Layout
+//!
+//! - `routes` — the router and its thin handlers (extract → one service call → a view);
+//! - `edge` — this service's side of the shared HTTP edge (`vexa-http`): body limit, JSON
+//!   bodies, request id, `{"detail": …}` fallbacks; `caller` — the gateway's secret and the
+//!   identity it injected;
+//! - `wire` — every JSON shape: requests, views, the bot protocol, live frames;
 //! - `bots` — send, stop and reconfigure bots (atomic one-live-bot and concurrency-cap rules);
-//! - `meetings` — meeting records, plans, metadata, transcripts, the user's webhook;
+//! - `meetings` — meeting records: listing, plans and metadata, deletion, transcripts;
+//!   `webhook_target` — the user's webhook (secret masked on read);
 //! - `lifecycle` — bot reports through the FSM, then WebSocket frames and webhooks;
+//! - `bot_callbacks` — the receiving end of the bot protocol (per-meeting HMAC token, `token`);
 //! - `runtime` — the `process` backend (`BOT_COMMAND`, one process group per bot);
-//! - `internal` — the bot protocol (HTTP callbacks with a per-meeting HMAC token);
-//! - `ws` — live frames for the caller's own meetings; `webhook` — signed delivery with retries;
+//! - `ws` — live frames for the caller's own meetings (`hub` fans them out); `webhook` —
+//!   signed delivery with retries;
+//! - `error` — the one request error type and its mapping to HTTP, and the startup error;
 //! - `mock_bot` — the development bot; `config` — [`MeetingsConfig`] and its variables.
 //!
 //! # The bot protocol
 //!
-//! A bot is started with `VEXA_BOT_CONFIG`, a JSON object: `platform`, `meetingUrl`,
-//! `nativeMeetingId`, `botName`, `passcode`, `meeting_id`, `connectionId` (the session uid),
-//! `token`, `language`, `task`, `transcribeEnabled`, `recordingEnabled`, `automaticLeave`,
-//! `callbacks.lifecycle` and `callbacks.segments` (URLs on this service), and
-//! `commands: {"transport":"stdin","format":"jsonl"}`.
+//! A bot is started with `VEXA_BOT_CONFIG`, a JSON object ([`wire::bot_config::BotConfig`]):
+//! `platform`, `meetingUrl`, `nativeMeetingId`, `botName`, `passcode`, `meeting_id`,
+//! `connectionId` (the session uid), `token`, `language`, `task`, `transcribeEnabled`,
+//! `recordingEnabled`, `automaticLeave`, `meetingApiCallbackUrl` (the lifecycle URL again, for
+//! older bots), `callbacks.lifecycle` and `callbacks.segments` (URLs on this service), and
+//! `commands: {"transport":"stdin","format":"jsonl","actions":["leave","reconfigure"]}`.
 //!
 //! - Bot → service: `POST callbacks.lifecycle` with `Authorization: Bearer <token>` and
 //!   `{"status": "joining"|"awaiting_admission"|"needs_help"|"active"|"completed"|"failed",
 //!   "completion_reason"?, "reason"?, "exit_code"?}`; `POST callbacks.segments` with
 //!   `{"segments":[{"segment_id","speaker","text","start","end","language","completed"}]}`
 //!   (`completed:false` is a draft, rewritten later under the same id).
-//! - Service → bot: one JSON object per line on the bot's stdin: `{"action":"leave"}`,
+//! - Service → bot: one JSON object per line on the bot's stdin
+//!   ([`wire::bot_config::BotCommand`]): `{"action":"leave"}`,
 //!   `{"action":"reconfigure","language"?,"task"?}`. EOF on stdin means leave too, so a bot
 //!   never outlives the service that started it.
 //! - The token is `v1.<meeting>.<expiry ms>.<HMAC-SHA256>`: it names one meeting and expires.
@@ -35,13 +47,13 @@ use tokio_util::sync::CancellationToken;
 use vexa_core::meeting::MeetingStore;
 use vexa_core::Clock;
 
+mod bot_callbacks;
 mod bots;
 mod caller;
 pub mod config;
+mod edge;
 mod error;
 mod hub;
-mod input;
-mod internal;
 mod lifecycle;
 mod meetings;
 pub mod mock_bot;
@@ -49,12 +61,13 @@ mod routes;
 pub mod runtime;
 mod state;
 mod token;
-mod view;
 pub mod webhook;
+mod webhook_target;
+pub mod wire;
 mod ws;
 
 pub use config::MeetingsConfig;
-pub use error::MeetingsError;
+pub use error::{InvalidInput, MeetingsError, StartError};
 
 use crate::runtime::{BotRuntime, ProcessRuntime};
 use crate::state::AppState;
@@ -62,7 +75,6 @@ use crate::state::AppState;
 /// The service, ready to serve.
 pub struct MeetingsService {
     state: AppState,
-    shutdown: CancellationToken,
 }
 
 impl MeetingsService {
@@ -70,13 +82,13 @@ impl MeetingsService {
         cfg: MeetingsConfig,
         store: Arc<dyn MeetingStore>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, MeetingsError> {
+    ) -> Result<Self, StartError> {
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let runtime: Option<Arc<dyn BotRuntime>> = match cfg.bot_command.as_deref().map(str::trim) {
             Some(cmd) if !cmd.is_empty() => {
-                let rt = ProcessRuntime::new(cmd, cfg.data_dir.join("bots"), events_tx)
-                    .map_err(|e| MeetingsError::Setup(format!("BOT_COMMAND: {e}")))?;
-                Some(Arc::new(rt))
+                let process = ProcessRuntime::new(cmd, cfg.data_dir.join("bots"), events_tx)
+                    .map_err(StartError::BotCommand)?;
+                Some(Arc::new(process))
             }
             _ => None,
         };
@@ -86,7 +98,6 @@ impl MeetingsService {
             cfg.webhook_timeout,
             cfg.webhook_retry_backoff,
         );
-        let shutdown = CancellationToken::new();
         let state = AppState {
             tokens: token::TokenKey::new(cfg.token_key),
             cfg: Arc::new(cfg),
@@ -95,7 +106,7 @@ impl MeetingsService {
             runtime,
             hub: hub::Hub::default(),
             webhooks,
-            shutdown: shutdown.clone(),
+            shutdown: CancellationToken::new(),
         };
         let reconciled = lifecycle::reconcile_after_restart(&state).await?;
         if reconciled > 0 {
@@ -105,33 +116,25 @@ impl MeetingsService {
             );
         }
         tokio::spawn(lifecycle::run_runtime_events(state.clone(), events_rx));
-        Ok(MeetingsService { state, shutdown })
+        Ok(MeetingsService { state })
     }
 
-    /// Serves until `shutdown` resolves, then stops every bot process group (no orphans).
+    /// Serves until `shutdown` resolves. Then, while the open connections drain, every bot
+    /// process group is stopped (no orphans) — once.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let runtime = self.state.runtime.clone();
-        let cancel = self.shutdown.clone();
-        let rt = runtime.clone();
+        let state = self.state.clone();
         let signal = async move {
             shutdown.await;
-            cancel.cancel();
-            if let Some(rt) = rt {
-                rt.shutdown().await;
-            }
+            // Ends the WebSocket sessions, so graceful shutdown does not wait on them.
+            state.shutdown.cancel();
+            state.stop_all_bots().await;
         };
-        let app = routes::router(self.state);
-        let served = axum::serve(listener, app)
+        axum::serve(listener, routes::router(self.state))
             .with_graceful_shutdown(signal)
-            .await;
-        self.shutdown.cancel();
-        if let Some(rt) = runtime {
-            rt.shutdown().await;
-        }
-        served
+            .await
     }
 }

@@ -1,37 +1,51 @@
-//! The router: public routes (gateway only, `X-Internal-Secret` + identity headers), the bot
-//! protocol under `/internal/bot/*` (bot token), and `/health`. Handlers are thin.
+//! The router and its handlers. Public routes sit behind [`require_gateway`] (the gateway's
+//! secret and injected identity), the bot protocol under `/internal/bot/*` behind
+//! [`require_bot_token`]; `/health` is open. Every handler only extracts (a body as a checked
+//! domain value with [`Valid`] where no rule needs stored state first, else as sent with
+//! [`JsonObject`]), calls one service function and renders its result as a view; every refusal
+//! is `{"detail": …}`.
+//!
+//! Layers, outermost first: the body limit (`MAX_BODY_BYTES`, shared with the gateway), the
+//! request id (kept or minted, echoed on every response), then the route's own guard.
 
-use std::collections::HashMap;
-
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::routing::{delete, get, patch, post, put};
+use axum::{middleware, Json, Router};
+use vexa_http::{DetailPath, DetailQuery};
 
-use crate::caller::Caller;
+use crate::bot_callbacks::{self, require_bot_token, BotMeeting, BotReport};
+use crate::bots::reconfigure::Reconfiguration;
+use crate::bots::BotOrder;
+use crate::caller::{require_gateway, Caller};
+use crate::edge::{self, JsonObject, Valid};
 use crate::error::Result;
-use crate::meetings::{self as mt, Deleted};
+use crate::meetings::delete::Deleted;
+use crate::meetings::{self, MeetingRef};
 use crate::state::AppState;
-use crate::{bots, internal, ws};
+use crate::webhook_target::{self, WebhookUpdate};
+use crate::wire::bot_callbacks::{LifecycleReceipt, SegmentBatch, SegmentsReceipt};
+use crate::wire::bots::{ReconfigureReceipt, StopReceipt};
+use crate::wire::meetings::{
+    BotList, DeleteReceipt, ListQuery, MeetingList, MeetingPatch, MeetingView, PlanRequest,
+    RunningBots,
+};
+use crate::wire::transcripts::{TranscriptQuery, TranscriptView};
+use crate::wire::webhook::WebhookView;
+use crate::wire::HealthView;
+use crate::{bots, ws};
 
-type Q = Query<HashMap<String, String>>;
+/// `/{platform}/{native}` path parameters.
+type MeetingKey = DetailPath<(String, String)>;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/health",
-            get(|| async { Json(json!({"status": "ok", "service": "meetings"})) }),
-        )
+    let max_body_bytes = state.cfg.max_body_bytes;
+    let public = Router::new()
         .route("/bots", post(post_bot).get(list_bots))
         .route("/bots/status", get(bots_status))
-        .route(
-            "/bots/{platform}/{native}",
-            axum::routing::delete(delete_bot),
-        )
-        .route("/bots/{platform}/{native}/config", put(put_config))
+        .route("/bots/{platform}/{native}", delete(delete_bot))
+        .route("/bots/{platform}/{native}/config", put(put_bot_config))
         .route("/meetings", get(list_meetings).post(post_meeting))
         .route(
             "/meetings/{id}",
@@ -39,140 +53,203 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/meetings/{platform}/{native}",
-            axum::routing::patch(patch_by_key).delete(delete_by_key),
+            patch(patch_meeting_by_key).delete(delete_meeting_by_key),
         )
         .route("/transcripts/by-id/{id}", get(transcript_by_id))
         .route("/transcripts/{platform}/{native}", get(transcript_by_key))
         .route("/user/webhook", get(get_webhook).put(put_webhook))
         .route("/ws", get(ws::upgrade))
-        .route("/internal/bot/lifecycle", post(internal::lifecycle))
-        .route("/internal/bot/segments", post(internal::segments))
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))) })
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_gateway,
+        ));
+    let bot_protocol = Router::new()
+        .route("/internal/bot/lifecycle", post(post_lifecycle))
+        .route("/internal/bot/segments", post(post_segments))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_bot_token,
+        ));
+    let app = Router::new()
+        .route("/health", get(|| async { Json(HealthView::OK) }))
+        .merge(public)
+        .merge(bot_protocol)
+        .fallback(edge::not_found)
+        .method_not_allowed_fallback(edge::method_not_allowed)
         .with_state(state)
+        .layer(middleware::from_fn(edge::echo_request_id));
+    vexa_http::with_body_limit(app, max_body_bytes)
 }
 
-fn ok(v: Value) -> Response {
-    Json(v).into_response()
+async fn post_bot(
+    State(state): State<AppState>,
+    caller: Caller,
+    Valid(order): Valid<BotOrder>,
+) -> Result<Response> {
+    let (meeting, sessions) = bots::request_bot(&state, &caller, order).await?;
+    let view = MeetingView::with_sessions(&meeting, sessions);
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-async fn post_bot(State(st): State<AppState>, c: Caller, body: Bytes) -> Result<Response> {
-    Ok((
-        StatusCode::CREATED,
-        Json(bots::request_bot(&st, &c, &body).await?),
-    )
-        .into_response())
+async fn list_bots(
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailQuery(query): DetailQuery<ListQuery>,
+) -> Result<Json<BotList>> {
+    let (rows, has_more) = meetings::list::list_bots(&state, &caller, &query).await?;
+    let meetings = rows.iter().map(MeetingView::row).collect();
+    Ok(Json(BotList { meetings, has_more }))
 }
 
-async fn list_bots(State(st): State<AppState>, c: Caller, Query(q): Q) -> Result<Response> {
-    Ok(ok(mt::list_bots(&st, &c, &q).await?))
-}
-
-async fn bots_status(State(st): State<AppState>, c: Caller, Query(q): Q) -> Result<Response> {
-    Ok(ok(mt::running(&st, &c, &q).await?))
+async fn bots_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailQuery(query): DetailQuery<ListQuery>,
+) -> Result<Json<RunningBots>> {
+    let rows = meetings::list::running(&state, &caller, &query).await?;
+    Ok(Json(RunningBots::new(
+        rows.iter().map(MeetingView::row).collect(),
+    )))
 }
 
 async fn delete_bot(
-    State(st): State<AppState>,
-    c: Caller,
-    Path((p, n)): Path<(String, String)>,
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailPath((platform, native)): MeetingKey,
+) -> Result<Json<StopReceipt>> {
+    let (meeting, cancelled_plan) =
+        bots::stop::stop_bot(&state, &caller, &platform, &native).await?;
+    Ok(Json(StopReceipt::new(&meeting, cancelled_plan)))
+}
+
+async fn put_bot_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailPath((platform, native)): MeetingKey,
+    Valid(change): Valid<Reconfiguration>,
 ) -> Result<Response> {
-    Ok(ok(bots::stop_bot(&st, &c, &p, &n).await?))
+    bots::reconfigure::reconfigure(&state, &caller, &platform, &native, change).await?;
+    Ok((StatusCode::ACCEPTED, Json(ReconfigureReceipt::SENT)).into_response())
 }
 
-async fn put_config(
-    State(st): State<AppState>,
-    c: Caller,
-    Path((p, n)): Path<(String, String)>,
-    body: Bytes,
+async fn list_meetings(
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailQuery(query): DetailQuery<ListQuery>,
+) -> Result<Json<MeetingList>> {
+    let rows = meetings::list::list(&state, &caller, &query).await?;
+    let meetings = rows.iter().map(MeetingView::row).collect();
+    Ok(Json(MeetingList { meetings }))
+}
+
+async fn post_meeting(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonObject(req): JsonObject<PlanRequest>,
 ) -> Result<Response> {
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(bots::reconfigure(&st, &c, &p, &n, &body).await?),
-    )
-        .into_response())
-}
-
-async fn list_meetings(State(st): State<AppState>, c: Caller, Query(q): Q) -> Result<Response> {
-    Ok(ok(json!({"meetings": mt::list(&st, &c, &q).await?})))
-}
-
-async fn post_meeting(State(st): State<AppState>, c: Caller, body: Bytes) -> Result<Response> {
-    Ok((
-        StatusCode::CREATED,
-        Json(mt::create_planned(&st, &c, &body).await?),
-    )
-        .into_response())
+    let meeting = meetings::plan::create(&state, &caller, req).await?;
+    Ok((StatusCode::CREATED, Json(MeetingView::new(&meeting))).into_response())
 }
 
 async fn get_meeting(
-    State(st): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    Ok(ok(mt::get(&st, &c, &id).await?))
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailPath(id): DetailPath<String>,
+) -> Result<Json<MeetingView>> {
+    let (meeting, sessions) = meetings::get(&state, &caller, &id).await?;
+    Ok(Json(MeetingView::with_sessions(&meeting, sessions)))
 }
 
 async fn patch_meeting(
-    State(st): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response> {
-    let m = mt::owned(&st, &c, &id).await?;
-    Ok(ok(mt::patch(&st, m, &body).await?))
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailPath(id): DetailPath<String>,
+    JsonObject(req): JsonObject<MeetingPatch>,
+) -> Result<Json<MeetingView>> {
+    let meeting = meetings::plan::patch(&state, &caller, &MeetingRef::Id(id), req).await?;
+    Ok(Json(MeetingView::new(&meeting)))
 }
 
 async fn delete_meeting(
-    State(st): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    let m = mt::owned(&st, &c, &id).await?;
-    mt::delete(&st, &m).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailPath(id): DetailPath<String>,
+) -> Result<StatusCode> {
+    meetings::delete::delete(&state, &caller, &MeetingRef::Id(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-async fn patch_by_key(
-    State(st): State<AppState>,
-    c: Caller,
-    Path((p, n)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Response> {
-    let m = mt::owned_by_key(&st, &c, &p, &n).await?;
-    Ok(ok(mt::patch(&st, m, &body).await?))
+async fn patch_meeting_by_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailPath(key): MeetingKey,
+    JsonObject(req): JsonObject<MeetingPatch>,
+) -> Result<Json<MeetingView>> {
+    let meeting = meetings::plan::patch(&state, &caller, &MeetingRef::key(key), req).await?;
+    Ok(Json(MeetingView::new(&meeting)))
 }
 
-async fn delete_by_key(
-    State(st): State<AppState>,
-    c: Caller,
-    Path((p, n)): Path<(String, String)>,
-) -> Result<Response> {
-    let m = mt::owned_by_key(&st, &c, &p, &n).await?;
-    let d: Deleted = mt::delete(&st, &m).await?;
-    Ok(ok(mt::delete_body(&m, &d)))
+async fn delete_meeting_by_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailPath(key): MeetingKey,
+) -> Result<Json<DeleteReceipt>> {
+    let (meeting, deleted) =
+        meetings::delete::delete(&state, &caller, &MeetingRef::key(key)).await?;
+    Ok(Json(DeleteReceipt::new(
+        &meeting,
+        deleted == Deleted::Artifacts,
+    )))
 }
 
 async fn transcript_by_id(
-    State(st): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    Ok(ok(mt::transcript_by_id(&st, &c, &id).await?))
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailPath(id): DetailPath<String>,
+) -> Result<Json<TranscriptView>> {
+    let (meeting, segments) = meetings::transcript::by_id(&state, &caller, &id).await?;
+    Ok(Json(TranscriptView::new(&meeting, &segments)))
 }
 
 async fn transcript_by_key(
-    State(st): State<AppState>,
-    c: Caller,
-    Path((p, n)): Path<(String, String)>,
-    Query(q): Q,
-) -> Result<Response> {
-    Ok(ok(mt::transcript_by_key(&st, &c, &p, &n, &q).await?))
+    State(state): State<AppState>,
+    caller: Caller,
+    DetailPath((platform, native)): MeetingKey,
+    DetailQuery(query): DetailQuery<TranscriptQuery>,
+) -> Result<Json<TranscriptView>> {
+    let (meeting, segments) =
+        meetings::transcript::by_key(&state, &caller, &platform, &native, query).await?;
+    Ok(Json(TranscriptView::new(&meeting, &segments)))
 }
 
-async fn get_webhook(State(st): State<AppState>, c: Caller) -> Result<Response> {
-    Ok(ok(mt::get_webhook(&st, &c).await?))
+async fn get_webhook(State(state): State<AppState>, caller: Caller) -> Result<Json<WebhookView>> {
+    let hook = webhook_target::get(&state, &caller).await?;
+    Ok(Json(WebhookView::new(hook.as_ref())))
 }
 
-async fn put_webhook(State(st): State<AppState>, c: Caller, body: Bytes) -> Result<Response> {
-    Ok(ok(mt::put_webhook(&st, &c, &body).await?))
+async fn put_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    Valid(update): Valid<WebhookUpdate>,
+) -> Result<Json<WebhookView>> {
+    let hook = webhook_target::put(&state, &caller, update).await?;
+    Ok(Json(WebhookView::new(Some(&hook))))
+}
+
+async fn post_lifecycle(
+    State(state): State<AppState>,
+    BotMeeting(meeting): BotMeeting,
+    Valid(report): Valid<BotReport>,
+) -> Result<Json<LifecycleReceipt>> {
+    let (meeting, changed) = bot_callbacks::report_lifecycle(&state, &meeting, report).await?;
+    Ok(Json(LifecycleReceipt::new(&meeting, changed)))
+}
+
+async fn post_segments(
+    State(state): State<AppState>,
+    BotMeeting(meeting): BotMeeting,
+    JsonObject(batch): JsonObject<SegmentBatch>,
+) -> Result<Json<SegmentsReceipt>> {
+    let count = bot_callbacks::ingest_segments(&state, &meeting, batch).await?;
+    Ok(Json(SegmentsReceipt::new(count)))
 }

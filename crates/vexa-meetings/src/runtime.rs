@@ -6,15 +6,17 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use serde::Serialize;
 use tokio::io::AsyncWriteExt;
-use tokio::process::{ChildStdin, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, watch};
 use vexa_core::meeting::MeetingId;
+
+use crate::wire::bot_config::{BotCommand, BotConfig};
 
 /// What the runtime tells the service.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub enum RuntimeError {
     Spawn(String),
     #[error("no running bot for this meeting")]
     NotRunning,
+    #[error("could not encode the bot's {0}")]
+    Encode(&'static str),
 }
 
 /// Starts, commands and stops bots.
@@ -44,23 +48,19 @@ pub trait BotRuntime: Send + Sync + 'static {
         &self,
         meeting: MeetingId,
         workload_id: &str,
-        config: &Value,
+        config: &BotConfig,
     ) -> Result<u32, RuntimeError>;
     /// Delivers one command to a running bot.
-    async fn send(&self, meeting: MeetingId, command: &Value) -> Result<(), RuntimeError>;
+    async fn send(&self, meeting: MeetingId, command: &BotCommand) -> Result<(), RuntimeError>;
     /// Asks the bot to leave, then forces it down after `grace`. Returns once it is gone.
     async fn stop(&self, meeting: MeetingId, grace: Duration);
     /// Stops every bot (server shutdown); returns once all are gone.
     async fn shutdown(&self);
 }
 
-/// What callers need of a running bot: its group, its stdin, and an exit signal.
-type Handle = (
-    i32,
-    Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
-    watch::Receiver<bool>,
-);
-
+/// A running bot: its process group, its stdin, and a signal that turns `true` when it exited.
+/// Cheap to clone, so callers take a copy out of the registry and never hold its lock.
+#[derive(Clone)]
 struct Proc {
     pgid: i32,
     stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
@@ -92,11 +92,51 @@ impl ProcessRuntime {
         })
     }
 
-    fn handle(&self, meeting: MeetingId) -> Option<Handle> {
-        let procs = self.procs.lock().ok()?;
-        procs
-            .get(&meeting)
-            .map(|p| (p.pgid, p.stdin.clone(), p.exited.clone()))
+    /// The registry of running bots. A panic elsewhere while it was held leaves the map
+    /// itself intact, so a poisoned lock is used as is (never skipping a registration).
+    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<MeetingId, Proc>> {
+        self.procs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn running(&self, meeting: MeetingId) -> Option<Proc> {
+        self.registry().get(&meeting).cloned()
+    }
+
+    /// `<log_dir>/<workload_id>.log`, opened for appending.
+    fn open_log(&self, workload_id: &str) -> Result<(PathBuf, std::fs::File), RuntimeError> {
+        let spawn_err = |e: std::io::Error| RuntimeError::Spawn(e.to_string());
+        std::fs::create_dir_all(&self.log_dir).map_err(spawn_err)?;
+        let path = self.log_dir.join(format!("{workload_id}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(spawn_err)?;
+        Ok((path, file))
+    }
+
+    /// Awaits the bot's exit: its group goes with it, it leaves the registry, and the service
+    /// hears of it at once.
+    fn watch_exit(
+        &self,
+        meeting: MeetingId,
+        pgid: i32,
+        mut child: Child,
+        done: watch::Sender<bool>,
+    ) {
+        let procs = self.procs.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let code = child.wait().await.ok().and_then(|s| s.code());
+            // The leader is gone; anything it left behind in its group goes with it.
+            kill_group(pgid, libc::SIGKILL);
+            procs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&meeting);
+            let _ = done.send(true);
+            let _ = events.send(RuntimeEvent::Exited { meeting, code });
+        });
     }
 }
 
@@ -113,6 +153,19 @@ fn kill_group(pgid: i32, sig: libc::c_int) {
     }
 }
 
+/// How long a bot's group gets to exit after SIGTERM, then after SIGKILL.
+const TERM_WAIT: Duration = Duration::from_secs(3);
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// SIGTERM to the group, then SIGKILL if it is still there.
+async fn terminate(bot: &Proc) {
+    kill_group(bot.pgid, libc::SIGTERM);
+    if !wait_exit(bot.exited.clone(), TERM_WAIT).await {
+        kill_group(bot.pgid, libc::SIGKILL);
+        wait_exit(bot.exited.clone(), KILL_WAIT).await;
+    }
+}
+
 async fn wait_exit(mut rx: watch::Receiver<bool>, within: Duration) -> bool {
     tokio::time::timeout(within, rx.wait_for(|done| *done))
         .await
@@ -121,12 +174,12 @@ async fn wait_exit(mut rx: watch::Receiver<bool>, within: Duration) -> bool {
 
 async fn write_line(
     stdin: &tokio::sync::Mutex<Option<ChildStdin>>,
-    command: &Value,
+    command: &BotCommand,
 ) -> Result<(), RuntimeError> {
+    let mut line = encode(command, "command")?;
+    line.push('\n');
     let mut guard = stdin.lock().await;
     let pipe = guard.as_mut().ok_or(RuntimeError::NotRunning)?;
-    let mut line = command.to_string();
-    line.push('\n');
     let sent = async {
         pipe.write_all(line.as_bytes()).await?;
         pipe.flush().await
@@ -137,27 +190,26 @@ async fn write_line(
     }
 }
 
+fn encode<T: Serialize>(value: &T, what: &'static str) -> Result<String, RuntimeError> {
+    serde_json::to_string(value).map_err(|_| RuntimeError::Encode(what))
+}
+
 #[async_trait]
 impl BotRuntime for ProcessRuntime {
     async fn spawn(
         &self,
         meeting: MeetingId,
         workload_id: &str,
-        config: &Value,
+        config: &BotConfig,
     ) -> Result<u32, RuntimeError> {
+        let config = encode(config, "config")?;
         let spawn_err = |e: std::io::Error| RuntimeError::Spawn(e.to_string());
-        std::fs::create_dir_all(&self.log_dir).map_err(spawn_err)?;
-        let log_path = self.log_dir.join(format!("{workload_id}.log"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(spawn_err)?;
+        let (log_path, log) = self.open_log(workload_id)?;
         let log_err = log.try_clone().map_err(spawn_err)?;
         let (program, args) = self.argv.split_first().ok_or(RuntimeError::BadCommand)?;
         let mut child = Command::new(program)
             .args(args)
-            .env("VEXA_BOT_CONFIG", config.to_string())
+            .env("VEXA_BOT_CONFIG", config)
             .stdin(Stdio::piped())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
@@ -171,71 +223,48 @@ impl BotRuntime for ProcessRuntime {
             i32::try_from(pid).map_err(|_| RuntimeError::Spawn("pid out of range".into()))?;
         let (done_tx, done_rx) = watch::channel(false);
         let stdin = Arc::new(tokio::sync::Mutex::new(child.stdin.take()));
-        if let Ok(mut procs) = self.procs.lock() {
-            procs.insert(
-                meeting,
-                Proc {
-                    pgid,
-                    stdin,
-                    exited: done_rx,
-                },
-            );
-        }
-        let procs = self.procs.clone();
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let code = child.wait().await.ok().and_then(|s| s.code());
-            // The leader is gone; anything it left behind in its group goes with it.
-            kill_group(pgid, libc::SIGKILL);
-            if let Ok(mut procs) = procs.lock() {
-                procs.remove(&meeting);
-            }
-            let _ = done_tx.send(true);
-            let _ = events.send(RuntimeEvent::Exited { meeting, code });
-        });
+        self.registry().insert(
+            meeting,
+            Proc {
+                pgid,
+                stdin,
+                exited: done_rx,
+            },
+        );
+        self.watch_exit(meeting, pgid, child, done_tx);
         tracing::info!(meeting = meeting.0, pid, log = %log_path.display(), "bot process started");
         Ok(pid)
     }
 
-    async fn send(&self, meeting: MeetingId, command: &Value) -> Result<(), RuntimeError> {
-        let (_, stdin, _) = self.handle(meeting).ok_or(RuntimeError::NotRunning)?;
-        write_line(&stdin, command).await
+    async fn send(&self, meeting: MeetingId, command: &BotCommand) -> Result<(), RuntimeError> {
+        let bot = self.running(meeting).ok_or(RuntimeError::NotRunning)?;
+        write_line(&bot.stdin, command).await
     }
 
     async fn stop(&self, meeting: MeetingId, grace: Duration) {
-        let Some((pgid, stdin, exited)) = self.handle(meeting) else {
+        let Some(bot) = self.running(meeting) else {
             return;
         };
-        let _ = write_line(&stdin, &serde_json::json!({"action": "leave"})).await;
-        if wait_exit(exited.clone(), grace).await {
+        let _ = write_line(&bot.stdin, &BotCommand::Leave).await;
+        if wait_exit(bot.exited.clone(), grace).await {
             return;
         }
         tracing::warn!(
             meeting = meeting.0,
             "bot did not leave within the grace period; terminating"
         );
-        kill_group(pgid, libc::SIGTERM);
-        if !wait_exit(exited.clone(), Duration::from_secs(3)).await {
-            kill_group(pgid, libc::SIGKILL);
-            wait_exit(exited, Duration::from_secs(5)).await;
-        }
+        terminate(&bot).await;
     }
 
     async fn shutdown(&self) {
-        let all: Vec<Handle> = match self.procs.lock() {
-            Ok(p) => p
-                .values()
-                .map(|p| (p.pgid, p.stdin.clone(), p.exited.clone()))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        for (pgid, _, _) in &all {
-            kill_group(*pgid, libc::SIGTERM);
+        let all: Vec<Proc> = self.registry().values().cloned().collect();
+        for bot in &all {
+            kill_group(bot.pgid, libc::SIGTERM);
         }
-        for (pgid, _, exited) in all {
-            if !wait_exit(exited.clone(), Duration::from_secs(3)).await {
-                kill_group(pgid, libc::SIGKILL);
-                wait_exit(exited, Duration::from_secs(5)).await;
+        for bot in &all {
+            if !wait_exit(bot.exited.clone(), TERM_WAIT).await {
+                kill_group(bot.pgid, libc::SIGKILL);
+                wait_exit(bot.exited.clone(), KILL_WAIT).await;
             }
         }
     }

@@ -10,10 +10,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use vexa_core::meeting::{MeetingStore, Webhook};
 use vexa_core::{Clock, UserId};
+
+use crate::wire::live::MeetingEvent;
+
+/// The version of the envelope's shape, as receivers written for the original check it.
+const API_VERSION: &str = "2026-03-01";
+
+/// What is posted to the user's webhook.
+#[derive(Debug, Serialize)]
+struct Envelope<'a> {
+    /// Stable across redeliveries of the same change (receivers deduplicate by it).
+    event_id: String,
+    event_type: &'a str,
+    api_version: &'static str,
+    created_at: String,
+    data: &'a MeetingEvent,
+}
 
 #[derive(Clone)]
 pub struct Webhooks {
@@ -68,26 +85,49 @@ impl Webhooks {
 
     /// Queues one event for the user's webhook (if any and if the event is wanted).
     /// `dedupe_key` makes `event_id` stable across redeliveries of the same change.
-    pub fn emit(&self, user: UserId, event_type: &'static str, dedupe_key: String, data: Value) {
+    pub fn emit(
+        &self,
+        user: UserId,
+        event_type: &'static str,
+        dedupe_key: String,
+        data: MeetingEvent,
+    ) {
         let this = self.clone();
         tokio::spawn(async move { this.deliver(user, event_type, dedupe_key, data).await });
     }
 
-    async fn deliver(&self, user: UserId, event_type: &str, dedupe_key: String, data: Value) {
+    async fn deliver(
+        &self,
+        user: UserId,
+        event_type: &str,
+        dedupe_key: String,
+        data: MeetingEvent,
+    ) {
         let hook = match self.store.webhook(user).await {
             Ok(Some(h)) if wanted(&h, event_type) => h,
             _ => return,
         };
         let digest = Sha256::digest(format!("{dedupe_key}|{event_type}").as_bytes());
-        let event_id = format!("evt_{}", &hex::encode(digest)[..32]);
-        let envelope = json!({
-            "event_id": event_id,
-            "event_type": event_type,
-            "api_version": "2026-03-01",
-            "created_at": self.clock.now().to_rfc3339(),
-            "data": data,
-        });
-        let body = envelope.to_string().into_bytes();
+        let envelope = Envelope {
+            event_id: format!("evt_{}", &hex::encode(digest)[..32]),
+            event_type,
+            api_version: API_VERSION,
+            created_at: self.clock.now().to_rfc3339(),
+            data: &data,
+        };
+        let Ok(body) = serde_json::to_vec(&envelope) else {
+            tracing::warn!(
+                user = user.0,
+                event_type,
+                "webhook envelope could not be encoded"
+            );
+            return;
+        };
+        self.post_with_retries(&hook, user, event_type, &body).await;
+    }
+
+    /// Posts `body` until it is delivered, refused for good, or [`MAX_ATTEMPTS`] are spent.
+    async fn post_with_retries(&self, hook: &Webhook, user: UserId, event_type: &str, body: &[u8]) {
         let mut delay = self.base_backoff;
         for attempt in 1..=MAX_ATTEMPTS {
             let ts = self.clock.now().as_secs();
@@ -95,12 +135,12 @@ impl Webhooks {
                 .client
                 .post(&hook.url)
                 .header("content-type", "application/json")
-                .body(body.clone());
+                .body(body.to_vec());
             if let Some(secret) = hook.secret.as_deref().filter(|s| !s.is_empty()) {
                 req = req
                     .bearer_auth(secret)
                     .header("x-webhook-timestamp", ts.to_string())
-                    .header("x-webhook-signature", sign(secret, ts, &body));
+                    .header("x-webhook-signature", sign(secret, ts, body));
             }
             let retry = match req.send().await {
                 Ok(r) if r.status().is_success() => {

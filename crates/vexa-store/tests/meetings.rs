@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 use vexa_core::meeting::{
-    CreateBotError, MeetingFilter, MeetingStatus, MeetingStore, NewMeeting, Platform, Segment,
-    StatusUpdate, Webhook,
+    CreateBotError, DataPatch, MeetingFilter, MeetingStatus, MeetingStore, NewMeeting, Platform,
+    Segment, StatusUpdate, Webhook,
 };
 use vexa_core::{Timestamp, UserId};
 use vexa_store::meetings::SqlMeetingStore;
@@ -99,7 +99,7 @@ async fn a_terminal_meeting_frees_the_key_and_the_cap() {
             to,
             completion_reason: None,
             failure_stage: None,
-            data: Map::new(),
+            data: DataPatch::new(),
             now: Timestamp(5),
         };
         assert!(store

@@ -1,11 +1,12 @@
 //! Meeting platforms, native meeting id rules and meeting URL parsing (the original's rules:
 //! `docs/reference/vexa-meetings.md` §2.2).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Where a meeting happens. Serialized as the stored and wire name (`google_meet`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     GoogleMeet,
@@ -109,19 +110,41 @@ pub struct ParsedUrl {
 /// Parses and vets a `meeting_url`: https only, a real hostname, no localhost, no IP literal.
 /// The platform and native id are derived where the link is recognized.
 pub fn parse_meeting_url(url: &str) -> Result<ParsedUrl, ValidationError> {
-    let err = |d: &str| ValidationError::new("meeting_url", d);
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| err("meeting_url must use https:// — the bot only joins TLS deployments"))?;
+    let rest = url.strip_prefix("https://").ok_or_else(|| {
+        url_error("meeting_url must use https:// — the bot only joins TLS deployments")
+    })?;
     let (authority, path_query) = match rest.find(['/', '?', '#']) {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
+    let host = vetted_host(authority)?;
+    let (path, query) = match path_query.split_once('?') {
+        Some((p, q)) => (p, q.split('#').next().unwrap_or("")),
+        None => (path_query.split('#').next().unwrap_or(""), ""),
+    };
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let mut out = recognize(&host, &segments, query);
+    if out
+        .native_id
+        .as_deref()
+        .is_some_and(|id| validate_native_id(id).is_err())
+    {
+        out.native_id = None;
+    }
+    Ok(out)
+}
+
+fn url_error(detail: &str) -> ValidationError {
+    ValidationError::new("meeting_url", detail)
+}
+
+/// The lowercased hostname of a link's authority (`user@host:port`), refused when it is not a
+/// public DNS name.
+fn vetted_host(authority: &str) -> Result<String, ValidationError> {
+    const IP_LITERAL: &str = "meeting_url cannot be an IP literal — use the deployment's hostname";
     let host_port = authority.rsplit('@').next().unwrap_or(authority);
     if host_port.starts_with('[') {
-        return Err(err(
-            "meeting_url cannot be an IP literal — use the deployment's hostname",
-        ));
+        return Err(url_error(IP_LITERAL));
     }
     let host = host_port
         .split(':')
@@ -135,23 +158,21 @@ pub fn parse_meeting_url(url: &str) -> Result<ParsedUrl, ValidationError> {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         || host.split('.').any(str::is_empty)
     {
-        return Err(err("meeting_url must have a valid hostname"));
+        return Err(url_error("meeting_url must have a valid hostname"));
     }
     if host == "localhost" || host.ends_with(".localhost") {
-        return Err(err("meeting_url cannot target localhost"));
+        return Err(url_error("meeting_url cannot target localhost"));
     }
     if host.parse::<std::net::Ipv4Addr>().is_ok()
         || host.chars().all(|c| c.is_ascii_digit() || c == '.')
     {
-        return Err(err(
-            "meeting_url cannot be an IP literal — use the deployment's hostname",
-        ));
+        return Err(url_error(IP_LITERAL));
     }
-    let (path, query) = match path_query.split_once('?') {
-        Some((p, q)) => (p, q.split('#').next().unwrap_or("")),
-        None => (path_query.split('#').next().unwrap_or(""), ""),
-    };
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    Ok(host.to_owned())
+}
+
+/// The platform, native id and passcode a link carries, by each platform's link shapes.
+fn recognize(host: &str, segments: &[&str], query: &str) -> ParsedUrl {
     let query_param = |name: &str| {
         query
             .split('&')
@@ -160,43 +181,40 @@ pub fn parse_meeting_url(url: &str) -> Result<ParsedUrl, ValidationError> {
             .map(|(_, v)| v.to_owned())
             .filter(|v| !v.is_empty())
     };
-    let mut out = ParsedUrl {
-        platform: None,
-        native_id: None,
-        passcode: None,
+    let first = || segments.first().map(|s| (*s).to_owned());
+    let parsed = |platform, native_id, passcode| ParsedUrl {
+        platform: Some(platform),
+        native_id,
+        passcode,
     };
     if host == "meet.google.com" {
-        out.platform = Some(Platform::GoogleMeet);
-        out.native_id = segments.first().map(|s| (*s).to_owned());
+        parsed(Platform::GoogleMeet, first(), None)
     } else if host == "zoom.us" || host.ends_with(".zoom.us") {
-        out.platform = Some(Platform::Zoom);
-        out.native_id = match segments.as_slice() {
+        let id = match segments {
             ["j" | "s" | "w", id, ..] => Some((*id).to_owned()),
             ["wc", "join", id, ..] | ["wc", id, "join", ..] => Some((*id).to_owned()),
             _ => None,
         };
-        out.passcode = query_param("pwd");
+        parsed(Platform::Zoom, id, query_param("pwd"))
     } else if host == "teams.microsoft.com"
         || host == "teams.live.com"
         || host.ends_with(".teams.microsoft.com")
     {
-        out.platform = Some(Platform::Teams);
-        out.native_id = match segments.as_slice() {
+        let id = match segments {
             ["l", "meetup-join", id, ..] => Some((*id).to_owned()),
             ["meet", id, ..] => Some((*id).to_owned()),
             _ => None,
         };
-        out.passcode = query_param("p");
+        parsed(Platform::Teams, id, query_param("p"))
     } else if host == "meet.jit.si" || host.starts_with("jitsi.") || host.contains(".jitsi.") {
-        out.platform = Some(Platform::Jitsi);
-        out.native_id = segments.first().map(|s| (*s).to_owned());
-    }
-    if let Some(id) = &out.native_id {
-        if validate_native_id(id).is_err() {
-            out.native_id = None;
+        parsed(Platform::Jitsi, first(), None)
+    } else {
+        ParsedUrl {
+            platform: None,
+            native_id: None,
+            passcode: None,
         }
     }
-    Ok(out)
 }
 
 #[cfg(test)]

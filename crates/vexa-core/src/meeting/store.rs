@@ -1,20 +1,21 @@
 //! The meetings storage port and the shapes it stores.
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{MeetingStatus, Platform};
+use super::{DataPatch, MeetingStatus, Platform};
 use crate::error::StoreError;
 use crate::time::Timestamp;
 use crate::user::UserId;
 
 /// Database id of a meeting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct MeetingId(pub i64);
 
-/// A stored meeting row.
+/// A stored meeting row. The state kept in `data` is read through the accessors in
+/// [`super::data`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Meeting {
     pub id: MeetingId,
@@ -30,15 +31,6 @@ pub struct Meeting {
     pub data: Map<String, Value>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-}
-
-impl Meeting {
-    pub fn stop_requested(&self) -> bool {
-        self.data
-            .get("stop_requested")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    }
 }
 
 /// A meeting to create (bot or plan).
@@ -69,8 +61,8 @@ pub struct StatusUpdate {
     pub to: MeetingStatus,
     pub completion_reason: Option<String>,
     pub failure_stage: Option<String>,
-    /// Keys merged into `data`.
-    pub data: Map<String, Value>,
+    /// Merged into `data`.
+    pub data: DataPatch,
     pub now: Timestamp,
 }
 
@@ -146,7 +138,7 @@ pub trait MeetingStore: Send + Sync + 'static {
     async fn merge_data(
         &self,
         id: MeetingId,
-        patch: &Map<String, Value>,
+        patch: &DataPatch,
         now: Timestamp,
     ) -> Result<Option<Meeting>, StoreError>;
     /// Rewrites a planned row (platform, native id, status, data) if it is still planned;
