@@ -5,13 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use vexa_core::{
-    Email, IdentityChange, IdentityEvent, IdentityStore, MintedKey, NewKey, NewUser, Scope,
-    Timestamp,
-};
+use vexa_core::{Email, IdentityChange, IdentityEvent, IdentityStore, NewUser, Scope, Timestamp};
 use vexa_store::identity::SqlIdentityStore;
-use vexa_store::testing::TestDb;
 use vexa_store::{ConnectOptions, Db};
+use vexa_testkit::keys::NewKeyBuilder;
+use vexa_testkit::{on_both_backends, Backend, TestDb};
 
 const NOW: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -66,79 +64,67 @@ async fn follow(
     (seen, follower)
 }
 
-#[tokio::test]
-async fn follower_sees_other_writers_changes_in_order() {
-    for t in TestDb::each().await {
-        let backend = t.db.backend();
-        let writer = SqlIdentityStore::new(t.db.clone());
-        let u = user(&writer, "w@acme.com").await;
-        let minted = MintedKey::generate(Scope::Bot);
-        let rec = writer
-            .insert_key(&NewKey {
-                user_id: u.id,
-                digest: minted.digest,
-                display_prefix: minted.display_prefix.clone(),
-                scopes: [Scope::Bot].into_iter().collect(),
-                name: None,
-                created_at: NOW,
-                expires_at: None,
-            })
-            .await
-            .expect("key");
-        // An event from before the follower started is not replayed.
-        writer
-            .update_user(
-                u.id,
-                &vexa_core::UserPatch {
-                    max_concurrent_bots: Some(2),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("patch");
+async fn follower_sees_other_writers_changes_in_order(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let writer = SqlIdentityStore::new(t.db.clone());
+    let u = user(&writer, "w@acme.com").await;
+    let (minted, new_key) = NewKeyBuilder::new(u.id, &[Scope::Bot])
+        .created_at(NOW)
+        .build();
+    let rec = writer.insert_key(&new_key).await.expect("key");
+    // An event from before the follower started is not replayed.
+    writer
+        .update_user(
+            u.id,
+            &vexa_core::UserPatch {
+                max_concurrent_bots: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("patch");
 
-        let cancel = CancellationToken::new();
-        // A slow poll on PostgreSQL proves the notification path; SQLite relies on the poll.
-        let poll = if t.db.backend() == vexa_store::Backend::Postgres {
-            Duration::from_secs(30)
-        } else {
-            Duration::from_millis(50)
-        };
-        let (seen, follower) = follow(&t.url, poll, &cancel).await;
+    let cancel = CancellationToken::new();
+    // A slow poll on PostgreSQL proves the notification path; SQLite relies on the poll.
+    let poll = if t.db.backend() == vexa_store::Backend::Postgres {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_millis(50)
+    };
+    let (seen, follower) = follow(&t.url, poll, &cancel).await;
 
-        writer
-            .revoke_key(rec.id, NOW)
-            .await
-            .expect("revoke")
-            .expect("live");
-        let took = wait_for(&seen, 1, Duration::from_secs(2)).await;
-        assert!(
-            took < Duration::from_secs(1),
-            "{backend:?}: revocation seen after {took:?}"
-        );
-        writer.delete_user(u.id, NOW).await.expect("delete");
-        wait_for(&seen, 2, Duration::from_secs(2)).await;
+    writer
+        .revoke_key(rec.id, NOW)
+        .await
+        .expect("revoke")
+        .expect("live");
+    let took = wait_for(&seen, 1, Duration::from_secs(2)).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "{backend:?}: revocation seen after {took:?}"
+    );
+    writer.delete_user(u.id, NOW).await.expect("delete");
+    wait_for(&seen, 2, Duration::from_secs(2)).await;
 
-        let changes: Vec<IdentityChange> = seen
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|e| e.change.clone())
-            .collect();
-        assert_eq!(
-            changes,
-            [
-                IdentityChange::KeyRevoked(minted.digest),
-                IdentityChange::UserChanged(u.id)
-            ],
-            "{backend:?}"
-        );
-        cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(5), follower)
-            .await
-            .expect("follower stops")
-            .expect("join");
-    }
+    let changes: Vec<IdentityChange> = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|e| e.change.clone())
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            IdentityChange::KeyRevoked(minted.digest),
+            IdentityChange::UserChanged(u.id)
+        ],
+        "{backend:?}"
+    );
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), follower)
+        .await
+        .expect("follower stops")
+        .expect("join");
 }
 
 #[tokio::test]
@@ -174,3 +160,5 @@ async fn postgres_follower_survives_a_dropped_listen_connection() {
     assert!(took < Duration::from_secs(1), "seen after {took:?}");
     cancel.cancel();
 }
+
+on_both_backends!(follower_sees_other_writers_changes_in_order,);

@@ -1,12 +1,10 @@
 //! Both backends open and migrate.
-use vexa_store::testing::TestDb;
+use vexa_testkit::{on_both_backends, Backend, TestDb};
 
-#[tokio::test]
-async fn both_backends_open_and_migrate_twice() {
-    for t in TestDb::each().await {
-        let again = vexa_store::Db::connect(&t.url, &vexa_store::ConnectOptions::default()).await;
-        assert!(again.is_ok(), "{:?}", again.err());
-    }
+async fn both_backends_open_and_migrate_twice(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let again = vexa_store::Db::connect(&t.url, &vexa_store::ConnectOptions::default()).await;
+    assert!(again.is_ok(), "{:?}", again.err());
 }
 
 #[tokio::test]
@@ -25,3 +23,5 @@ async fn processes_opening_one_fresh_sqlite_file_at_once_all_succeed() {
         }
     }
 }
+
+on_both_backends!(both_backends_open_and_migrate_twice,);
