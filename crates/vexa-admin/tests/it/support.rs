@@ -1,56 +1,35 @@
-//! Shared test harness: the admin router over a real store (SQLite and PostgreSQL), a recording
-//! change hook, and a small request helper around `oneshot`.
-#![allow(dead_code, clippy::unwrap_used)]
+//! The admin API's test harness: its router over a real store (a fresh SQLite file or
+//! PostgreSQL database), a manual clock, a change hook that records what it is told, and a
+//! small request builder around `oneshot` whose answers are testkit [`Reply`]s.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::Value;
 use tower::ServiceExt;
 use vexa_admin::{AdminState, ChangeHook};
 use vexa_core::store::IdentityChange;
 use vexa_core::{AdminToken, IdentityStore, ManualClock, Timestamp};
 use vexa_store::identity::SqlIdentityStore;
-use vexa_store::testing::TestDb;
+use vexa_testkit::{metrics, Reply, TestDb, ADMIN_TOKEN};
 
-pub const TOKEN: &str = "test-admin-token-0123456789";
 /// 2026-11-28T18:00:00Z.
 pub const START: Timestamp = Timestamp(1_795_888_800_000);
 
-/// One process-wide recorder per test binary (installing twice fails).
-pub fn metrics() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .install_recorder()
-                .expect("install recorder")
-        })
-        .clone()
-}
-
+/// The admin API on one database, as a test drives it.
 pub struct TestApp {
     pub router: Router,
     pub store: Arc<dyn IdentityStore>,
     pub clock: ManualClock,
     pub changes: Arc<Mutex<Vec<IdentityChange>>>,
     pub db: TestDb,
+    /// `"sqlite"` or `"postgres"`, for failure messages.
     pub backend: &'static str,
 }
 
-/// The app on every backend, SQLite first.
-pub async fn apps() -> Vec<TestApp> {
-    let mut out = Vec::new();
-    for db in TestDb::each().await {
-        out.push(app_on(db));
-    }
-    out
-}
-
+/// The app on `db`, its clock at [`START`].
 pub fn app_on(db: TestDb) -> TestApp {
     let backend = match db.db.backend() {
         vexa_store::Backend::Sqlite => "sqlite",
@@ -60,12 +39,15 @@ pub fn app_on(db: TestDb) -> TestApp {
     let clock = ManualClock::new(START);
     let changes = Arc::new(Mutex::new(Vec::new()));
     let sink = changes.clone();
-    let on_change: ChangeHook =
-        Arc::new(move |c: &IdentityChange| sink.lock().unwrap().push(c.clone()));
+    let on_change: ChangeHook = Arc::new(move |c: &IdentityChange| {
+        sink.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(c.clone())
+    });
     let state = AdminState {
         store: store.clone(),
         clock: Arc::new(clock.clone()),
-        admin_token: AdminToken::new(TOKEN),
+        admin_token: AdminToken::new(ADMIN_TOKEN),
         metrics: metrics(),
         on_change,
     };
@@ -79,40 +61,7 @@ pub fn app_on(db: TestDb) -> TestApp {
     }
 }
 
-/// A response, read fully.
-#[derive(Debug)]
-pub struct Res {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl Res {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    pub fn detail(&self) -> String {
-        match self.json().get("detail") {
-            Some(Value::String(s)) => s.clone(),
-            other => panic!(
-                "no string detail: {other:?} in {}",
-                String::from_utf8_lossy(&self.body)
-            ),
-        }
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-/// Builder-ish request helper: `app.call(Method::POST, "/admin/users").json(..).send().await`.
+/// Builder-ish request helper: `app.admin(Method::POST, "/admin/users").json(..).send().await`.
 pub struct Call<'a> {
     app: &'a TestApp,
     req: axum::http::request::Builder,
@@ -122,7 +71,8 @@ pub struct Call<'a> {
 impl TestApp {
     /// A request carrying the right admin token.
     pub fn admin(&self, method: Method, uri: &str) -> Call<'_> {
-        self.anon(method, uri).header("x-admin-api-key", TOKEN)
+        self.anon(method, uri)
+            .header("x-admin-api-key", ADMIN_TOKEN)
     }
 
     /// A request without the admin token.
@@ -134,8 +84,12 @@ impl TestApp {
         }
     }
 
+    /// Every change the admin API announced so far.
     pub fn changes(&self) -> Vec<IdentityChange> {
-        self.changes.lock().unwrap().clone()
+        self.changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Creates a user and returns its id.
@@ -146,7 +100,7 @@ impl TestApp {
             .send()
             .await;
         assert!(res.status.is_success(), "{}: {}", res.status, res.text());
-        res.json()["id"].as_i64().unwrap()
+        res.json()["id"].as_i64().expect("user id")
     }
 
     /// Mints a key via query and returns the response JSON.
@@ -160,7 +114,7 @@ impl TestApp {
     }
 }
 
-impl<'a> Call<'a> {
+impl Call<'_> {
     pub fn header(mut self, k: &str, v: impl AsRef<[u8]>) -> Self {
         self.req = self.req.header(k, v.as_ref());
         self
@@ -177,16 +131,15 @@ impl<'a> Call<'a> {
         self
     }
 
-    pub async fn send(self) -> Res {
-        let req = self.req.body(self.body).unwrap();
-        let res = self.app.router.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Res {
-            status,
-            headers,
-            body,
-        }
+    pub async fn send(self) -> Reply {
+        let req = self.req.body(self.body).expect("a valid request");
+        let res = self
+            .app
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router is infallible");
+        Reply::read(res).await
     }
 }

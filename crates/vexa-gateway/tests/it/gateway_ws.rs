@@ -1,16 +1,15 @@
 //! Specification of the `/ws` relay: frames flow both ways with the injected identity, and the
 //! gateway closes the client with 4401 when the key is revoked or expires.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use vexa_core::{Clock, Scope, SystemClock, Timestamp};
+use vexa_testkit::INTERNAL_SECRET;
 
 async fn connect(
     addr: std::net::SocketAddr,
@@ -65,10 +64,7 @@ async fn frames_are_relayed_both_ways_with_the_injected_identity(backend: Backen
     let mut ws = connect(gw.addr, "/ws?x=1", Some(&k)).await;
     let hello: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).expect("json");
     assert_eq!(hello["headers"]["x-user-id"], "1");
-    assert_eq!(
-        hello["headers"]["x-internal-secret"],
-        "test-internal-secret"
-    );
+    assert_eq!(hello["headers"]["x-internal-secret"], INTERNAL_SECRET);
     assert!(hello["headers"].get("x-api-key").is_none());
     assert_eq!(hello["query"], "x=1");
     ws.send(Message::text("ping-1")).await.expect("send");

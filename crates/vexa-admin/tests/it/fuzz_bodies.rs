@@ -7,29 +7,16 @@
 //! Case counts are small by default (`make test`); `scripts/fuzz.sh` raises them through
 //! `PROPTEST_CASES`.
 
-mod common;
-
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use axum::http::Method;
-use common::{app_on, TestApp};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Number, Value};
-use vexa_store::testing::TestDb;
 
-fn runner(default_cases: u32) -> TestRunner {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_cases);
-    TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    })
-}
+use crate::support::{app_on, TestApp};
+use vexa_testkit::{proptest_runner, Reply, TestDb};
 
 const FIELDS: &[&str] = &[
     "email",
@@ -214,7 +201,7 @@ fn query() -> impl Strategy<Value = String> {
     ]
 }
 
-fn check(res: &common::Res, what: &str) -> Result<(), TestCaseError> {
+fn check(res: &Reply, what: &str) -> Result<(), TestCaseError> {
     let status = res.status.as_u16();
     prop_assert!(status < 500, "{}: {} {}", what, status, res.text());
     if status >= 400 {
@@ -255,7 +242,7 @@ fn arbitrary_bodies_on_every_admin_route_never_500() {
         ],
         query(),
     );
-    runner(512)
+    proptest_runner(512)
         .run(&strategy, |(route, body, query)| {
             let (method, path) = match route {
                 Route::CreateUser => (Method::POST, format!("/admin/users{query}")),

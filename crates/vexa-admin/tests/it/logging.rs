@@ -1,13 +1,18 @@
 //! Request logging: one line per request with method, route, status and latency; never the
 //! admin token or a minted key.
+//!
+//! The capturing subscriber is the thread's default (`set_default`), not the process's: the
+//! test's current-thread runtime runs the router on this thread, so what it captures is this
+//! test's requests only, whatever the other tests of the binary log meanwhile.
 #![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use axum::http::Method;
+
+use crate::support::app_on;
+use vexa_testkit::{TestDb, ADMIN_TOKEN};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -33,7 +38,7 @@ async fn each_request_logs_one_line_without_secrets() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let app = common::app_on(vexa_store::testing::TestDb::sqlite().await);
+    let app = app_on(TestDb::sqlite().await);
     let id = app.user("log@acme.com").await;
     let key = app.mint(id, "?scopes=bot,tx").await;
     let token = key["token"].as_str().unwrap().to_owned();
@@ -59,6 +64,6 @@ async fn each_request_logs_one_line_without_secrets() {
     assert!(lines[2].contains("status=403"));
     assert!(!text.contains(&token));
     assert!(!text.contains(&token[12..]));
-    assert!(!text.contains(common::TOKEN));
+    assert!(!text.contains(ADMIN_TOKEN));
     assert!(!text.contains("wrong-but-logged"));
 }

@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use vexa_core::*;
 use vexa_store::identity::SqlIdentityStore;
-use vexa_store::testing::TestDb;
-pub use vexa_store::Backend;
+use vexa_testkit::keys::NewKeyBuilder;
+use vexa_testkit::{Backend, TestDb};
 
 pub struct TestStore {
     inner: SqlIdentityStore,
-    pub db: TestDb,
+    /// Keeps the database (and a SQLite file's temp dir) alive as long as the store.
+    _db: TestDb,
     next_user: AtomicI64,
     pub down: AtomicBool,
     pub resolves: AtomicUsize,
@@ -25,13 +26,10 @@ const NOW: Timestamp = Timestamp(1_700_000_000_000);
 
 impl TestStore {
     pub async fn new(backend: Backend) -> Arc<TestStore> {
-        let db = match backend {
-            Backend::Sqlite => TestDb::sqlite().await,
-            Backend::Postgres => TestDb::postgres().await,
-        };
+        let db = TestDb::new(backend).await;
         Arc::new(TestStore {
             inner: SqlIdentityStore::new(db.db.clone()),
-            db,
+            _db: db,
             next_user: AtomicI64::new(0),
             down: AtomicBool::new(false),
             resolves: AtomicUsize::new(0),
@@ -39,13 +37,8 @@ impl TestStore {
         })
     }
 
-    /// A fresh user with this key; returns the key's principal as the store resolves it.
-    pub async fn add(
-        &self,
-        minted: &MintedKey,
-        scopes: ScopeSet,
-        expires_at: Option<Timestamp>,
-    ) -> Principal {
+    /// A fresh user with a fresh key of `scopes` (the first names its prefix); the plaintext.
+    pub async fn add(&self, scopes: &[Scope], expires_at: Option<Timestamp>) -> String {
         let n = self.next_user.fetch_add(1, Ordering::SeqCst) + 1;
         let new = NewUser {
             email: Email::parse(&format!("user{n}@acme.com")).expect("email"),
@@ -58,23 +51,18 @@ impl TestStore {
             .create_or_find_user(&new, NOW)
             .await
             .expect("create user");
-        self.inner
-            .insert_key(&NewKey {
-                user_id: user.id,
-                digest: minted.digest,
-                display_prefix: minted.display_prefix.clone(),
-                scopes,
-                name: None,
-                created_at: NOW,
-                expires_at,
-            })
-            .await
-            .expect("insert key");
+        let (minted, new_key) = NewKeyBuilder::new(user.id, scopes)
+            .created_at(NOW)
+            .expires_at(expires_at)
+            .build();
+        self.inner.insert_key(&new_key).await.expect("insert key");
+        // Straight to the inner store: a harness lookup must not count as the gateway's.
         self.inner
             .resolve_key(&minted.digest)
             .await
             .expect("resolve")
-            .expect("live key")
+            .expect("live key");
+        minted.expose_secret().to_owned()
     }
 
     /// Revokes the key in the store, returning the change the admin API would announce.

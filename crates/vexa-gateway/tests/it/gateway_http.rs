@@ -1,15 +1,14 @@
 //! Specification of the gateway's HTTP behaviour, black-box over loopback: a real
 //! `Gateway::serve`, an `EchoUpstream`, a real HTTP client.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use http::{Method, StatusCode};
 use vexa_core::{Scope, Timestamp};
 use vexa_gateway::routes::{Access, Methods, Target, ROUTES};
+use vexa_testkit::INTERNAL_SECRET;
 
 async fn health_and_metrics_need_no_key(backend: Backend) {
     let echo = EchoUpstream::start().await;
@@ -198,7 +197,7 @@ async fn spoofed_identity_headers_never_reach_the_upstream_and_identity_is_injec
     assert_eq!(h["x-user-scopes"], "bot,tx");
     assert_eq!(h["x-user-limits"], "3");
     assert_eq!(h["x-key-id"], "1");
-    assert_eq!(h["x-internal-secret"], "test-internal-secret");
+    assert_eq!(h["x-internal-secret"], INTERNAL_SECRET);
     assert!(h.get("x-api-key").is_none());
     assert!(h.get("x-user-webhook-url").is_none());
     assert!(h.get("x-key-whatever").is_none());

@@ -1,48 +1,41 @@
-//! Test harness: a real gateway on 127.0.0.1:0, an `EchoUpstream` (the outside boundary) that
-//! answers with what it received, and an identity store with switchable outage.
-#![allow(dead_code)]
+//! The gateway's test harness: a real gateway on 127.0.0.1:0, an [`EchoUpstream`] (the outside
+//! boundary) that answers with what it received, and an identity store with a switchable outage
+//! ([`TestStore`]). Responses are testkit [`Reply`]s; the recorder is the testkit's one per
+//! process.
 
 pub mod echo;
 pub mod store;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{Method, Request};
+use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::oneshot;
-use vexa_core::{Clock, MintedKey, Scope, SystemClock};
+use vexa_core::{Clock, Scope, SystemClock};
 use vexa_gateway::limit::{EdgeConfig, UserLimitConfig};
 use vexa_gateway::{Gateway, GatewayConfig, Invalidator};
+use vexa_testkit::{metrics, Reply, INTERNAL_SECRET};
 
 pub use echo::EchoUpstream;
-pub use store::{Backend, TestStore};
+pub use store::TestStore;
+pub use vexa_testkit::{on_both_backends, Backend};
 
-pub fn metrics() -> PrometheusHandle {
-    static H: OnceLock<PrometheusHandle> = OnceLock::new();
-    H.get_or_init(|| {
-        PrometheusBuilder::new()
-            .install_recorder()
-            .expect("one recorder per test binary")
-    })
-    .clone()
-}
-
+/// A gateway serving on loopback, stopped by [`Running::shutdown`].
 pub struct Running {
     pub base: String,
     pub addr: std::net::SocketAddr,
     pub invalidator: Invalidator,
-    pub store: Arc<TestStore>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Running {
+    /// Resolves the shutdown future and waits (bounded) for the server to drain.
     pub async fn shutdown(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -53,12 +46,12 @@ impl Running {
     }
 }
 
-/// Defaults for tests: limiters off (their own suites cover them), short timeout.
+/// Defaults for tests: limiters off (their own suites cover them), short timeout, 1 KiB bodies.
 pub fn config(upstream: &str) -> GatewayConfig {
     GatewayConfig {
         meetings_url: upstream.parse().expect("uri"),
         browser_url: Some(upstream.parse().expect("uri")),
-        internal_secret: "test-internal-secret".into(),
+        internal_secret: INTERNAL_SECRET.into(),
         upstream_timeout: Duration::from_secs(2),
         max_body_bytes: 1024,
         edge: EdgeConfig {
@@ -73,9 +66,10 @@ pub fn config(upstream: &str) -> GatewayConfig {
     }
 }
 
+/// A gateway with `cfg` over `store`, serving on a fresh loopback port.
 pub async fn start(cfg: GatewayConfig, store: Arc<TestStore>) -> Running {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let gw = Gateway::new(cfg, store.clone(), clock, metrics())
+    let gw = Gateway::new(cfg, store, clock, metrics())
         .await
         .expect("gateway");
     let invalidator = gw.invalidator();
@@ -91,25 +85,8 @@ pub async fn start(cfg: GatewayConfig, store: Arc<TestStore>) -> Running {
         base: format!("http://{addr}"),
         addr,
         invalidator,
-        store,
         stop: Some(tx),
         task: Some(task),
-    }
-}
-
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Reply {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-
-    pub fn detail(&self) -> String {
-        self.json()["detail"].as_str().unwrap_or("").to_owned()
     }
 }
 
@@ -117,6 +94,7 @@ pub fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())
 }
 
+/// One request to the gateway at `base`.
 pub async fn send(
     base: &str,
     method: Method,
@@ -133,16 +111,10 @@ pub async fn send(
     let req = req
         .body(Full::new(Bytes::from_static(body.as_bytes())))
         .expect("request");
-    let resp = client().request(req).await.expect("gateway answers");
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    Reply::read(client().request(req).await.expect("gateway answers")).await
 }
 
+/// `GET path`, with `X-API-Key: key` when given.
 pub async fn get(base: &str, path: &str, key: Option<&str>) -> Reply {
     match key {
         Some(k) => send(base, Method::GET, path, &[("x-api-key", k)], "").await,
@@ -172,32 +144,11 @@ pub async fn key(store: &TestStore, scopes: &[Scope]) -> String {
     key_expiring(store, scopes, None).await
 }
 
+/// [`key`], expiring at `expires_at`.
 pub async fn key_expiring(
     store: &TestStore,
     scopes: &[Scope],
     expires_at: Option<vexa_core::Timestamp>,
 ) -> String {
-    let minted = MintedKey::generate(scopes[0]);
-    store
-        .add(&minted, scopes.iter().copied().collect(), expires_at)
-        .await;
-    minted.expose_secret().to_owned()
-}
-
-/// Runs an `async fn name(backend: Backend)` test once per storage backend, as `name::sqlite`
-/// and `name::postgres`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name($crate::common::Backend::Sqlite).await
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name($crate::common::Backend::Postgres).await
-            }
-        }
-    )+};
+    store.add(scopes, expires_at).await
 }

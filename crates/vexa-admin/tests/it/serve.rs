@@ -1,15 +1,17 @@
 //! The admin API over a real socket: `serve` answers, and stops cleanly on shutdown.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::support::app_on;
+use vexa_testkit::raw_http::refuse_then_reuse;
+use vexa_testkit::{TestDb, ADMIN_TOKEN};
+
 #[tokio::test]
 async fn serve_answers_on_a_real_socket_and_shuts_down_gracefully() {
-    let app = common::app_on(vexa_store::testing::TestDb::sqlite().await);
+    let app = app_on(TestDb::sqlite().await);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -38,7 +40,7 @@ async fn serve_answers_on_a_real_socket_and_shuts_down_gracefully() {
 
     let res = http
         .post(format!("{base}/admin/users"))
-        .header("X-Admin-API-Key", common::TOKEN)
+        .header("X-Admin-API-Key", ADMIN_TOKEN)
         .header("Content-Type", "application/json")
         .body(r#"{"email":"sock@acme.com"}"#)
         .send()
@@ -51,7 +53,7 @@ async fn serve_answers_on_a_real_socket_and_shuts_down_gracefully() {
     // The Python client's shape: JSON content type, no body.
     let res = http
         .post(format!("{base}/admin/users/{id}/tokens"))
-        .header("X-Admin-API-Key", common::TOKEN)
+        .header("X-Admin-API-Key", ADMIN_TOKEN)
         .header("Content-Type", "application/json")
         .send()
         .await
@@ -70,35 +72,9 @@ async fn serve_answers_on_a_real_socket_and_shuts_down_gracefully() {
     );
 }
 
-/// Sends `head`, then (after a pause, as python-requests does) `body`; returns the first answer's
-/// status line and whether a second request on the same connection is answered.
-async fn refuse_then_reuse(addr: std::net::SocketAddr, head: &str, body: &str) -> (String, bool) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    conn.write_all(head.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    conn.write_all(body.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = conn.read(&mut buf).await.unwrap();
-    let first = String::from_utf8_lossy(&buf[..n]).to_string();
-    let status = first.lines().next().unwrap_or_default().to_owned();
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    let sent = conn
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .is_ok();
-    let n = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or(0);
-    let second = String::from_utf8_lossy(&buf[..n]).to_string();
-    (status, sent && second.starts_with("HTTP/1.1 200"))
-}
-
 #[tokio::test]
 async fn a_refused_request_with_a_body_leaves_the_connection_usable() {
-    let app = common::app_on(vexa_store::testing::TestDb::sqlite().await);
+    let app = app_on(TestDb::sqlite().await);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(vexa_admin::serve(
@@ -114,7 +90,7 @@ async fn a_refused_request_with_a_body_leaves_the_connection_usable() {
             "403",
         ),
         (
-            format!("POST /admin/nope HTTP/1.1\r\nHost: x\r\nX-Admin-API-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n", common::TOKEN),
+            format!("POST /admin/nope HTTP/1.1\r\nHost: x\r\nX-Admin-API-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n", ADMIN_TOKEN),
             "404",
         ),
     ] {

@@ -12,7 +12,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
@@ -20,9 +20,9 @@ use tokio_tungstenite::WebSocketStream;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
+/// A running echo server.
 pub struct EchoUpstream {
     pub url: String,
-    pub addr: std::net::SocketAddr,
 }
 
 impl EchoUpstream {
@@ -43,7 +43,6 @@ impl EchoUpstream {
         });
         EchoUpstream {
             url: format!("http://{addr}"),
-            addr,
         }
     }
 }
@@ -135,9 +134,4 @@ async fn handle(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible
         .body(full(out.to_string()))
         .expect("response");
     Ok(resp)
-}
-
-#[allow(dead_code)]
-fn _executor() -> TokioExecutor {
-    TokioExecutor::new()
 }
