@@ -5,12 +5,13 @@
 //! log — is searched byte for byte for every minted key, for the secret part of every key alone,
 //! and for the admin token. None may be found.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{database_url, mint, start_up, StackEnv, ADMIN_TOKEN, INTERNAL_SECRET};
+use vexa_testkit::stack::{database_url, mint, start_up, StackEnv};
+use vexa_testkit::{Backend, ADMIN_TOKEN, INTERNAL_SECRET};
+
+use crate::support::VEXA;
 use futures_util::StreamExt;
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -163,7 +164,11 @@ async fn run_and_collect_secrets(env: &StackEnv) -> Vec<String> {
 #[tokio::test]
 async fn no_key_and_no_admin_token_at_rest_or_in_logs_sqlite() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut env = StackEnv::new(dir.path(), &database_url("sqlite", dir.path()).await);
+    let mut env = StackEnv::new(
+        VEXA,
+        dir.path(),
+        &database_url(Backend::Sqlite, dir.path()).await,
+    );
     // As chatty as the logs get.
     env.set("RUST_LOG", "debug");
     let keys = run_and_collect_secrets(&env).await;

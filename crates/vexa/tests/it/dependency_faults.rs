@@ -9,16 +9,17 @@
 //!   its headers: 502 `upstream unreachable` or 504 `upstream timeout`, promptly, and the gateway
 //!   serves normally again the moment the upstream is healthy.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{database_url, free_port, mint, start_up, StackEnv, ADMIN_TOKEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use vexa_testkit::stack::{database_url, free_port, mint, start_up, StackEnv};
+use vexa_testkit::{Backend, ADMIN_TOKEN};
+
+use crate::support::VEXA;
 
 // ---------------------------------------------------------------------------------------------
 // A TCP proxy that can fail like a restarting server.
@@ -106,12 +107,12 @@ async fn mint_status(client: &reqwest::Client, env: &StackEnv, user: i64) -> u16
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_restart_during_load_cached_keys_work_uncached_get_503_and_all_recovers() {
     let dir = tempfile::tempdir().expect("tmp");
-    let direct = database_url("postgres", dir.path()).await;
+    let direct = database_url(Backend::Postgres, dir.path()).await;
     let pg: SocketAddr = "127.0.0.1:5432".parse().expect("addr");
     let proxy = Proxy::start(pg).await;
     let via_proxy = direct.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
     assert_ne!(via_proxy, direct, "unexpected test database URL {direct}");
-    let env = StackEnv::new(dir.path(), &via_proxy);
+    let env = StackEnv::new(VEXA, dir.path(), &via_proxy);
     let _up = start_up(&env).await;
     let gw = env.gateway();
     let client = reqwest::Client::new();
@@ -214,7 +215,11 @@ async fn burst_statuses(
 async fn redis_down_degrades_limits_to_per_process_never_5xx() {
     // Down from the start: nothing listens on this port.
     let dir = tempfile::tempdir().expect("tmp");
-    let mut env = StackEnv::new(dir.path(), &database_url("sqlite", dir.path()).await);
+    let mut env = StackEnv::new(
+        VEXA,
+        dir.path(),
+        &database_url(Backend::Sqlite, dir.path()).await,
+    );
     env.set("REDIS_URL", &format!("redis://127.0.0.1:{}", free_port()))
         .set("GATEWAY_RATE_LIMIT_DISABLED", "false")
         .set("GATEWAY_RATE_LIMIT_RPS", "1")
@@ -234,7 +239,11 @@ async fn redis_down_degrades_limits_to_per_process_never_5xx() {
     let redis: SocketAddr = "127.0.0.1:6379".parse().expect("addr");
     let proxy = Proxy::start(redis).await;
     let dir = tempfile::tempdir().expect("tmp");
-    let mut env = StackEnv::new(dir.path(), &database_url("sqlite", dir.path()).await);
+    let mut env = StackEnv::new(
+        VEXA,
+        dir.path(),
+        &database_url(Backend::Sqlite, dir.path()).await,
+    );
     env.set("REDIS_URL", &format!("redis://127.0.0.1:{}", proxy.port))
         .set("GATEWAY_RATE_LIMIT_DISABLED", "false")
         .set("GATEWAY_RATE_LIMIT_RPS", "1")
@@ -350,7 +359,11 @@ async fn fake_upstream(listener: TcpListener, mode: Arc<AtomicU8>) {
 async fn upstream_refused_reset_garbage_and_slow_give_502_and_504_then_recover() {
     let dir = tempfile::tempdir().expect("tmp");
     let upstream_port = free_port();
-    let mut env = StackEnv::new(dir.path(), &database_url("sqlite", dir.path()).await);
+    let mut env = StackEnv::new(
+        VEXA,
+        dir.path(),
+        &database_url(Backend::Sqlite, dir.path()).await,
+    );
     env.set(
         "MEETINGS_API_URL",
         &format!("http://127.0.0.1:{upstream_port}"),

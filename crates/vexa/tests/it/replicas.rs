@@ -1,19 +1,20 @@
 //! Two gateway replicas sharing PostgreSQL: a revocation served by the admin API stops the key on
 //! both within one second.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{auth_me_status, database_url, mint, wait_ok, StackEnv, ADMIN_TOKEN};
+use vexa_testkit::stack::{auth_me_status, database_url, free_port, mint, wait_ok, StackEnv};
+use vexa_testkit::{Backend, ADMIN_TOKEN};
+
+use crate::support::VEXA;
 
 #[tokio::test]
 async fn revoked_key_is_rejected_on_every_gateway_within_one_second() {
     let dir = tempfile::tempdir().expect("tmp");
-    let url = database_url("postgres", dir.path()).await;
-    let env = StackEnv::new(dir.path(), &url);
+    let url = database_url(Backend::Postgres, dir.path()).await;
+    let env = StackEnv::new(VEXA, dir.path(), &url);
     let mut replica = env.clone();
-    replica.set("API_GATEWAY_HOST_PORT", &common::free_port().to_string());
+    replica.set("API_GATEWAY_HOST_PORT", &free_port().to_string());
 
     let mut admin = env.spawn("admin-api", "admin");
     let mut g1 = env.spawn("gateway", "gateway1");

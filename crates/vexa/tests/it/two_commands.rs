@@ -2,16 +2,18 @@
 //! stack up in the background, `vexa provision-token` prints a working key, a second start starts
 //! nothing new, `vexa stop` brings it down.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{auth_me_status, StackEnv};
+use vexa_testkit::stack::{auth_me_status, StackEnv};
+use vexa_testkit::ADMIN_TOKEN;
+
+use crate::support::VEXA;
 
 #[tokio::test]
 async fn start_prints_a_working_key_and_a_second_start_starts_nothing() {
     let dir = tempfile::tempdir().expect("tmp");
     let env = StackEnv::new(
+        VEXA,
         dir.path(),
         &format!("sqlite://{}", dir.path().join("vexa.db").display()),
     );
@@ -92,7 +94,7 @@ async fn start_prints_a_working_key_and_a_second_start_starts_nothing() {
     let log = std::fs::read_to_string(dir.path().join("vexa.log")).expect("log");
     assert!(!log.contains(key), "the key must never be logged");
     assert!(
-        !log.contains(common::ADMIN_TOKEN),
+        !log.contains(ADMIN_TOKEN),
         "the admin token must never be logged"
     );
 }
@@ -101,6 +103,7 @@ async fn start_prints_a_working_key_and_a_second_start_starts_nothing() {
 async fn refuses_to_start_off_loopback_with_the_default_admin_token() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut env = StackEnv::new(
+        VEXA,
         dir.path(),
         &format!("sqlite://{}", dir.path().join("vexa.db").display()),
     );

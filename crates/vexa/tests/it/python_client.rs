@@ -6,13 +6,15 @@
 //!
 //! Needs `python3` with `venv` and pip access to PyPI; the test fails (never skips) without them.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
-use common::{database_url, start_up, StackEnv, ADMIN_TOKEN};
+use vexa_testkit::raw_http::refuse_then_reuse;
+use vexa_testkit::stack::{bot_logs, database_url, mint, start_up, StackEnv};
+use vexa_testkit::{Backend, ADMIN_TOKEN};
+
+use crate::support::VEXA;
 
 const CLIENT: &str = "vexa-client==0.5.4";
 const CLIENT_VERSION: &str = "0.5.4";
@@ -142,18 +144,6 @@ fn drive(python: &Path, env: &StackEnv, mode: &str) -> String {
     stdout
 }
 
-/// Every bot log of the stack, concatenated.
-fn bot_logs(env: &StackEnv) -> String {
-    std::fs::read_dir(env.data_dir.join("bots"))
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
-}
-
 fn assert_side_effects(env: &StackEnv) {
     let bots = bot_logs(env);
     assert!(
@@ -177,7 +167,11 @@ async fn the_python_client_works_with_an_admin_object_and_a_gateway_object() {
         .await
         .expect("venv setup");
     let dir = tempfile::tempdir().expect("tmp");
-    let env = StackEnv::new(dir.path(), &database_url("sqlite", dir.path()).await);
+    let env = StackEnv::new(
+        VEXA,
+        dir.path(),
+        &database_url(Backend::Sqlite, dir.path()).await,
+    );
     let _up = start_up(&env).await;
     let stdout = tokio::task::spawn_blocking({
         let env = env.clone();
@@ -198,7 +192,11 @@ async fn the_python_client_works_with_one_object_on_the_gateway_with_the_admin_p
         .await
         .expect("venv setup");
     let dir = tempfile::tempdir().expect("tmp");
-    let mut env = StackEnv::new(dir.path(), &database_url("postgres", dir.path()).await);
+    let mut env = StackEnv::new(
+        VEXA,
+        dir.path(),
+        &database_url(Backend::Postgres, dir.path()).await,
+    );
     env.set("GATEWAY_ADMIN_PROXY", "true");
     let _up = start_up(&env).await;
     tokio::task::spawn_blocking({
@@ -210,44 +208,19 @@ async fn the_python_client_works_with_one_object_on_the_gateway_with_the_admin_p
     assert_side_effects(&env);
 }
 
-/// Sends `head`, then after a pause `body` (python-requests writes the two separately, with
-/// TCP_NODELAY, so under load the body can arrive after the answer is decided); returns the
-/// first answer's status line and whether a second request on the same connection is answered.
-async fn refuse_then_reuse(addr: &str, head: &str, body: &str) -> (String, bool) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    conn.write_all(head.as_bytes()).await.expect("head");
-    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-    conn.write_all(body.as_bytes()).await.expect("body");
-    let mut buf = vec![0u8; 4096];
-    let n = conn.read(&mut buf).await.expect("first answer");
-    let status = String::from_utf8_lossy(&buf[..n])
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-    let sent = conn
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .is_ok();
-    let n = tokio::time::timeout(std::time::Duration::from_secs(2), conn.read(&mut buf))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or(0);
-    (status, sent && buf[..n].starts_with(b"HTTP/1.1 200"))
-}
-
 /// The failure mode behind "RemoteDisconnected" in the client: a refused request whose body was
 /// not read yet must not leave a keep-alive connection that the server then silently drops.
 #[tokio::test]
 async fn refused_requests_with_a_late_body_leave_the_connection_usable() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut env = StackEnv::new(dir.path(), &database_url("sqlite", dir.path()).await);
+    let mut env = StackEnv::new(
+        VEXA,
+        dir.path(),
+        &database_url(Backend::Sqlite, dir.path()).await,
+    );
     env.set("GATEWAY_ADMIN_PROXY", "true");
     let _up = start_up(&env).await;
-    let (_, _, bot_key) = common::mint(&env, "late-body@acme.example", "bot").await;
+    let (_, _, bot_key) = mint(&env, "late-body@acme.example", "bot").await;
     let body = r#"{"data":{"name":"x"}}"#;
     let len = body.len();
     let gateway = format!("127.0.0.1:{}", env.port("API_GATEWAY_HOST_PORT"));
@@ -261,7 +234,7 @@ async fn refused_requests_with_a_late_body_leave_the_connection_usable() {
     ];
     let mut broken = Vec::new();
     for (addr, head, want) in cases {
-        let (status, reused) = refuse_then_reuse(addr, &head, body).await;
+        let (status, reused) = refuse_then_reuse(addr.as_str(), &head, body).await;
         assert!(
             status.contains(want),
             "{}: {status}",

@@ -3,12 +3,13 @@
 //! authenticates through the gateway, and every revocation that was answered 204 stays revoked.
 //! Requests whose answer was lost to the kill may have gone either way; they are not judged.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{auth_me_status, database_url, mint, start_up, StackEnv, ADMIN_TOKEN};
+use vexa_testkit::stack::{auth_me_status, database_url, mint, start_up, StackEnv};
+use vexa_testkit::{on_both_backends, Backend, ADMIN_TOKEN};
+
+use crate::support::VEXA;
 
 const ROUNDS: usize = 3;
 const WORKERS: usize = 12;
@@ -104,9 +105,9 @@ async fn storm(
     }
 }
 
-async fn crash_storm(backend: &str) {
+async fn answered_mints_and_revocations_survive_kill_9_mid_storm(backend: Backend) {
     let dir = tempfile::tempdir().expect("tmp");
-    let env = StackEnv::new(dir.path(), &database_url(backend, dir.path()).await);
+    let env = StackEnv::new(VEXA, dir.path(), &database_url(backend, dir.path()).await);
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut users = Vec::new();
     let mut kills = 0;
@@ -138,7 +139,7 @@ async fn crash_storm(backend: &str) {
     verify(&env, &ledger, backend, ROUNDS).await;
     let l = ledger.lock().expect("lock");
     eprintln!(
-        "{backend}: {kills} × kill -9 mid-storm; {} mints answered 201 all authenticate, {} revocations answered 204 all refused, {} requests cut by the kills",
+        "{backend:?}: {kills} × kill -9 mid-storm; {} mints answered 201 all authenticate, {} revocations answered 204 all refused, {} requests cut by the kills",
         l.minted.len(),
         l.revoked.len(),
         l.lost
@@ -149,7 +150,7 @@ async fn crash_storm(backend: &str) {
     );
 }
 
-async fn verify(env: &StackEnv, ledger: &Arc<Mutex<Ledger>>, backend: &str, round: usize) {
+async fn verify(env: &StackEnv, ledger: &Arc<Mutex<Ledger>>, backend: Backend, round: usize) {
     let (minted, revoked) = {
         let l = ledger.lock().expect("lock");
         (l.minted.clone(), l.revoked.clone())
@@ -159,24 +160,19 @@ async fn verify(env: &StackEnv, ledger: &Arc<Mutex<Ledger>>, backend: &str, roun
         assert_eq!(
             auth_me_status(&gw, k).await,
             200,
-            "{backend} round {round}: a 201 mint was lost"
+            "{backend:?} round {round}: a 201 mint was lost"
         );
     }
     for k in &revoked {
         assert_eq!(
             auth_me_status(&gw, k).await,
             401,
-            "{backend} round {round}: a 204 revocation was undone"
+            "{backend:?} round {round}: a 204 revocation was undone"
         );
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn answered_mints_and_revocations_survive_kill_9_mid_storm_on_sqlite() {
-    crash_storm("sqlite").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn answered_mints_and_revocations_survive_kill_9_mid_storm_on_postgres() {
-    crash_storm("postgres").await;
-}
+on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    answered_mints_and_revocations_survive_kill_9_mid_storm,
+);
