@@ -6,6 +6,7 @@
 //! - [`backends`]: [`TestDb`] (a fresh SQLite file or PostgreSQL database), [`Backend`] and the
 //!   one [`on_both_backends!`] that runs a test once per backend;
 //! - [`metrics()`]: the process's one Prometheus recorder, installed on first use;
+//! - [`logs::capture_logs`]: what one test's thread logs, through the process's one subscriber;
 //! - [`Reply`]: a response read in full, whichever client sent the request;
 //! - [`keys::NewKeyBuilder`]: the stored half of a freshly minted key;
 //! - [`procs`]: which bot processes are alive, through `/proc`;
@@ -14,7 +15,8 @@
 //! - the shared secrets ([`ADMIN_TOKEN`], [`INTERNAL_SECRET`]).
 //!
 //! Nothing here is built into a release artefact (`publish = false`, dev-dependency only). It
-//! never sets environment variables or installs process-wide state other than the recorder, so
+//! never sets environment variables or installs process-wide state other than the recorder and
+//! the log subscriber (each installed once, each per-test by construction), so
 //! the tests of one binary stay independent of each other.
 //!
 //! `TestDb` itself lives in `vexa-store` behind its `testing` feature and is re-exported here:
@@ -23,6 +25,7 @@
 
 pub mod backends;
 pub mod keys;
+pub mod logs;
 mod metrics;
 pub mod procs;
 pub mod raw_http;

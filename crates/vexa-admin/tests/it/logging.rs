@@ -1,42 +1,19 @@
 //! Request logging: one line per request with method, route, status and latency; never the
 //! admin token or a minted key.
 //!
-//! The capturing subscriber is the thread's default (`set_default`), not the process's: the
-//! test's current-thread runtime runs the router on this thread, so what it captures is this
-//! test's requests only, whatever the other tests of the binary log meanwhile.
+//! The capture is the testkit's: only this test's thread (the test's current-thread runtime
+//! runs the router on it) is captured, whatever the other tests of the binary log meanwhile.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::http::Method;
-
-use crate::support::app_on;
+use vexa_testkit::logs::capture_logs;
 use vexa_testkit::{TestDb, ADMIN_TOKEN};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::support::app_on;
 
 #[tokio::test]
 async fn each_request_logs_one_line_without_secrets() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = capture_logs();
 
     let app = app_on(TestDb::sqlite().await);
     let id = app.user("log@acme.com").await;
@@ -47,7 +24,7 @@ async fn each_request_logs_one_line_without_secrets() {
         .send()
         .await;
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("admin request"))
