@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use vexa_testkit::proptest_runner;
 
 use super::raw_http::{h, raw, request};
-use super::{concrete_routes, field_value, gateway, ALL};
-use crate::support::{get, key, Backend, TestStore};
+use super::{concrete_routes, field_value, gateway, gateway_on_runtime};
+use crate::support::{get, Backend, TestStore};
 
 fn header_name() -> impl Strategy<Value = Vec<u8>> {
     "[a-zA-Z0-9!#$%&'*+.^_`|~-]{1,24}".prop_map(String::into_bytes)
@@ -16,13 +16,7 @@ fn header_name() -> impl Strategy<Value = Vec<u8>> {
 
 #[test]
 fn random_header_bytes_never_crash_the_gateway_or_get_a_5xx() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (gw, _echo, k) = rt.block_on(async {
-        let store = TestStore::new(Backend::Sqlite).await;
-        let (gw, echo) = gateway(store.clone()).await;
-        let k = key(&store, ALL).await;
-        (gw, echo, k)
-    });
+    let (rt, gw, _echo, k) = gateway_on_runtime();
     let routes = concrete_routes();
     let invalid_byte = prop::sample::select(vec![0u8, 1, 0x0b, 0x7f, b'\r', b'\n', 0x1b]);
     let strategy = (

@@ -13,7 +13,7 @@ use vexa_gateway::routes::Target;
 use vexa_testkit::{proptest_runner, INTERNAL_SECRET};
 
 use super::raw_http::{h, raw, request};
-use super::{concrete_routes, field_value, gateway, ALL};
+use super::{concrete_routes, field_value, gateway, gateway_on_runtime, ALL};
 use crate::support::{get, key, Backend, Running, TestStore};
 
 const IDENTITY_PREFIXES: [&str; 3] = ["x-user-", "x-key-", "x-internal-"];
@@ -211,13 +211,10 @@ fn spoof_name() -> impl Strategy<Value = Vec<u8>> {
 
 #[test]
 fn fuzzed_identity_headers_never_reach_the_upstream() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (gw, _echo, k, expected) = rt.block_on(async {
-        let store = TestStore::new(Backend::Sqlite).await;
-        let (gw, echo) = gateway(store.clone()).await;
-        let k = key(&store, ALL).await;
+    let (rt, gw, _echo, k) = gateway_on_runtime();
+    let expected = rt.block_on(async {
         let (uid, kid, email) = whoami(&gw, &k).await;
-        (gw, echo, k, expected_identity(uid, kid, &email))
+        expected_identity(uid, kid, &email)
     });
     let routes = concrete_routes();
     let strategy = (

@@ -30,7 +30,7 @@ use proptest::prelude::*;
 use vexa_core::Scope;
 use vexa_gateway::routes::{Methods, Target, ROUTES};
 
-use crate::support::{concrete, config, start, EchoUpstream, Running, TestStore};
+use crate::support::{concrete, config, key, start, Backend, EchoUpstream, Running, TestStore};
 
 /// Every scope: a key that may use every route.
 const ALL: &[Scope] = &[Scope::Bot, Scope::Tx, Scope::Browser];
@@ -50,6 +50,19 @@ fn concrete_routes() -> Vec<(&'static str, String, Target)> {
         }
     }
     out
+}
+
+/// A gateway over a fresh SQLite store on a runtime of its own, its echo, and a key with every
+/// scope: the set-up of the proptest suites, which drive their requests with `block_on`.
+fn gateway_on_runtime() -> (tokio::runtime::Runtime, Running, EchoUpstream, String) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (gw, echo, k) = rt.block_on(async {
+        let store = TestStore::new(Backend::Sqlite).await;
+        let (gw, echo) = gateway(store.clone()).await;
+        let k = key(&store, ALL).await;
+        (gw, echo, k)
+    });
+    (rt, gw, echo, k)
 }
 
 /// A gateway whose every proxied upstream (meetings, browser, admin) is the echo.

@@ -7,7 +7,7 @@ use vexa_gateway::routes::Target;
 use vexa_testkit::proptest_runner;
 
 use super::raw_http::{h, raw, request};
-use super::{concrete_routes, gateway, ALL};
+use super::{concrete_routes, gateway, gateway_on_runtime, ALL};
 use crate::support::{key, Backend, TestStore};
 
 /// True when a path, as the upstream would see it, could mean something other than its
@@ -146,13 +146,7 @@ async fn path_tricks_never_reach_the_upstream() {
 
 #[test]
 fn fuzzed_paths_never_reach_the_upstream_dirty() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (gw, _echo, k) = rt.block_on(async {
-        let store = TestStore::new(Backend::Sqlite).await;
-        let (gw, echo) = gateway(store.clone()).await;
-        let k = key(&store, ALL).await;
-        (gw, echo, k)
-    });
+    let (rt, gw, _echo, k) = gateway_on_runtime();
     let segment = prop_oneof![
         3 => "[a-zA-Z0-9_~-]{1,6}",
         2 => prop::sample::select(TRICKS.to_vec()).prop_map(String::from),
