@@ -49,9 +49,16 @@ impl Reply {
         }
     }
 
-    /// The body as JSON: `Null` when empty, the text as a JSON string when it is not JSON (so a
-    /// comparison with the expected JSON fails and shows what came instead).
+    /// The body as JSON; panics (failing the test) when it is not JSON, so a field read from a
+    /// body that is not JSON never passes for an absent one.
     pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{} body is not JSON ({e}): {}", self.status, self.text()))
+    }
+
+    /// The body as JSON where any body is acceptable: `Null` when empty, the text as a JSON string
+    /// when it is not JSON (so a comparison with the expected JSON fails and shows what came).
+    pub fn lenient_json(&self) -> Value {
         if self.body.is_empty() {
             return Value::Null;
         }
@@ -61,7 +68,7 @@ impl Reply {
     /// The contract's error text, `{"detail": "<this>"}`; panics (failing the test) when the body
     /// carries no string `detail`.
     pub fn detail(&self) -> String {
-        match self.json().get("detail") {
+        match self.lenient_json().get("detail") {
             Some(Value::String(s)) => s.clone(),
             other => panic!("no string detail ({other:?}) in {}", self.text()),
         }
@@ -77,9 +84,9 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The status code and the JSON body as a pair, for tests that check both at once:
-    /// `assert_eq!(reply.parts(), (401, json!({"detail": "Invalid API key"})))`.
+    /// The status code and the body ([`Reply::lenient_json`]) as a pair, for tests that check
+    /// both at once: `assert_eq!(reply.parts(), (401, json!({"detail": "Invalid API key"})))`.
     pub fn parts(&self) -> (u16, Value) {
-        (self.status.as_u16(), self.json())
+        (self.status.as_u16(), self.lenient_json())
     }
 }

@@ -104,7 +104,8 @@ impl App {
     pub async fn meeting(&self, user: i64, id: i64) -> Value {
         self.call(reqwest::Method::GET, &format!("/meetings/{id}"), user, None)
             .await
-            .json()
+            .parts()
+            .1
     }
 
     /// Polls until the meeting reaches `status` (or fails the test after `secs`).
