@@ -253,7 +253,8 @@ fn debug_output_never_shows_the_redis_url() {
 }
 
 /// Runs `steps` (user, simulated ms since the previous step) on a shared and a local limiter:
-/// each pair of decisions, or `None` when the run cannot compare them.
+/// each pair of decisions, or `None` when the run cannot compare them: when a remote decision
+/// was taken locally because Redis answered too late, or when Redis may have expired a key.
 ///
 /// Redis expires a bucket's key on its own clock, the real one, when the bucket would be full
 /// again; this property runs on a simulated clock. If more real time passes between an
@@ -297,12 +298,9 @@ async fn both_limiters(
         }
         out.push((remote_decision, local.check(user, now).await));
     }
-    assert_eq!(
-        remote.redis_fallbacks(),
-        0,
-        "every remote decision came from redis"
-    );
-    Some(out)
+    // Every remote decision must have come from Redis for the run to compare anything; one
+    // answered later than the limiter waits (a stalled thread) was decided locally instead.
+    (remote.redis_fallbacks() == 0).then_some(out)
 }
 
 proptest! {
@@ -326,7 +324,7 @@ proptest! {
                     return outcomes;
                 }
             }
-            panic!("20 runs in a row paused longer than a Redis key lives: the machine is too loaded to compare");
+            panic!("20 runs in a row were paused longer than Redis is waited for or than a key lives: the machine is too loaded to compare");
         });
         for (remote, local) in outcomes {
             prop_assert_eq!(remote, local);
