@@ -12,13 +12,13 @@ NET_CASES="${FUZZ_NET_CASES:-5000}"
 started=$(date +%s)
 
 echo "== key parsing, mint round trip, checksum, email, scopes: $CASES cases each"
-PROPTEST_CASES="$CASES" cargo test --locked --release -p vexa-core --test props -- --nocapture
+PROPTEST_CASES="$CASES" cargo test --locked --release -p vexa-core --test it -- --nocapture props::
 
 echo "== admin API JSON bodies and query strings: $CASES cases"
-PROPTEST_CASES="$CASES" cargo test --locked --release -p vexa-admin --test fuzz_bodies -- --nocapture
+PROPTEST_CASES="$CASES" cargo test --locked --release -p vexa-admin --test it -- --nocapture fuzz_bodies::
 
 echo "== gateway request pipeline over loopback (header bytes, identity spoofing, paths): $NET_CASES cases each"
-PROPTEST_CASES="$NET_CASES" cargo test --locked --release -p vexa-gateway --test abuse -- --nocapture \
-  fuzzed_identity_headers random_header_bytes fuzzed_paths
+PROPTEST_CASES="$NET_CASES" cargo test --locked --release -p vexa-gateway --test it -- --nocapture \
+  abuse::identity::fuzzed_identity_headers abuse::header_bytes::random_header_bytes abuse::paths::fuzzed_paths
 
 echo "fuzz: done in $(( $(date +%s) - started )) s"

@@ -7,4 +7,7 @@ cd "$(dirname "$0")/.."
 export VEXA_TEST_PG_URL="${VEXA_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Criterion benchmarks are not tests: `cargo test` builds lib, bin and test targets only.
+# Each crate's integration tests are one binary (`crates/<crate>/tests/it`, harnesses from
+# `vexa-testkit`), so a full run links 6 integration binaries, not one per test file; the
+# binaries run one after another, each with TEST_THREADS tests in parallel.
 cargo test --locked --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"

@@ -1,13 +1,14 @@
 //! Fresh databases for tests, on both backends. Not a mock: a real SQLite file in a temp dir,
 //! or a real database created on the PostgreSQL server at `VEXA_TEST_PG_URL`
 //! (default `postgres://postgres@127.0.0.1:5432/test`). A test of the PostgreSQL backend fails —
-//! never skips — when that server is unreachable.
+//! never skips — when that server is unreachable. Suites run on both through
+//! `vexa_testkit::on_both_backends!`, which calls [`TestDb::new`] once per [`Backend`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::Connection;
 
-use crate::{ConnectOptions, Db};
+use crate::{Backend, ConnectOptions, Db};
 
 /// Base URL of the PostgreSQL server used by tests.
 pub fn pg_admin_url() -> String {
@@ -19,6 +20,7 @@ pub fn pg_admin_url() -> String {
 /// databases are left behind with a unique name (dropping needs an async context) and are
 /// cleaned up by [`TestDb::postgres`] on later runs when older than an hour.
 pub struct TestDb {
+    /// The URL the database was opened with (for a second pool or a child process).
     pub url: String,
     pub db: Db,
     _dir: Option<tempfile::TempDir>,
@@ -27,6 +29,15 @@ pub struct TestDb {
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl TestDb {
+    /// A fresh database on `backend`.
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => TestDb::sqlite().await,
+            Backend::Postgres => TestDb::postgres().await,
+        }
+    }
+
+    /// A fresh SQLite file in its own temp dir.
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("vexa.db").display());
@@ -40,6 +51,7 @@ impl TestDb {
         }
     }
 
+    /// A fresh database on the PostgreSQL server at [`pg_admin_url`]; panics when it is down.
     pub async fn postgres() -> TestDb {
         let admin = pg_admin_url();
         let mut conn = sqlx::PgConnection::connect(&admin)
@@ -69,11 +81,6 @@ impl TestDb {
             db,
             _dir: None,
         }
-    }
-
-    /// Both backends, SQLite first: the loop body of a shared test suite.
-    pub async fn each() -> Vec<TestDb> {
-        vec![TestDb::sqlite().await, TestDb::postgres().await]
     }
 }
 

@@ -1,0 +1,19 @@
+//! vexa-admin's integration tests, as one test binary. Suites marked "both" run on SQLite and
+//! on PostgreSQL (`on_both_backends!`).
+//!
+//! - `edge`: the admin-token gate, body limits, contract-shaped 404/405, health, metrics,
+//!   request ids, a database outage (both);
+//! - `fuzz_bodies`: property tests of every body and query the API reads;
+//! - `keys`: minting, listing, revoking (both);
+//! - `logging`: one log line per request, never a secret;
+//! - `serve`: the API over a real socket, graceful shutdown, keep-alive after a refusal;
+//! - `users`: find-or-create, lookup, paging, patch and delete (both);
+//! - `support`: the harness (the router over a real store, a request builder).
+
+mod edge;
+mod fuzz_bodies;
+mod keys;
+mod logging;
+mod serve;
+mod support;
+mod users;

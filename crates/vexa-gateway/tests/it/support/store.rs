@@ -1,0 +1,186 @@
+//! The identity store of the gateway tests: the real [`SqlIdentityStore`] on a fresh SQLite file
+//! or PostgreSQL database, observed by a thin wrapper that can make every call fail as
+//! `Unavailable` (the database is down), counts resolutions (proving what never reaches the
+//! store) and logs `record_key_use` batches (proving write-behind batching).
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use vexa_core::*;
+use vexa_store::identity::SqlIdentityStore;
+use vexa_testkit::keys::NewKeyBuilder;
+use vexa_testkit::{Backend, TestDb};
+
+pub struct TestStore {
+    inner: SqlIdentityStore,
+    /// Keeps the database (and a SQLite file's temp dir) alive as long as the store.
+    _db: TestDb,
+    next_user: AtomicI64,
+    pub down: AtomicBool,
+    pub resolves: AtomicUsize,
+    pub uses: Mutex<Vec<Vec<(KeyId, Timestamp)>>>,
+}
+
+const NOW: Timestamp = Timestamp(1_700_000_000_000);
+
+impl TestStore {
+    pub async fn new(backend: Backend) -> Arc<TestStore> {
+        let db = TestDb::new(backend).await;
+        Arc::new(TestStore {
+            inner: SqlIdentityStore::new(db.db.clone()),
+            _db: db,
+            next_user: AtomicI64::new(0),
+            down: AtomicBool::new(false),
+            resolves: AtomicUsize::new(0),
+            uses: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A fresh user with a fresh key of `scopes` (the first names its prefix); the plaintext.
+    pub async fn add(&self, scopes: &[Scope], expires_at: Option<Timestamp>) -> String {
+        let n = self.next_user.fetch_add(1, Ordering::SeqCst) + 1;
+        let new = NewUser {
+            email: Email::parse(&format!("user{n}@acme.com")).expect("email"),
+            name: None,
+            image_url: None,
+            max_concurrent_bots: 3,
+        };
+        let (user, _) = self
+            .inner
+            .create_or_find_user(&new, NOW)
+            .await
+            .expect("create user");
+        let (minted, new_key) = NewKeyBuilder::new(user.id, scopes)
+            .created_at(NOW)
+            .expires_at(expires_at)
+            .build();
+        self.inner.insert_key(&new_key).await.expect("insert key");
+        // Straight to the inner store: a harness lookup must not count as the gateway's.
+        self.inner
+            .resolve_key(&minted.digest)
+            .await
+            .expect("resolve")
+            .expect("live key");
+        minted.expose_secret().to_owned()
+    }
+
+    /// Revokes the key in the store, returning the change the admin API would announce.
+    pub async fn revoke(&self, raw: &str) -> IdentityChange {
+        let p = self.principal_of(raw).await;
+        let digest = self
+            .inner
+            .revoke_key(p.key_id, NOW)
+            .await
+            .expect("revoke")
+            .expect("live key");
+        IdentityChange::KeyRevoked(digest)
+    }
+
+    /// Deletes the key's user in the store, returning the change the admin API would announce.
+    pub async fn delete_user_of(&self, raw: &str) -> IdentityChange {
+        let p = self.principal_of(raw).await;
+        assert!(self
+            .inner
+            .delete_user(p.user_id, NOW)
+            .await
+            .expect("delete user"));
+        IdentityChange::UserChanged(p.user_id)
+    }
+
+    /// `last_used_at` of the key as stored.
+    pub async fn last_used_at(&self, raw: &str) -> Option<Timestamp> {
+        let p = self.principal_of(raw).await;
+        let keys = self
+            .inner
+            .list_keys(p.user_id)
+            .await
+            .expect("list")
+            .expect("user");
+        keys.into_iter()
+            .find(|k| k.id == p.key_id)
+            .and_then(|k| k.last_used_at)
+    }
+
+    async fn principal_of(&self, raw: &str) -> Principal {
+        self.inner
+            .resolve_key(&KeyDigest::of(raw))
+            .await
+            .expect("resolve")
+            .expect("live key")
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("down".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl IdentityStore for TestStore {
+    async fn create_or_find_user(
+        &self,
+        new: &NewUser,
+        now: Timestamp,
+    ) -> Result<(User, bool), StoreError> {
+        self.check()?;
+        self.inner.create_or_find_user(new, now).await
+    }
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.check()?;
+        self.inner.user(id).await
+    }
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.check()?;
+        self.inner.user_by_email(email).await
+    }
+    async fn list_users(&self, skip: i64, limit: i64) -> Result<(Vec<User>, i64), StoreError> {
+        self.check()?;
+        self.inner.list_users(skip, limit).await
+    }
+    async fn update_user(&self, id: UserId, patch: &UserPatch) -> Result<Option<User>, StoreError> {
+        self.check()?;
+        self.inner.update_user(id, patch).await
+    }
+    async fn delete_user(&self, id: UserId, now: Timestamp) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.delete_user(id, now).await
+    }
+    async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
+        self.check()?;
+        self.inner.insert_key(key).await
+    }
+    async fn list_keys(&self, user: UserId) -> Result<Option<Vec<KeyRecord>>, StoreError> {
+        self.check()?;
+        self.inner.list_keys(user).await
+    }
+    async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError> {
+        self.check()?;
+        self.inner.revoke_key(id, now).await
+    }
+    async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
+        self.check()?;
+        self.resolves.fetch_add(1, Ordering::SeqCst);
+        self.inner.resolve_key(digest).await
+    }
+    async fn record_key_use(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
+        self.check()?;
+        self.uses.lock().expect("lock").push(uses.to_vec());
+        self.inner.record_key_use(uses).await
+    }
+    async fn events_since(&self, after: i64, limit: i64) -> Result<Vec<IdentityEvent>, StoreError> {
+        self.check()?;
+        self.inner.events_since(after, limit).await
+    }
+    async fn latest_event_seq(&self) -> Result<i64, StoreError> {
+        self.check()?;
+        self.inner.latest_event_seq().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.ping().await
+    }
+}

@@ -1,0 +1,28 @@
+//! The `vexa` binary's integration tests, as one test binary: black-box over loopback, the real
+//! binary as child processes (`vexa up`, split roles, replicas), each stack with its own data
+//! directory and database. The harness is the testkit's `stack` module.
+//!
+//! - `bots`: bots end to end through the gateway, one module per behaviour (both backends);
+//! - `crash_storm`: `kill -9` in the middle of mints and revocations loses no answered one (both);
+//! - `dependency_faults`: PostgreSQL, Redis and the meetings upstream failing under load;
+//! - `durability`: an answered mint survives `kill -9` the next instant (both);
+//! - `offline_mint`: `vexa token mint` refuses and accepts exactly what the admin API does;
+//! - `python_client`: wire compatibility with the official Python client;
+//! - `replicas`: a revocation reaches every gateway replica within one second;
+//! - `secrets_at_rest`: no key, admin token or internal secret in any file the stack writes;
+//! - `two_commands`: `vexa start` / `provision-token` / `stop` as `make all` runs them;
+//! - `support`: the path of the binary under test.
+//!
+//! Each test kills only the processes it started (by handle or by its stack's data directory),
+//! so the tests of this one process stay independent when they run in parallel.
+
+mod bots;
+mod crash_storm;
+mod dependency_faults;
+mod durability;
+mod offline_mint;
+mod python_client;
+mod replicas;
+mod secrets_at_rest;
+mod support;
+mod two_commands;
