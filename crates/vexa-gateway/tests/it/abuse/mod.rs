@@ -70,6 +70,7 @@ async fn gateway(store: Arc<TestStore>) -> (Running, EchoUpstream) {
     let echo = EchoUpstream::start().await;
     let mut cfg = config(&echo.url);
     cfg.admin_url = Some(echo.url.parse().expect("uri"));
+    cfg.admin_proxy = true;
     (start(cfg, store).await, echo)
 }
 

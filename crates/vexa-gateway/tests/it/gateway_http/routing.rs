@@ -113,6 +113,7 @@ async fn admin_routes_are_proxied_untouched_only_when_enabled(backend: Backend) 
     let store = TestStore::new(backend).await;
     let mut cfg = config(&echo.url);
     cfg.admin_url = Some(echo.url.parse().expect("uri"));
+    cfg.admin_proxy = true;
     let gw = start(cfg, store.clone()).await;
     let r = send(
         &gw.base,
