@@ -218,8 +218,12 @@ impl State {
                 self.relay_websocket(parts, body, who, request_id, now)
                     .await?
             }
-            Target::Forward(_) => {
-                let upstream = upstream.ok_or(Rejection::NotFound)?;
+            Target::Forward(domain) => {
+                let missing = match domain {
+                    Domain::Browser => Rejection::BrowserNotConfigured,
+                    _ => Rejection::NotFound,
+                };
+                let upstream = upstream.ok_or(missing)?;
                 self.forward(parts, body, upstream, route, Some(&who), request_id, peer)
                     .await?
             }
@@ -398,8 +402,9 @@ impl State {
         parts.uri = upstream
             .uri(upstream_pq(&parts.uri, route)?)
             .map_err(|_| Rejection::NotFound)?;
-        let forwarded_key = match route.target {
-            Target::Forward(d) if d.receives_key() && who.is_some() => {
+        // Where the row really goes (with our own services, maybe not its declared domain).
+        let forwarded_key = match route.domain(self.ours) {
+            Some(d) if d.receives_key() && who.is_some() => {
                 headers::key_carrier(&parts.headers, d == Domain::Mcp)
                     .ok()
                     .flatten()

@@ -101,8 +101,8 @@ async fn spoofed_identity_headers_never_reach_the_upstream_on_any_route() {
     let expected_bot = expected_identity_scoped(b_uid, b_kid, &b_email, "bot");
     let mut forwarded = 0;
     let mut routes = concrete_routes();
-    routes.push(("GET", "/admin/users".into(), Target::Admin));
-    routes.push(("POST", "/admin/users/1/tokens".into(), Target::Admin));
+    routes.push(("GET", "/admin/users".into(), Target::Passthrough));
+    routes.push(("POST", "/admin/users/1/tokens".into(), Target::Passthrough));
     for (method, path, target) in &routes {
         for credential in [
             None,
@@ -126,7 +126,7 @@ async fn spoofed_identity_headers_never_reach_the_upstream_on_any_route() {
             let got = identity_headers(&r.json());
             match target {
                 // The admin API checks its own token: nothing identity-like is forwarded at all.
-                Target::Admin => assert_eq!(got, vec![], "{method} {path}"),
+                Target::Passthrough => assert_eq!(got, vec![], "{method} {path}"),
                 _ if credential == Some(k.as_str()) => {
                     assert_eq!(got, expected, "{method} {path}")
                 }

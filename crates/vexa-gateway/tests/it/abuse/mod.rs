@@ -42,6 +42,11 @@ fn concrete_routes() -> Vec<(&'static str, String, Target)> {
         let path = concrete(r.template);
         match r.methods {
             Methods::One(m) => out.push((m, path, r.target)),
+            Methods::Set(ms) => {
+                for m in ms {
+                    out.push((*m, path.clone(), r.target));
+                }
+            }
             Methods::Any => {
                 for m in ["GET", "POST", "DELETE"] {
                     out.push((m, path.clone(), r.target));
