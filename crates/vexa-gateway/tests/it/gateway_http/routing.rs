@@ -87,7 +87,7 @@ async fn auth_me_answers_locally_with_the_principal(backend: Backend) {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json(),
-        serde_json::json!({"user_id":1,"email":"user1@acme.com","scopes":["tx","bot"],"max_concurrent_bots":3,"key_id":1,"expires_at":null})
+        serde_json::json!({"user_id":1,"email":"user1@acme.com","scopes":["tx","bot"],"max_concurrent_bots":3,"max_concurrent":3,"key_id":1,"expires_at":null})
     );
     gw.shutdown().await;
 }
