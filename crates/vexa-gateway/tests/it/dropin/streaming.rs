@@ -64,6 +64,7 @@ async fn sse_events_reach_the_client_before_the_upstream_finishes(backend: Backe
         let (first, chunk, end, headers) =
             first_chunk_then_end(&gw.base, method.clone(), path, &k).await;
         assert!(chunk.contains("\"n\":0"), "{path}: {chunk}");
+        eprintln!("{path}: first event after {first:?}, stream ended after {end:?}");
         assert!(
             first < EVENT_PAUSE,
             "{path}: first event after {first:?}, the upstream pauses {EVENT_PAUSE:?}"
