@@ -35,6 +35,8 @@ pub enum Rejection {
     },
     BodyTooLarge,
     NotWebSocket,
+    /// A path id the original types as an integer is not one (its FastAPI 422, before any key).
+    NotAnInteger,
     // A dependency of ours.
     AuthUnavailable,
     BrowserNotConfigured,
@@ -92,6 +94,7 @@ impl Rejection {
             }
             Rejection::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::NotWebSocket => StatusCode::BAD_REQUEST,
+            Rejection::NotAnInteger => StatusCode::UNPROCESSABLE_ENTITY,
             Rejection::AuthUnavailable | Rejection::BrowserNotConfigured => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -111,6 +114,9 @@ impl Rejection {
             Rejection::EdgeRateLimited { .. } => br#"{"detail":"Too many requests"}"#,
             Rejection::BodyTooLarge => br#"{"detail":"Request body too large"}"#,
             Rejection::NotWebSocket => br#"{"detail":"WebSocket upgrade required"}"#,
+            Rejection::NotAnInteger => {
+                br#"{"detail":[{"type":"int_parsing","loc":["path"],"msg":"Input should be a valid integer"}]}"#
+            }
             Rejection::AuthUnavailable => {
                 br#"{"detail":"Authentication temporarily unavailable, retry"}"#
             }
@@ -153,6 +159,7 @@ impl Rejection {
             | Rejection::Forbidden(_)
             | Rejection::BodyTooLarge
             | Rejection::NotWebSocket
+            | Rejection::NotAnInteger
             | Rejection::BrowserNotConfigured
             | Rejection::UpstreamUnreachable
             | Rejection::UpstreamTimeout => {}

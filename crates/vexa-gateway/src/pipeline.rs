@@ -185,6 +185,10 @@ impl State {
         let (index, route) = routes::find(&parts.method, parts.uri.path(), admin_proxy)
             .ok_or(Rejection::NotFound)?;
         trace.route = Some(index);
+        // The original checks typed ids before any key (FastAPI); our own services decide alone.
+        if !self.ours && !route.integer_ids_ok(parts.uri.path()) {
+            return Err(Rejection::NotAnInteger);
+        }
         if let Some(resp) = self.answer_locally(route.target) {
             return Ok(resp);
         }

@@ -139,6 +139,22 @@ impl Route {
         }
     }
 
+    /// False when a segment the original types as an integer (`{id}`, `{recording_id}`,
+    /// `{media_file_id}`: FastAPI `int` path parameters) is not a decimal integer.
+    pub fn integer_ids_ok(&self, path: &str) -> bool {
+        const INT_PARAMS: [&str; 3] = ["{id}", "{recording_id}", "{media_file_id}"];
+        let segs = path.trim_start_matches('/').split('/');
+        self.template
+            .trim_start_matches('/')
+            .split('/')
+            .zip(segs)
+            .filter(|(t, _)| INT_PARAMS.contains(t))
+            .all(|(_, s)| {
+                let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+                !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+            })
+    }
+
     /// The path to send upstream for `path` (which matched this row), without the query. `None`
     /// when it is `path` itself (no allocation).
     pub fn upstream_path(&self, path: &str) -> Option<String> {
@@ -461,6 +477,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn integer_ids_are_recognised() {
+        let (_, row) = find(&Method::GET, "/recordings/12/media/x/raw", false).expect("row");
+        assert!(!row.integer_ids_ok("/recordings/12/media/x/raw"));
+        assert!(row.integer_ids_ok("/recordings/12/media/-3/raw"));
+        let (_, row) = find(&Method::GET, "/meetings/abc", false).expect("row");
+        assert!(!row.integer_ids_ok("/meetings/abc"));
+        let (_, row) = find(&Method::GET, "/bots/status", false).expect("row");
+        assert!(row.integer_ids_ok("/bots/status"));
     }
 
     #[test]

@@ -84,7 +84,7 @@ struct Caller {
     user_id: i64,
 }
 
-fn double_for<'a>(o: &'a Originals, d: Domain) -> Option<&'a RecordingDouble> {
+fn double_for(o: &Originals, d: Domain) -> Option<&RecordingDouble> {
     match d {
         Domain::Meetings => Some(&o.meetings),
         Domain::Admin => Some(&o.admin),
@@ -325,7 +325,36 @@ async fn mcp_accepts_the_key_in_authorization(backend: Backend) {
     gw.shutdown().await;
 }
 
+/// As the original (FastAPI `int` path parameters): a non-integer id is a 422 before any key
+/// is looked at, and nothing is forwarded.
+async fn typed_ids_are_checked_before_the_key_in_front_of_the_original(backend: Backend) {
+    let o = Originals::start().await;
+    let store = TestStore::new(backend).await;
+    let gw = dropin(&o, MeetingsApiKind::Vexa, None, store.clone()).await;
+    let k = key(&store, &[Scope::Bot, Scope::Tx]).await;
+    for path in [
+        "/meetings/abc",
+        "/transcripts/by-id/x1",
+        "/recordings/x",
+        "/recordings/1/media/z/download",
+    ] {
+        for key in [None, Some(k.as_str())] {
+            let r = request(&gw.base, "GET", path, key).await;
+            assert_eq!(r.status, 422, "{path}: {}", r.text());
+        }
+    }
+    let r = request(&gw.base, "GET", "/meetings/12", Some(&k)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        o.meetings.take().len(),
+        1,
+        "only the integer id was forwarded"
+    );
+    gw.shutdown().await;
+}
+
 on_both_backends!(
+    typed_ids_are_checked_before_the_key_in_front_of_the_original,
     every_row_against_every_scope_in_front_of_the_original,
     every_row_against_every_scope_in_front_of_our_own_services,
     mcp_accepts_the_key_in_authorization,
