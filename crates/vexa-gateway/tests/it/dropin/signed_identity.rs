@@ -191,4 +191,50 @@ async fn the_forwarded_identity_verifies_in_an_independent_implementation(backen
     gw.shutdown().await;
 }
 
-on_both_backends!(the_forwarded_identity_verifies_in_an_independent_implementation);
+/// A gateway configured with the RFC 8032 TEST 1 key (the one the reference vector uses) does
+/// not start, unless the test-only flag allows it.
+async fn the_published_test_key_is_refused_at_start(backend: Backend) {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let seed: [u8; 32] =
+        hex_seed("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+    let pem = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .to_pkcs8_pem(Default::default())
+        .expect("pem");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rfc8032-test1.pem");
+    std::fs::write(&file, pem.as_bytes()).expect("write");
+    let o = Originals::start().await;
+    let store = TestStore::new(backend).await;
+    let mut cfg = super::dropin_config(&o, MeetingsApiKind::Vexa, None);
+    cfg.identity_signing_key_file = Some(file);
+    let clock: std::sync::Arc<dyn vexa_core::Clock> = std::sync::Arc::new(vexa_core::SystemClock);
+    let refused = vexa_gateway::Gateway::new(
+        cfg.clone(),
+        store.clone(),
+        clock.clone(),
+        vexa_testkit::metrics(),
+    )
+    .await
+    .expect_err("the published key is refused");
+    assert!(refused.to_string().contains("RFC 8032"), "{refused}");
+    cfg.allow_test_signing_key = true;
+    assert!(
+        vexa_gateway::Gateway::new(cfg, store, clock, vexa_testkit::metrics())
+            .await
+            .is_ok(),
+        "the test flag lets it start"
+    );
+}
+
+fn hex_seed(hex: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+    }
+    out
+}
+
+on_both_backends!(
+    the_forwarded_identity_verifies_in_an_independent_implementation,
+    the_published_test_key_is_refused_at_start,
+);
