@@ -37,6 +37,8 @@ pub enum Rejection {
     NotWebSocket,
     /// A path id the original types as an integer is not one (its FastAPI 422, before any key).
     NotAnInteger,
+    /// A calendar id with a control character (the original's 400 `invalid path parameter`).
+    InvalidPathParameter,
     // A dependency of ours.
     AuthUnavailable,
     BrowserNotConfigured,
@@ -95,6 +97,7 @@ impl Rejection {
             Rejection::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::NotWebSocket => StatusCode::BAD_REQUEST,
             Rejection::NotAnInteger => StatusCode::UNPROCESSABLE_ENTITY,
+            Rejection::InvalidPathParameter => StatusCode::BAD_REQUEST,
             Rejection::AuthUnavailable | Rejection::BrowserNotConfigured => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -114,6 +117,7 @@ impl Rejection {
             Rejection::EdgeRateLimited { .. } => br#"{"detail":"Too many requests"}"#,
             Rejection::BodyTooLarge => br#"{"detail":"Request body too large"}"#,
             Rejection::NotWebSocket => br#"{"detail":"WebSocket upgrade required"}"#,
+            Rejection::InvalidPathParameter => br#"{"detail":"invalid path parameter"}"#,
             Rejection::NotAnInteger => {
                 br#"{"detail":[{"type":"int_parsing","loc":["path"],"msg":"Input should be a valid integer"}]}"#
             }
@@ -160,6 +164,7 @@ impl Rejection {
             | Rejection::BodyTooLarge
             | Rejection::NotWebSocket
             | Rejection::NotAnInteger
+            | Rejection::InvalidPathParameter
             | Rejection::BrowserNotConfigured
             | Rejection::UpstreamUnreachable
             | Rejection::UpstreamTimeout => {}

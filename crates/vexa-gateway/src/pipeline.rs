@@ -182,8 +182,13 @@ impl State {
     ) -> Result<Response<GwBody>, Rejection> {
         // Phase 1: route match, before anything else.
         let admin_proxy = self.admin_proxy && self.admin.is_some();
-        let (index, route) = routes::find(&parts.method, parts.uri.path(), admin_proxy)
-            .ok_or(Rejection::NotFound)?;
+        let Some((index, route)) = routes::find(&parts.method, parts.uri.path(), admin_proxy)
+        else {
+            if !self.ours && routes::is_bad_calendar_id(parts.uri.path()) {
+                return Err(Rejection::InvalidPathParameter);
+            }
+            return Err(Rejection::NotFound);
+        };
         trace.route = Some(index);
         // The original checks typed ids before any key (FastAPI); our own services decide alone.
         if !self.ours && !route.integer_ids_ok(parts.uri.path()) {

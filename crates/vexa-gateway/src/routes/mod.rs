@@ -195,6 +195,28 @@ pub fn find(
     None
 }
 
+/// True for `/user/calendars/{calendar_id}[/sync]` whose id decodes to a control character:
+/// such a path matches no row (see `plain_path`), but the original answers it 400
+/// `invalid path parameter` rather than 404.
+pub fn is_bad_calendar_id(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/user/calendars/") else {
+        return false;
+    };
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if !(tail.is_empty() || tail == "sync") {
+        return false;
+    }
+    let b = id.as_bytes();
+    let hex = |j: usize| b.get(j).and_then(|h| char::from(*h).to_digit(16));
+    (0..b.len()).any(|i| {
+        let c = match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => ((hi << 4) | lo) as u8,
+            (c, _, _) => c,
+        };
+        c < 0x20 || c == 0x7f
+    })
+}
+
 /// The route template of an index (metrics label).
 pub fn template(index: RouteIndex) -> &'static str {
     ROUTES
@@ -477,6 +499,15 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn control_characters_in_a_calendar_id_are_recognised() {
+        assert!(is_bad_calendar_id("/user/calendars/a%01b"));
+        assert!(is_bad_calendar_id("/user/calendars/a%7f/sync"));
+        assert!(!is_bad_calendar_id("/user/calendars/a%20b"));
+        assert!(!is_bad_calendar_id("/user/calendars/a%01/other"));
+        assert!(!is_bad_calendar_id("/meetings/a%01"));
     }
 
     #[test]

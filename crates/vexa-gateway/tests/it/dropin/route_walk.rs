@@ -343,6 +343,17 @@ async fn typed_ids_are_checked_before_the_key_in_front_of_the_original(backend: 
             assert_eq!(r.status, 422, "{path}: {}", r.text());
         }
     }
+    // And a calendar id with a control character is its 400.
+    for path in ["/user/calendars/a%01b", "/user/calendars/a%0a/sync"] {
+        let method = if path.ends_with("sync") {
+            "POST"
+        } else {
+            "PATCH"
+        };
+        let r = request(&gw.base, method, path, Some(&k)).await;
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(r.json()["detail"], "invalid path parameter");
+    }
     let r = request(&gw.base, "GET", "/meetings/12", Some(&k)).await;
     assert_eq!(r.status, 200);
     assert_eq!(
