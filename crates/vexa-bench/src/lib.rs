@@ -45,6 +45,7 @@ impl MemStore {
                 max_concurrent_bots: 3,
                 key_id: KeyId(1 + i as i64),
                 expires_at: None,
+                profile: Default::default(),
             };
             keys.insert(minted.digest, principal);
         }

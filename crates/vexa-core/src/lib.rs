@@ -20,7 +20,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, ValidationError};
 pub use key::{ApiKey, KeyDigest, KeyFormatError, MintedKey};
 pub use mint::{KeySpec, Lifetime, ValidKeySpec};
-pub use principal::Principal;
+pub use principal::{Principal, UserProfile, WebhookSettings};
 pub use scope::{Scope, ScopeSet};
 pub use store::{
     IdentityChange, IdentityEvent, IdentityListener, IdentityStore, IgnoreChanges, KeyId,

@@ -23,6 +23,15 @@ pub const ENV_BROWSER_API_URL: &str = "BROWSER_API_URL";
 pub const ENV_GATEWAY_ADMIN_PROXY: &str = "GATEWAY_ADMIN_PROXY";
 /// `ADMIN_API_URL`: the admin API `/admin/*` is forwarded to.
 pub const ENV_ADMIN_API_URL: &str = "ADMIN_API_URL";
+/// `AGENT_API_URL`: where `/agent/*` goes (the original's agent-api); unset → those rows 404.
+pub const ENV_AGENT_API_URL: &str = "AGENT_API_URL";
+/// `MCP_URL`: where `/mcp` goes (the original's MCP service); unset → those rows 404.
+pub const ENV_MCP_URL: &str = "MCP_URL";
+/// `MEETINGS_API_KIND`: `ours` (default) or `vexa` — what answers at `MEETINGS_API_URL`.
+pub const ENV_MEETINGS_API_KIND: &str = "MEETINGS_API_KIND";
+/// `VEXA_GATEWAY_IDENTITY_SIGNING_KEY_FILE`: an Ed25519 PKCS#8 PEM file; when set every
+/// forwarded request carries a signed `X-Vexa-Identity`.
+pub const ENV_IDENTITY_SIGNING_KEY_FILE: &str = "VEXA_GATEWAY_IDENTITY_SIGNING_KEY_FILE";
 /// `UPSTREAM_TIMEOUT_S`: longest wait for an upstream's response headers, in seconds.
 pub const ENV_UPSTREAM_TIMEOUT_S: &str = "UPSTREAM_TIMEOUT_S";
 /// `REDIS_URL`: shares the per-user buckets between replicas.
@@ -31,6 +40,29 @@ pub const ENV_REDIS_URL: &str = "REDIS_URL";
 pub const ENV_GUARD_TRUSTED_PROXIES: &str = "GUARD_TRUSTED_PROXIES";
 /// `KEY_CACHE_CAPACITY`: most key resolutions held in memory.
 pub const ENV_KEY_CACHE_CAPACITY: &str = "KEY_CACHE_CAPACITY";
+
+/// What serves the meetings domain, which decides the rows that exist and how `/ws` behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MeetingsApiKind {
+    /// Our own meetings service (`vexa up`): rows it does not implement answer 404.
+    #[default]
+    Ours,
+    /// The original Vexa meeting-api: every row of the original's table is forwarded.
+    Vexa,
+}
+
+impl MeetingsApiKind {
+    fn parse(value: &str) -> Result<MeetingsApiKind, EnvError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "ours" => Ok(MeetingsApiKind::Ours),
+            "vexa" => Ok(MeetingsApiKind::Vexa),
+            other => Err(EnvError::new(
+                ENV_MEETINGS_API_KIND,
+                format!("{other:?} is neither \"ours\" nor \"vexa\""),
+            )),
+        }
+    }
+}
 
 /// Sizing and lifetimes of the in-process key cache.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,10 +114,23 @@ impl Default for LocalUpstreams {
 pub struct GatewayConfig {
     /// `MEETINGS_API_URL`: where user routes and `/ws` go.
     pub meetings_url: http::Uri,
+    /// `MEETINGS_API_KIND`: our meetings service or the original's meeting-api.
+    pub meetings_api_kind: MeetingsApiKind,
     /// `BROWSER_API_URL`: where `/browser/*` goes; `None` answers 503.
     pub browser_url: Option<http::Uri>,
-    /// `ADMIN_API_URL`, only when `GATEWAY_ADMIN_PROXY=true`; `None` makes `/admin/*` a 404.
+    /// `ADMIN_API_URL`: the admin domain (the `/user/*` settings rows, and `/admin/*` when
+    /// `admin_proxy`); `None` makes those rows 404.
     pub admin_url: Option<http::Uri>,
+    /// `GATEWAY_ADMIN_PROXY`: forward `/admin/*` to `admin_url` untouched.
+    pub admin_proxy: bool,
+    /// `AGENT_API_URL`: the agent domain; `None` makes `/agent/*` a 404.
+    pub agent_url: Option<http::Uri>,
+    /// `MCP_URL`: the MCP domain; `None` makes `/mcp*` a 404.
+    pub mcp_url: Option<http::Uri>,
+    /// `VEXA_GATEWAY_IDENTITY_SIGNING_KEY_FILE`: sign the forwarded identity with this key.
+    pub identity_signing_key_file: Option<std::path::PathBuf>,
+    /// Accept the RFC 8032 test keys as the signing key (tests only; never set in production).
+    pub allow_test_signing_key: bool,
     /// `INTERNAL_API_SECRET`, sent as `X-Internal-Secret` to the meetings service.
     pub internal_secret: Secret,
     /// `UPSTREAM_TIMEOUT_S`: longest wait for an upstream's response headers.
@@ -107,8 +152,14 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             meetings_url: LocalUpstreams::default().meetings,
+            meetings_api_kind: MeetingsApiKind::Ours,
             browser_url: None,
             admin_url: None,
+            admin_proxy: false,
+            agent_url: None,
+            mcp_url: None,
+            identity_signing_key_file: None,
+            allow_test_signing_key: false,
             internal_secret: Secret::default(),
             upstream_timeout: Duration::from_secs(30),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -129,16 +180,27 @@ impl GatewayConfig {
         let meetings = env
             .get(ENV_MEETINGS_API_URL)
             .or_else(|| env.get(ENV_MEETING_API_URL));
-        let admin_proxy = env.flag(ENV_GATEWAY_ADMIN_PROXY, d.admin_url.is_some())?;
+        let optional = |var: &'static str| env.get(var).map(|v| parse_url(var, v)).transpose();
         Ok(GatewayConfig {
             meetings_url: url_or(ENV_MEETINGS_API_URL, meetings, &local.meetings)?,
-            browser_url: env
-                .get(ENV_BROWSER_API_URL)
-                .map(|v| parse_url(ENV_BROWSER_API_URL, v))
-                .transpose()?,
-            admin_url: admin_proxy
-                .then(|| url_or(ENV_ADMIN_API_URL, env.get(ENV_ADMIN_API_URL), &local.admin))
-                .transpose()?,
+            meetings_api_kind: env
+                .get(ENV_MEETINGS_API_KIND)
+                .map_or(Ok(d.meetings_api_kind), MeetingsApiKind::parse)?,
+            browser_url: optional(ENV_BROWSER_API_URL)?,
+            // The admin domain always has an address: our own admin API when unset.
+            admin_url: Some(url_or(
+                ENV_ADMIN_API_URL,
+                env.get(ENV_ADMIN_API_URL),
+                &local.admin,
+            )?),
+            admin_proxy: env.flag(ENV_GATEWAY_ADMIN_PROXY, d.admin_proxy)?,
+            agent_url: optional(ENV_AGENT_API_URL)?,
+            mcp_url: optional(ENV_MCP_URL)?,
+            identity_signing_key_file: env
+                .get(ENV_IDENTITY_SIGNING_KEY_FILE)
+                .filter(|v| !v.trim().is_empty())
+                .map(std::path::PathBuf::from),
+            allow_test_signing_key: d.allow_test_signing_key,
             internal_secret: env
                 .get(ENV_INTERNAL_API_SECRET)
                 .map_or(d.internal_secret, Secret::from),
@@ -188,7 +250,12 @@ impl fmt::Debug for GatewayConfig {
         f.debug_struct("GatewayConfig")
             .field("meetings_url", &self.meetings_url)
             .field("browser_url", &self.browser_url)
+            .field("meetings_api_kind", &self.meetings_api_kind)
             .field("admin_url", &self.admin_url)
+            .field("admin_proxy", &self.admin_proxy)
+            .field("agent_url", &self.agent_url)
+            .field("mcp_url", &self.mcp_url)
+            .field("identity_signing_key_file", &self.identity_signing_key_file)
             .field("internal_secret", &self.internal_secret)
             .field("upstream_timeout", &self.upstream_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -211,7 +278,10 @@ mod tests {
             .expect("valid");
         let d = GatewayConfig::default();
         assert_eq!(cfg.meetings_url, d.meetings_url);
-        assert_eq!(cfg.admin_url, None);
+        assert_eq!(cfg.meetings_api_kind, MeetingsApiKind::Ours);
+        assert_eq!(cfg.admin_url, Some(LocalUpstreams::default().admin));
+        assert!(!cfg.admin_proxy);
+        assert_eq!((cfg.agent_url, cfg.mcp_url), (None, None));
         assert_eq!(cfg.upstream_timeout, Duration::from_secs(30));
         assert_eq!(cfg.max_body_bytes, 10 * 1024 * 1024);
         assert_eq!(cfg.edge, EdgeConfig::default());
@@ -230,6 +300,7 @@ mod tests {
                 .expect("valid");
         assert_eq!(cfg.meetings_url, local.meetings);
         assert_eq!(cfg.admin_url, Some(local.admin.clone()));
+        assert!(cfg.admin_proxy);
         let legacy = GatewayConfig::from_env(
             &Env::from_pairs(&[("MEETING_API_URL", "http://m:1")]),
             &local,
@@ -245,6 +316,8 @@ mod tests {
             ("MEETINGS_API_URL", "http://bad host"),
             ("GUARD_TRUSTED_PROXIES", "10.0.0.0/8, nonsense"),
             ("UPSTREAM_TIMEOUT_S", "0"),
+            ("MEETINGS_API_KIND", "theirs"),
+            ("AGENT_API_URL", "http://bad host"),
             ("GATEWAY_RATE_LIMIT_BURST", "0"),
             ("GUARD_RATE_LIMIT_RPM", "0"),
         ] {

@@ -8,9 +8,10 @@ use http::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, RETRY_AFTER, TE, TRAILER, TRANSFER_ENCODING,
     UPGRADE,
 };
-pub use vexa_http::headers::{X_API_KEY, X_REQUEST_ID};
+pub use vexa_http::headers::{X_API_KEY, X_REQUEST_ID, X_TRACE_ID, X_VEXA_IDENTITY};
 use vexa_http::headers::{
     X_INTERNAL_SECRET, X_KEY_ID, X_USER_EMAIL, X_USER_ID, X_USER_LIMITS, X_USER_SCOPES,
+    X_USER_WEBHOOK_EVENTS, X_USER_WEBHOOK_SECRET, X_USER_WEBHOOK_URL, X_USER_WORKSPACES,
 };
 
 use crate::cache::ResolvedIdentity;
@@ -54,12 +55,50 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     strip_prefixed(headers, |n| n.starts_with("proxy-"));
 }
 
-/// Removes every client-supplied identity header and the key itself.
-pub fn strip_identity(headers: &mut HeaderMap) {
+/// Whether a client may not send this header to any service behind the gateway: the authority
+/// families (contract §8) whose values the services believe. Header names are lower-case in
+/// `http`, so every case variant of the client's spelling is caught.
+pub fn is_authority_header(name: &str, keep_admin_token: bool) -> bool {
+    name.starts_with("x-user-")
+        || name.starts_with("x-key-")
+        || name.starts_with("x-internal-")
+        || name.starts_with("x-vexa-internal-")
+        || name == "x-vexa-identity"
+        || name == "x-gateway-verified"
+        || (name == "x-admin-api-key" && !keep_admin_token)
+}
+
+/// Removes every client-supplied authority header and the key itself. `keep_admin_token` only on
+/// the `/admin/*` passthrough, where the admin API checks `X-Admin-API-Key` itself.
+pub fn strip_identity(headers: &mut HeaderMap, keep_admin_token: bool) {
     headers.remove(X_API_KEY);
-    strip_prefixed(headers, |n| {
-        n.starts_with("x-user-") || n.starts_with("x-key-") || n.starts_with("x-internal-")
-    });
+    strip_prefixed(headers, |n| is_authority_header(n, keep_admin_token));
+}
+
+/// The key a request carries: `X-API-Key`, and on MCP rows (whose clients speak OAuth-style)
+/// also `Authorization: Bearer <key>` or a bare `Authorization: <key>`, in that order, as the
+/// original. `Err` when the carrier is present but not visible ASCII (malformed, not missing).
+pub fn key_carrier(headers: &HeaderMap, mcp: bool) -> Result<Option<&str>, ()> {
+    let present = |v: &HeaderValue| !v.is_empty();
+    if let Some(v) = headers.get(X_API_KEY).filter(|v| present(v)) {
+        return v.to_str().map(Some).map_err(|_| ());
+    }
+    if !mcp {
+        return Ok(None);
+    }
+    let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .filter(|v| present(v))
+    else {
+        return Ok(None);
+    };
+    let v = v.to_str().map_err(|_| ())?.trim();
+    let key = match v.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return Ok(None),
+        None => v,
+    };
+    Ok((!key.is_empty()).then_some(key))
 }
 
 fn strip_prefixed(headers: &mut HeaderMap, doomed: impl Fn(&str) -> bool) {
@@ -74,14 +113,39 @@ fn strip_prefixed(headers: &mut HeaderMap, doomed: impl Fn(&str) -> bool) {
     }
 }
 
-/// Sets the identity the upstream trusts.
+/// Sets the identity the upstream trusts, as the original's services read it: the user, email,
+/// scopes, limits and key id, and when the identity source knows them the workspaces and the
+/// webhook settings (the original meeting-api copies those onto each meeting at `POST /bots`).
 pub fn inject_identity(headers: &mut HeaderMap, who: &ResolvedIdentity, secret: &HeaderValue) {
     headers.insert(X_USER_ID, who.h_user_id.clone());
-    headers.insert(X_USER_EMAIL, who.h_email.clone());
+    if !who.h_email.is_empty() {
+        headers.insert(X_USER_EMAIL, who.h_email.clone());
+    }
     headers.insert(X_USER_SCOPES, who.h_scopes.clone());
     headers.insert(X_USER_LIMITS, who.h_limits.clone());
     headers.insert(X_KEY_ID, who.h_key_id.clone());
     headers.insert(X_INTERNAL_SECRET, secret.clone());
+    let profile = &who.principal.profile;
+    if !profile.workspaces.is_empty() {
+        insert_text(headers, X_USER_WORKSPACES, &profile.workspaces.join(","));
+    }
+    if let Some(hook) = &profile.webhook {
+        insert_text(headers, X_USER_WEBHOOK_URL, &hook.url);
+        if let Some(secret) = &hook.secret {
+            insert_text(headers, X_USER_WEBHOOK_SECRET, secret);
+        }
+        if let Some(events) = &hook.events {
+            insert_text(headers, X_USER_WEBHOOK_EVENTS, &events.to_string());
+        }
+    }
+}
+
+/// A value that is not a valid header (a control character in a stored setting) is left out
+/// rather than sent mangled.
+fn insert_text(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
 }
 
 /// Appends the peer to `X-Forwarded-For` and sets `X-Forwarded-Proto`.
@@ -153,7 +217,52 @@ mod tests {
         ] {
             h.insert(HeaderName::from_static(n), HeaderValue::from_static("v"));
         }
-        strip_identity(&mut h);
+        strip_identity(&mut h, false);
         assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn every_authority_family_is_stripped_and_the_admin_token_only_off_the_passthrough() {
+        let names = [
+            "x-user-webhook-secret",
+            "x-key-scope",
+            "x-internal-anything",
+            "x-vexa-internal-token",
+            "x-vexa-identity",
+            "x-gateway-verified",
+            "x-admin-api-key",
+        ];
+        for keep in [false, true] {
+            let mut h = HeaderMap::new();
+            for n in names {
+                h.insert(HeaderName::from_static(n), HeaderValue::from_static("v"));
+            }
+            h.insert("x-vexa-other", HeaderValue::from_static("kept"));
+            strip_identity(&mut h, keep);
+            assert!(h.contains_key("x-vexa-other"));
+            assert_eq!(h.contains_key("x-admin-api-key"), keep);
+            assert_eq!(h.len(), 1 + usize::from(keep));
+        }
+    }
+
+    #[test]
+    fn mcp_rows_find_the_key_in_every_carrier_in_order() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+            }
+            h
+        };
+        let h = with(&[("x-api-key", "k1"), ("authorization", "Bearer k2")]);
+        assert_eq!(key_carrier(&h, true), Ok(Some("k1")));
+        let h = with(&[("authorization", "bearer k2")]);
+        assert_eq!(key_carrier(&h, true), Ok(Some("k2")));
+        assert_eq!(key_carrier(&h, false), Ok(None));
+        let h = with(&[("authorization", "k3")]);
+        assert_eq!(key_carrier(&h, true), Ok(Some("k3")));
+        let h = with(&[("authorization", "Basic abc")]);
+        assert_eq!(key_carrier(&h, true), Ok(None));
+        assert_eq!(key_carrier(&HeaderMap::new(), true), Ok(None));
     }
 }

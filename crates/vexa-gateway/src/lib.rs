@@ -15,6 +15,7 @@ mod pipeline;
 mod proxy;
 pub mod routes;
 mod server;
+mod signing;
 mod ws;
 
 use std::future::Future;
@@ -26,8 +27,9 @@ use vexa_core::store::IdentityChange;
 use vexa_core::{Clock, IdentityListener, IdentityStore};
 
 pub use crate::body::GwBody;
-pub use crate::config::{CacheConfig, GatewayConfig, LocalUpstreams};
+pub use crate::config::{CacheConfig, GatewayConfig, LocalUpstreams, MeetingsApiKind};
 pub use crate::error::{GatewayError, Rejection};
+pub use crate::signing::IdentitySigner;
 
 pub use crate::cache::{KeyCache, Lookup};
 use crate::limit::{EdgeGuard, UserLimiter};
@@ -67,6 +69,16 @@ impl Gateway {
             .as_ref()
             .map(|u| Upstream::from_uri(u, "ADMIN_API_URL must be an http:// URL"))
             .transpose()?;
+        let optional = |u: &Option<http::Uri>, what: &'static str| {
+            u.as_ref().map(|u| Upstream::from_uri(u, what)).transpose()
+        };
+        let agent = optional(&cfg.agent_url, "AGENT_API_URL must be an http:// URL")?;
+        let mcp = optional(&cfg.mcp_url, "MCP_URL must be an http:// URL")?;
+        let signer = cfg
+            .identity_signing_key_file
+            .as_deref()
+            .map(|path| IdentitySigner::from_pem_file(path, cfg.allow_test_signing_key))
+            .transpose()?;
         let secret = HeaderValue::from_str(cfg.internal_secret.expose())
             .map_err(|_| GatewayError::Config("INTERNAL_API_SECRET must be printable ASCII"))?;
         let user_limit = match (&cfg.redis_url, cfg.user_limit.disabled) {
@@ -84,6 +96,11 @@ impl Gateway {
             meetings,
             browser,
             admin,
+            admin_proxy: cfg.admin_proxy,
+            agent,
+            mcp,
+            ours: cfg.meetings_api_kind == MeetingsApiKind::Ours,
+            signer,
             secret,
             upstream_timeout: cfg.upstream_timeout,
             max_body_bytes: cfg.max_body_bytes,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, HOST};
+use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HOST};
 use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{Request, Response};
@@ -19,18 +19,22 @@ use vexa_core::{ApiKey, Clock, Timestamp};
 
 use crate::body::GwBody;
 use crate::cache::{KeyCache, Lookup, ResolvedIdentity};
-use crate::error::{Rejection, JSON};
-use crate::headers::{self, X_API_KEY, X_REQUEST_ID};
+use crate::error::{Rejection, ScopeDenial, JSON};
+use crate::headers::{self, X_API_KEY, X_REQUEST_ID, X_TRACE_ID, X_VEXA_IDENTITY};
 use crate::last_used::LastUsed;
 use crate::limit::{client_ip_from_headers, Decision, EdgeGuard, TrustedProxies, UserLimiter};
 use crate::observe::{AuthOutcome, Metrics};
 use crate::proxy::{self, HttpClient, Upstream};
-use crate::routes::{self, Access, Target};
+use crate::routes::{self, Access, Domain, Leg, Route, Target};
+use crate::signing::IdentitySigner;
 use crate::ws::{self, Registry, WsContext};
 
 const HEALTH_BODY: &[u8] = br#"{"status":"ok","service":"gateway"}"#;
 const PROMETHEUS: HeaderValue = HeaderValue::from_static("text/plain; version=0.0.4");
 const CLOSE: HeaderValue = HeaderValue::from_static("close");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+const NO: HeaderValue = HeaderValue::from_static("no");
 /// How long the unread body of a refused request may take to arrive before the connection is
 /// closed instead.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -46,7 +50,15 @@ pub struct State {
     pub client: HttpClient,
     pub meetings: Upstream,
     pub browser: Option<Upstream>,
+    /// The admin domain (`ADMIN_API_URL`): `/user/*` settings, and `/admin/*` when `admin_proxy`.
     pub admin: Option<Upstream>,
+    pub admin_proxy: bool,
+    pub agent: Option<Upstream>,
+    pub mcp: Option<Upstream>,
+    /// `MEETINGS_API_KIND=ours`: rows our own services do not implement answer 404.
+    pub ours: bool,
+    /// Signs `X-Vexa-Identity` when `VEXA_GATEWAY_IDENTITY_SIGNING_KEY_FILE` is set.
+    pub signer: Option<IdentitySigner>,
     pub secret: HeaderValue,
     pub upstream_timeout: std::time::Duration,
     pub max_body_bytes: u64,
@@ -94,6 +106,7 @@ impl State {
             }
         };
         resp.headers_mut().insert(X_REQUEST_ID, request_id.clone());
+        resp.headers_mut().insert(X_TRACE_ID, request_id.clone());
         let latency = started.elapsed();
         let route = trace.route.map_or("unmatched", routes::template);
         if let Some(index) = trace.route {
@@ -168,9 +181,19 @@ impl State {
         trace: &mut Trace,
     ) -> Result<Response<GwBody>, Rejection> {
         // Phase 1: route match, before anything else.
-        let (index, route) = routes::find(&parts.method, parts.uri.path(), self.admin.is_some())
-            .ok_or(Rejection::NotFound)?;
+        let admin_proxy = self.admin_proxy && self.admin.is_some();
+        let Some((index, route)) = routes::find(&parts.method, parts.uri.path(), admin_proxy)
+        else {
+            if !self.ours && routes::is_bad_calendar_id(parts.uri.path()) {
+                return Err(Rejection::InvalidPathParameter);
+            }
+            return Err(Rejection::NotFound);
+        };
         trace.route = Some(index);
+        // The original checks typed ids before any key (FastAPI); our own services decide alone.
+        if !self.ours && !route.integer_ids_ok(parts.uri.path()) {
+            return Err(Rejection::NotAnInteger);
+        }
         if let Some(resp) = self.answer_locally(route.target) {
             return Ok(resp);
         }
@@ -181,12 +204,14 @@ impl State {
         if route.access == Access::Passthrough {
             let upstream = self.admin.as_ref().ok_or(Rejection::NotFound)?;
             return self
-                .forward(parts, body, upstream, None, request_id, peer)
+                .forward(parts, body, upstream, route, None, request_id, peer)
                 .await;
         }
+        // A row with no service to go to is not there at all (before any key check).
+        let upstream = self.upstream_of(route)?;
 
         // Phase 3: authenticate.
-        let who = self.authenticate(&parts, route.target, index).await?;
+        let who = self.authenticate(&parts, route, index).await?;
         trace.user_id = Some(who.principal.user_id.0);
 
         // Phase 4: authorize.
@@ -202,20 +227,43 @@ impl State {
                 self.relay_websocket(parts, body, who, request_id, now)
                     .await?
             }
-            Target::Browser => {
-                let upstream = self.browser.as_ref();
-                let upstream = upstream.ok_or(Rejection::BrowserNotConfigured)?;
-                self.forward(parts, body, upstream, Some(&who), request_id, peer)
+            Target::Forward(domain) => {
+                let missing = match domain {
+                    Domain::Browser => Rejection::BrowserNotConfigured,
+                    _ => Rejection::NotFound,
+                };
+                let upstream = upstream.ok_or(missing)?;
+                self.forward(parts, body, upstream, route, Some(&who), request_id, peer)
                     .await?
             }
-            Target::Meetings => {
-                self.forward(parts, body, &self.meetings, Some(&who), request_id, peer)
-                    .await?
+            Target::Passthrough | Target::Health | Target::Metrics => {
+                return Err(Rejection::NotFound)
             }
-            Target::Admin | Target::Health | Target::Metrics => return Err(Rejection::NotFound),
         };
         decision.apply(resp.headers_mut());
         Ok(resp)
+    }
+
+    /// Where a forwarded row goes: its domain (or, with our own services, where they serve it),
+    /// `None` for local rows. A domain without a URL, or a row our services do not implement,
+    /// is a 404 — except `/browser/*`, whose 503 the contract names (§4).
+    fn upstream_of(&self, route: &Route) -> Result<Option<&Upstream>, Rejection> {
+        let Target::Forward(declared) = route.target else {
+            return Ok(None);
+        };
+        let domain = route.domain(self.ours).ok_or(Rejection::NotFound)?;
+        let upstream = match domain {
+            Domain::Meetings => Some(&self.meetings),
+            Domain::Admin => self.admin.as_ref(),
+            Domain::Agent => self.agent.as_ref(),
+            Domain::Mcp => self.mcp.as_ref(),
+            Domain::Browser => self.browser.as_ref(),
+        };
+        match (upstream, declared) {
+            (Some(u), _) => Ok(Some(u)),
+            (None, Domain::Browser) => Ok(None),
+            (None, _) => Err(Rejection::NotFound),
+        }
     }
 
     /// `/health` and `/metrics` are answered by the gateway itself, before any check.
@@ -256,7 +304,10 @@ impl State {
         if let Access::Scopes(accepted) = access {
             if !who.principal.scopes.intersects(accepted) {
                 self.metrics.count(index, AuthOutcome::Forbidden);
-                return Err(Rejection::Forbidden);
+                return Err(Rejection::Forbidden(ScopeDenial::new(
+                    accepted,
+                    &who.principal.scopes,
+                )));
             }
         }
         Ok(())
@@ -302,19 +353,18 @@ impl State {
     async fn authenticate(
         &self,
         parts: &Parts,
-        target: Target,
+        route: &Route,
         index: routes::RouteIndex,
     ) -> Result<Arc<ResolvedIdentity>, Rejection> {
-        let from_header = match parts.headers.get(X_API_KEY) {
-            Some(v) if !v.is_empty() => match v.to_str() {
-                Ok(s) => Some(s),
-                // Present but not visible ASCII: malformed, not missing.
-                Err(_) => {
-                    self.metrics.count(index, AuthOutcome::Invalid);
-                    return Err(Rejection::InvalidKey);
-                }
-            },
-            _ => None,
+        let target = route.target;
+        let mcp = target == Target::Forward(Domain::Mcp);
+        let from_header = match headers::key_carrier(&parts.headers, mcp) {
+            Ok(k) => k,
+            // Present but not visible ASCII: malformed, not missing.
+            Err(()) => {
+                self.metrics.count(index, AuthOutcome::Invalid);
+                return Err(Rejection::InvalidKey);
+            }
         };
         let raw = match (from_header, target) {
             (Some(k), _) => Some(k),
@@ -341,42 +391,85 @@ impl State {
         Err(result)
     }
 
-    /// Phase 6 + 7 for HTTP: the request, its headers rewritten (hop-by-hop and spoofed identity
-    /// stripped, `who`'s identity injected), sent to `upstream` with its body streamed.
+    /// Phase 6 + 7 for HTTP: the request, its path rewritten as the row says, its headers
+    /// rewritten (hop-by-hop and client authority headers stripped, `who`'s identity injected,
+    /// the key only to a domain that authenticates by it), sent to `upstream` with both bodies
+    /// streamed.
+    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         mut parts: Parts,
         body: &mut Option<Incoming>,
         upstream: &Upstream,
+        route: &Route,
         who: Option<&ResolvedIdentity>,
         request_id: &HeaderValue,
         peer: SocketAddr,
     ) -> Result<Response<GwBody>, Rejection> {
         let body = body.take().ok_or(Rejection::NotFound)?;
         let body = proxy::limited_body(body, self.max_body_bytes)?;
-        let pq = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        parts.uri = upstream.uri(pq).map_err(|_| Rejection::NotFound)?;
+        parts.uri = upstream
+            .uri(upstream_pq(&parts.uri, route)?)
+            .map_err(|_| Rejection::NotFound)?;
+        // Where the row really goes (with our own services, maybe not its declared domain).
+        let forwarded_key = match route.domain(self.ours) {
+            Some(d) if d.receives_key() && who.is_some() => {
+                headers::key_carrier(&parts.headers, d == Domain::Mcp)
+                    .ok()
+                    .flatten()
+                    .and_then(|k| HeaderValue::from_str(k).ok())
+            }
+            _ => None,
+        };
         let h = &mut parts.headers;
         headers::strip_hop_by_hop(h);
-        headers::strip_identity(h);
+        headers::strip_identity(h, route.target == Target::Passthrough);
         if let Some(who) = who {
             headers::inject_identity(h, who, &self.secret);
+            if let Some(signer) = &self.signer {
+                if let Some(token) = signer.header(&who.principal, self.clock.now().as_secs()) {
+                    h.insert(X_VEXA_IDENTITY, token);
+                }
+            }
+        }
+        if let Some(key) = forwarded_key {
+            h.insert(X_API_KEY, key);
         }
         h.insert(X_REQUEST_ID, request_id.clone());
+        h.insert(X_TRACE_ID, request_id.clone());
         h.insert(HOST, upstream.host.clone());
         headers::add_forwarded(h, peer.ip());
         parts.version = http::Version::HTTP_11;
-        proxy::forward(
+        let mut resp = proxy::forward(
             &self.client,
             Request::from_parts(parts, body),
             self.upstream_timeout,
         )
-        .await
+        .await?;
+        if route.leg == Leg::Sse {
+            // Nothing between the gateway and the client may hold events back.
+            let h = resp.headers_mut();
+            h.insert(CACHE_CONTROL, NO_CACHE);
+            h.insert(X_ACCEL_BUFFERING, NO);
+        }
+        Ok(resp)
     }
+}
+
+/// The upstream path and query for a request that matched `route`: the client's own unless the
+/// row rewrites it (the query is kept either way).
+fn upstream_pq(uri: &http::Uri, route: &Route) -> Result<PathAndQuery, Rejection> {
+    let Some(path) = route.upstream_path(uri.path()) else {
+        return Ok(uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")));
+    };
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    PathAndQuery::try_from(pq).map_err(|_| Rejection::NotFound)
 }
 
 fn local(body: Bytes, content_type: HeaderValue) -> Response<GwBody> {
@@ -392,6 +485,8 @@ fn auth_me(who: &ResolvedIdentity) -> Response<GwBody> {
         "email": &*p.email,
         "scopes": p.scopes,
         "max_concurrent_bots": p.max_concurrent_bots,
+        // The original's name for the same limit (its `/auth/me`).
+        "max_concurrent": p.max_concurrent_bots,
         "key_id": p.key_id,
         "expires_at": p.expires_at,
     });

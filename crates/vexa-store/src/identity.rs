@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use vexa_core::{
     Email, IdentityChange, IdentityEvent, IdentityStore, KeyDigest, KeyId, KeyRecord, NewKey,
-    NewUser, Principal, ScopeSet, StoreError, Timestamp, User, UserId, UserPatch,
+    NewUser, Principal, ScopeSet, StoreError, Timestamp, User, UserId, UserPatch, UserProfile,
 };
 
 use crate::{map_err, now_millis, with_pool, Db};
@@ -165,6 +165,7 @@ fn to_principal(r: ResolvedRow) -> Principal {
         expires_at: r.expires_at.map(Timestamp),
         email: Arc::from(r.email),
         max_concurrent_bots: r.max_concurrent_bots,
+        profile: UserProfile::default(),
     }
 }
 

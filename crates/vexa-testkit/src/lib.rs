@@ -11,6 +11,8 @@
 //! - [`keys::NewKeyBuilder`]: the stored half of a freshly minted key;
 //! - [`procs`]: which bot processes are alive, through `/proc`;
 //! - [`raw_http`]: bytes no HTTP library would send, and the keep-alive check after a refusal;
+//! - [`original`]: recording doubles of the original Vexa's services (meeting-api, agent-api,
+//!   MCP, the identity service's user tier), for the drop-in gateway suites;
 //! - [`stack`]: the real `vexa` binary as child processes (`StackEnv`, `UpProcess`, [`Stack`]);
 //! - the shared secrets ([`ADMIN_TOKEN`], [`INTERNAL_SECRET`]).
 //!
@@ -27,6 +29,7 @@ pub mod backends;
 pub mod keys;
 pub mod logs;
 mod metrics;
+pub mod original;
 pub mod procs;
 pub mod raw_http;
 mod reply;

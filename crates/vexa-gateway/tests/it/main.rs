@@ -4,6 +4,7 @@
 //!
 //! - `abuse`: the public front door under attack (fuzzed headers, spoofed identity, path tricks,
 //!   floods, slow clients, oversized inputs);
+//! - `dropin`: the gateway in front of recording doubles of the original Vexa services (both);
 //! - `gateway_http`: the HTTP behaviour of the contract (both);
 //! - `gateway_ws`: the `/ws` relay and its 4401 closes (both);
 //! - `limit_client_ip`, `limit_edge`, `limit_redis`, `limit_user`: client address resolution, the
@@ -14,6 +15,7 @@
 //! check that a series exists, never a count.
 
 mod abuse;
+mod dropin;
 mod gateway_http;
 mod gateway_ws;
 mod limit_client_ip;

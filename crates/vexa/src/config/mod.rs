@@ -124,7 +124,7 @@ mod tests {
             http::Uri::from_static("http://127.0.0.1:18058")
         );
         assert_eq!(s.gateway.max_body_bytes, 10 * 1024 * 1024);
-        assert!(s.gateway.admin_url.is_none());
+        assert!(!s.gateway.admin_proxy);
     }
 
     #[test]

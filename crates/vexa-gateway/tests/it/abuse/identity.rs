@@ -1,5 +1,7 @@
-//! Spoofed identity headers (`X-User-*`, `X-Key-*`, `X-Internal-*`, any case, any suffix,
-//! repeated) on every route never reach the upstream; the true identity is injected instead.
+//! Spoofed authority headers — every family of CONTRACT §8: `X-User-*`, `X-Key-*`,
+//! `X-Internal-*`, `X-Vexa-Internal-*`, `X-Vexa-Identity`, `X-Gateway-Verified`,
+//! `X-Admin-Api-Key` (kept only on the `/admin/*` passthrough), any case, any suffix, repeated —
+//! on every route never reach the upstream; the true identity is injected instead.
 
 use std::time::Duration;
 
@@ -16,7 +18,9 @@ use super::raw_http::{h, raw, request};
 use super::{concrete_routes, field_value, gateway, gateway_on_runtime, ALL};
 use crate::support::{get, key, Backend, Running, TestStore};
 
-const IDENTITY_PREFIXES: [&str; 3] = ["x-user-", "x-key-", "x-internal-"];
+const IDENTITY_PREFIXES: [&str; 4] = ["x-user-", "x-key-", "x-internal-", "x-vexa-internal-"];
+/// The single-name authority headers.
+const AUTHORITY_NAMES: [&str; 3] = ["x-vexa-identity", "x-gateway-verified", "x-admin-api-key"];
 
 /// The identity headers the echo received, by name.
 fn identity_headers(echoed: &serde_json::Value) -> Vec<(String, String)> {
@@ -25,7 +29,9 @@ fn identity_headers(echoed: &serde_json::Value) -> Vec<(String, String)> {
         .map(|m| {
             m.iter()
                 .filter(|(n, _)| {
-                    n.as_str() == "x-api-key" || IDENTITY_PREFIXES.iter().any(|p| n.starts_with(p))
+                    n.as_str() == "x-api-key"
+                        || AUTHORITY_NAMES.contains(&n.as_str())
+                        || IDENTITY_PREFIXES.iter().any(|p| n.starts_with(p))
                 })
                 .map(|(n, v)| (n.clone(), v.as_str().unwrap_or("").to_owned()))
                 .collect()
@@ -83,6 +89,13 @@ fn spoof_set() -> Vec<(Vec<u8>, Vec<u8>)> {
         ("x-internal-anything", "1"),
         ("x-user-admin", "true"),
         ("x-user-", "empty-suffix"),
+        ("x-vexa-internal-actor", "root"),
+        ("X-Vexa-Internal-Token", "forged"),
+        ("X-VEXA-IDENTITY", "v1.e30.AAAA"),
+        ("x-vexa-identity", "v1.forged.again"),
+        ("X-Gateway-Verified", "1"),
+        ("x-gateway-verified", "true"),
+        ("X-Admin-Api-Key", "forged-admin"),
     ]
     .iter()
     .map(|(n, v)| h(n, v))
@@ -101,8 +114,8 @@ async fn spoofed_identity_headers_never_reach_the_upstream_on_any_route() {
     let expected_bot = expected_identity_scoped(b_uid, b_kid, &b_email, "bot");
     let mut forwarded = 0;
     let mut routes = concrete_routes();
-    routes.push(("GET", "/admin/users".into(), Target::Admin));
-    routes.push(("POST", "/admin/users/1/tokens".into(), Target::Admin));
+    routes.push(("GET", "/admin/users".into(), Target::Passthrough));
+    routes.push(("POST", "/admin/users/1/tokens".into(), Target::Passthrough));
     for (method, path, target) in &routes {
         for credential in [
             None,
@@ -125,8 +138,13 @@ async fn spoofed_identity_headers_never_reach_the_upstream_on_any_route() {
             forwarded += 1;
             let got = identity_headers(&r.json());
             match target {
-                // The admin API checks its own token: nothing identity-like is forwarded at all.
-                Target::Admin => assert_eq!(got, vec![], "{method} {path}"),
+                // The admin API checks its own token: nothing identity-like is forwarded, only
+                // the admin token the client sent (the one header kept on this route).
+                Target::Passthrough => assert_eq!(
+                    got,
+                    vec![("x-admin-api-key".to_owned(), "forged-admin".to_owned())],
+                    "{method} {path}"
+                ),
                 _ if credential == Some(k.as_str()) => {
                     assert_eq!(got, expected, "{method} {path}")
                 }
@@ -195,13 +213,28 @@ fn spoof_name() -> impl Strategy<Value = Vec<u8>> {
             "X-KEY-",
             "x-internal-",
             "X-Internal-",
+            "x-vexa-internal-",
+            "X-Vexa-Internal-",
+            "X-VEXA-INTERNAL-",
+            "x-vexa-identity",
+            "X-Vexa-Identity",
+            "x-gateway-verified",
+            "X-GATEWAY-VERIFIED",
+            "x-admin-api-key",
+            "X-Admin-API-Key",
             "x-api-key",
             "X-Api-Key",
         ]),
         "[a-zA-Z0-9_-]{0,12}",
     )
         .prop_map(|(p, s)| {
-            if p.eq_ignore_ascii_case("x-api-key") {
+            let exact = [
+                "x-api-key",
+                "x-vexa-identity",
+                "x-gateway-verified",
+                "x-admin-api-key",
+            ];
+            if exact.iter().any(|e| p.eq_ignore_ascii_case(e)) {
                 p.as_bytes().to_vec()
             } else {
                 format!("{p}{s}").into_bytes()

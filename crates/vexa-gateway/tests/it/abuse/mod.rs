@@ -42,6 +42,11 @@ fn concrete_routes() -> Vec<(&'static str, String, Target)> {
         let path = concrete(r.template);
         match r.methods {
             Methods::One(m) => out.push((m, path, r.target)),
+            Methods::Set(ms) => {
+                for m in ms {
+                    out.push((*m, path.clone(), r.target));
+                }
+            }
             Methods::Any => {
                 for m in ["GET", "POST", "DELETE"] {
                     out.push((m, path.clone(), r.target));
@@ -70,6 +75,7 @@ async fn gateway(store: Arc<TestStore>) -> (Running, EchoUpstream) {
     let echo = EchoUpstream::start().await;
     let mut cfg = config(&echo.url);
     cfg.admin_url = Some(echo.url.parse().expect("uri"));
+    cfg.admin_proxy = true;
     (start(cfg, store).await, echo)
 }
 

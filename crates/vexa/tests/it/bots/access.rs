@@ -8,7 +8,8 @@ use vexa_testkit::{on_both_backends, Backend, Stack};
 use super::MEET;
 use crate::support::VEXA;
 
-/// A `tx`-only key may read but not send bots (403); a revoked key is refused (401) at once.
+/// A `tx`-only key may read but not send bots (403, saying which scope it lacks: CONTRACT §8);
+/// a revoked key is refused (401) at once.
 /// Neither starts a process or records a meeting.
 async fn scope_and_revocation(backend: Backend) {
     let mut s = Stack::start(VEXA, backend).await;
@@ -16,7 +17,10 @@ async fn scope_and_revocation(backend: Backend) {
     let (code, body) = s.post_bot(&reader, MEET, "happy").await.parts();
     assert_eq!(
         (code, body),
-        (403, json!({"detail": "Token scope not authorized"}))
+        (
+            403,
+            json!({"detail": "Token scope not authorized", "required": ["bot"], "granted": ["tx"]})
+        )
     );
     let (code, body) = s
         .call(Method::GET, "/bots/status", &reader, None)
@@ -24,7 +28,10 @@ async fn scope_and_revocation(backend: Backend) {
         .parts();
     assert_eq!(
         (code, body),
-        (403, json!({"detail": "Token scope not authorized"}))
+        (
+            403,
+            json!({"detail": "Token scope not authorized", "required": ["bot"], "granted": ["tx"]})
+        )
     );
     let (code, list) = s
         .call(Method::GET, "/meetings", &reader, None)
