@@ -86,7 +86,8 @@ install_tools() {
     as_root apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  if ! command -v oha >/dev/null 2>&1 && [ ! -x "$TOOLS/bin/oha" ]; then
+  # oha only drives the fixed-rate runs; BENCH_SKIP_RATE=1 needs no oha.
+  if [ "${BENCH_SKIP_RATE:-0}" != 1 ] && ! command -v oha >/dev/null 2>&1 && [ ! -x "$TOOLS/bin/oha" ]; then
     log "installing oha (cargo install oha --locked --root target/bench-tools; a few minutes, once)"
     cargo install oha --locked --root "$TOOLS" >"$WORK/oha-install.log" 2>&1 \
       || die "cargo install oha failed; see $WORK/oha-install.log"
@@ -189,6 +190,8 @@ EOF
     "BROWSER_API_URL=http://127.0.0.1:$UP_PORT"
     "GUARD_RATE_LIMIT_RPM=4000000000" "GATEWAY_RATE_LIMIT_RPS=1000000000" "GATEWAY_RATE_LIMIT_BURST=4000000000"
     "LOG_FORMAT=json"
+    # Shared by `vexa up` and the second gateway (l), which runs as a separate process.
+    "INTERNAL_API_SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     "${GW_EXTRA_ENV[@]}"
   )
   (cd "$WORK/load/stack" && exec env -i PATH="$PATH" HOME="${HOME:-/root}" ADMIN_TOKEN="$ADMIN_TOKEN_BENCH" \
