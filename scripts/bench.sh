@@ -7,13 +7,18 @@
 # - load:   side-by-side load over loopback, alternating, several rounds, medians:
 #           (a) a minimal upstream directly, (b) nginx as a plain reverse proxy to it,
 #           (c) the gateway with a valid key on /browser/x (BROWSER_API_URL = the upstream),
-#           (d) the gateway with an invalid key, (e) the gateway's /auth/me.
+#           (d) the gateway with an invalid key, (e) the gateway's /auth/me,
+#           (f)/(g) bare hyper proxies (diagnostics), and the peers a user would pick instead, all at
+#           2 workers/threads and without access logs: (h) HAProxy plain, (i) HAProxy checking
+#           X-API-Key against a 10k-entry map file and setting X-User-Id, (j) nginx plain, (k) nginx +
+#           Lua doing the same from a Lua table; (l) the gateway with the same key as (c) but no
+#           access log (RUST_LOG=warn, a second `vexa gateway` on the same database).
 #           Throughput + p50/p99 at fixed concurrency (wrk), latency at a fixed rate (oha -q).
 # - scale:  1M keys in SQLite and PostgreSQL (cold/warm), revocation across two replicas on
 #           PostgreSQL, gateway RSS with 100k keys cached (vexa-bench scale).
 # - report: (re)writes bench/REPORT.md and bench/results.json from target/bench/raw.
 #
-# Installs what it needs when missing: wrk, nginx, jq, curl (apt-get), oha (cargo install into
+# Installs what it needs when missing: wrk, nginx, haproxy, libnginx-mod-http-lua, jq, curl (apt-get), oha (cargo install into
 # target/bench-tools). Knobs (environment): BENCH_ROUNDS (5), BENCH_DURATION (5 s per run),
 # BENCH_CONNECTIONS (64), BENCH_RATE (1000 req/s), BENCH_RATE_CONNECTIONS (16),
 # BENCH_SCALE_KEYS (1000000), BENCH_RSS_KEYS (100000), BENCH_REVOCATIONS (20),
@@ -34,7 +39,7 @@ SCALE_KEYS="${BENCH_SCALE_KEYS:-1000000}"
 RSS_KEYS="${BENCH_RSS_KEYS:-100000}"
 REVOCATIONS="${BENCH_REVOCATIONS:-20}"
 PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
-VARIANTS="${BENCH_VARIANTS:-a b c d e f g}"
+VARIANTS="${BENCH_VARIANTS:-a b c d e f g h i j k l}"
 # Extra environment for the gateway process (experiments, e.g. "RUST_LOG=warn"); empty by default.
 read -r -a GW_EXTRA_ENV <<<"${BENCH_GATEWAY_ENV:-}"
 
@@ -71,7 +76,9 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 install_tools() {
   local missing=()
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+  [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || missing+=(libnginx-mod-http-lua)
   command -v jq >/dev/null 2>&1 || missing+=(jq)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   if [ "${#missing[@]}" -gt 0 ]; then
@@ -79,13 +86,15 @@ install_tools() {
     as_root apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  if ! command -v oha >/dev/null 2>&1 && [ ! -x "$TOOLS/bin/oha" ]; then
+  # oha only drives the fixed-rate runs; BENCH_SKIP_RATE=1 needs no oha.
+  if [ "${BENCH_SKIP_RATE:-0}" != 1 ] && ! command -v oha >/dev/null 2>&1 && [ ! -x "$TOOLS/bin/oha" ]; then
     log "installing oha (cargo install oha --locked --root target/bench-tools; a few minutes, once)"
     cargo install oha --locked --root "$TOOLS" >"$WORK/oha-install.log" 2>&1 \
       || die "cargo install oha failed; see $WORK/oha-install.log"
   fi
   OHA="$(command -v oha 2>/dev/null || echo "$TOOLS/bin/oha")"
   NGINX="$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)"
+  HAPROXY="$(command -v haproxy 2>/dev/null || echo /usr/sbin/haproxy)"
 }
 
 build() {
@@ -126,9 +135,10 @@ run_micro() {
 # ------------------------------------------------------------------ load
 start_load_stack() {
   local ports
-  mapfile -t ports < <("$BENCH_BIN" free-ports 7)
+  mapfile -t ports < <("$BENCH_BIN" free-ports 12)
   UP_PORT="${ports[0]}"; NGX_PORT="${ports[1]}"; GW_PORT="${ports[2]}"; ADM_PORT="${ports[3]}"; MTG_PORT="${ports[4]}"
   PX_PORT="${ports[5]}"; PN_PORT="${ports[6]}"
+  HP_PORT="${ports[7]}"; HK_PORT="${ports[8]}"; NP_PORT="${ports[9]}"; NK_PORT="${ports[10]}"; GWQ_PORT="${ports[11]}"
   rm -rf "$WORK/load" && mkdir -p "$WORK/load/nginx/logs" "$WORK/load/stack"
 
   "$UPSTREAM_BIN" --port "$UP_PORT" --threads 2 >"$WORK/load/upstream.log" 2>&1 &
@@ -180,6 +190,8 @@ EOF
     "BROWSER_API_URL=http://127.0.0.1:$UP_PORT"
     "GUARD_RATE_LIMIT_RPM=4000000000" "GATEWAY_RATE_LIMIT_RPS=1000000000" "GATEWAY_RATE_LIMIT_BURST=4000000000"
     "LOG_FORMAT=json"
+    # Shared by `vexa up` and the second gateway (l), which runs as a separate process.
+    "INTERNAL_API_SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     "${GW_EXTRA_ENV[@]}"
   )
   (cd "$WORK/load/stack" && exec env -i PATH="$PATH" HOME="${HOME:-/root}" ADMIN_TOKEN="$ADMIN_TOKEN_BENCH" \
@@ -204,6 +216,116 @@ EOF
   local last="${KEY: -1}" repl=0
   [ "$last" = 0 ] && repl=1
   BAD_KEY="${KEY%?}$repl"
+  start_peers "$user_id"
+}
+
+# The peers a user would pick instead of the gateway, each doing the same job at the same worker
+# count (2) with no access log: HAProxy and nginx as plain proxies, and each checking X-API-Key
+# against 10,000 keys (the bench key among them) and setting X-User-Id, as the gateway does.
+start_peers() { # user_id
+  local user_id="$1" dir="$WORK/load/peers"
+  mkdir -p "$dir/nginx/logs"
+  # 9,999 random keys of the same shape plus the bench key: "key user_id" per line (HAProxy map format).
+  { head -c $((9999 * 32)) /dev/urandom | od -An -v -tx1 | tr -d ' \n' | fold -w 64 | head -n 9999 \
+      | awk '{ printf "vxa_%s %d\n", $1, 100000 + NR }'
+    echo "$KEY $user_id"; } >"$dir/keys.map"
+  [ "$(wc -l <"$dir/keys.map")" = 10000 ] || die "could not write the 10k-entry key map"
+
+  cat >"$dir/haproxy.cfg" <<EOF
+# HAProxy peers (generated by scripts/bench.sh): (h) plain proxy, (i) key check from a map file.
+global
+    nbthread 2
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+frontend plain
+    bind 127.0.0.1:$HP_PORT
+    default_backend upstream
+frontend keyed
+    bind 127.0.0.1:$HK_PORT
+    http-request del-header X-User-Id
+    http-request set-var(txn.uid) req.hdr(x-api-key),map($dir/keys.map)
+    http-request return status 401 content-type application/json string '{"detail":"Invalid API key"}' unless { var(txn.uid) -m found }
+    http-request set-header X-User-Id %[var(txn.uid)]
+    default_backend upstream
+backend upstream
+    http-reuse always
+    server up 127.0.0.1:$UP_PORT
+EOF
+  "$HAPROXY" -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
+  PIDS+=($!)
+
+  cat >"$dir/nginx/nginx.conf" <<EOF
+# nginx peers (generated by scripts/bench.sh): (j) plain proxy, (k) Lua key check from a Lua table.
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+worker_processes 2;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/nginx/body;
+    proxy_temp_path $dir/nginx/proxy;
+    fastcgi_temp_path $dir/nginx/fastcgi;
+    uwsgi_temp_path $dir/nginx/uwsgi;
+    scgi_temp_path $dir/nginx/scgi;
+    init_by_lua_block {
+        keys = {}
+        for line in io.lines("$dir/keys.map") do
+            local k, v = line:match("^(%S+)%s+(%S+)$")
+            if k then keys[k] = v end
+        end
+    }
+    upstream bench_upstream {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NP_PORT;
+        location / {
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+    server {
+        listen 127.0.0.1:$NK_PORT;
+        location / {
+            access_by_lua_block {
+                local uid = keys[ngx.var.http_x_api_key or ""]
+                if not uid then
+                    ngx.status = 401
+                    ngx.header["Content-Type"] = "application/json"
+                    ngx.print('{"detail":"Invalid API key"}')
+                    return ngx.exit(401)
+                end
+                ngx.req.set_header("X-User-Id", uid)
+            }
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+  "$NGINX" -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -g 'daemon off;' >"$dir/nginx/logs/stdout.log" 2>&1 &
+  PIDS+=($!)
+
+  # (l): a second gateway on the same database with the access log off (RUST_LOG=warn).
+  mkdir -p "$dir/quiet"
+  (cd "$dir/quiet" && exec env -i PATH="$PATH" HOME="${HOME:-/root}" ADMIN_TOKEN="$ADMIN_TOKEN_BENCH" RUST_LOG=warn \
+      "${GW_ENV[@]}" "API_GATEWAY_HOST_PORT=$GWQ_PORT" "DATA_DIR=$dir/quiet/data" \
+      "$VEXA" gateway >"$dir/quiet/vexa.log" 2>&1) &
+  PIDS+=($!)
+
+  wait_http "http://127.0.0.1:$HP_PORT/health" || die "haproxy did not start (see $dir/haproxy.log)"
+  wait_http "http://127.0.0.1:$NP_PORT/health" || die "nginx peers did not start (see $dir/nginx/logs)"
+  wait_http "http://127.0.0.1:$GWQ_PORT/health" 60 || die "the quiet gateway did not start (see $dir/quiet/vexa.log)"
 }
 
 variant_url() {
@@ -214,6 +336,11 @@ variant_url() {
     e) echo "http://127.0.0.1:$GW_PORT/auth/me" ;;
     f) echo "http://127.0.0.1:$PX_PORT/browser/x" ;;
     g) echo "http://127.0.0.1:$PN_PORT/browser/x" ;;
+    h) echo "http://127.0.0.1:$HP_PORT/browser/x" ;;
+    i) echo "http://127.0.0.1:$HK_PORT/browser/x" ;;
+    j) echo "http://127.0.0.1:$NP_PORT/browser/x" ;;
+    k) echo "http://127.0.0.1:$NK_PORT/browser/x" ;;
+    l) echo "http://127.0.0.1:$GWQ_PORT/browser/x" ;;
   esac
 }
 variant_key() { if [ "$1" = d ]; then echo "$BAD_KEY"; else echo "$KEY"; fi; }
@@ -241,7 +368,7 @@ run_load() {
   echo "$status_json" >"$RAW/status.json"
   log "status per variant: $status_json"
   jq -e 'to_entries | all(if .key == "d" then .value == 401 else .value == 200 end)' <<<"$status_json" >/dev/null \
-    || die "unexpected status codes $status_json (expected 200 for a, b, c, e and 401 for d)"
+    || die "unexpected status codes $status_json (expected 200 for every variant except d, 401 for d)"
 
   log "load: warm-up (2 s per variant)"
   for v in $VARIANTS; do run_wrk "$v" 2 "$WORK/load/warmup-$v.json"; done
@@ -298,8 +425,9 @@ write_meta() {
   local tools
   tools="$(jq -n --arg rustc "$(rustc --version)" --arg wrk "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)" \
       --arg oha "$("$OHA" --version 2>/dev/null)" --arg nginx "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')" \
+      --arg haproxy "$("$HAPROXY" -v 2>&1 | head -1 | sed 's/^HAProxy version \([^ ]*\).*/\1/')" \
       --arg pg "$(psql -h 127.0.0.1 -U postgres -d postgres -tAc 'SHOW server_version' 2>/dev/null || echo unknown)" \
-      '{rustc:$rustc, wrk:$wrk, oha:$oha, nginx:$nginx, postgresql:$pg}')"
+      '{rustc:$rustc, wrk:$wrk, oha:$oha, nginx:$nginx, haproxy:$haproxy, postgresql:$pg}')"
   local load_meta="${LOAD_META:-null}"
   [ "$load_meta" = null ] && [ -f "$RAW/meta.json" ] && load_meta="$(jq -c '.load' "$RAW/meta.json")"
   jq -n --arg started "$STARTED" --arg finished "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -314,7 +442,12 @@ write_meta() {
         d: {label: "gateway, invalid key (401)", path: "/browser/x"},
         e: {label: "gateway /auth/me (answered locally)", path: "/auth/me"},
         f: {label: "bare hyper proxy, pooled client (no auth, no log)", path: "/browser/x"},
-        g: {label: "bare hyper proxy, one upstream conn per client conn", path: "/browser/x"}
+        g: {label: "bare hyper proxy, one upstream conn per client conn", path: "/browser/x"},
+        h: {label: "HAProxy, plain proxy (no log)", path: "/browser/x"},
+        i: {label: "HAProxy, X-API-Key checked against a 10k-entry map, X-User-Id set (no log)", path: "/browser/x"},
+        j: {label: "nginx, plain proxy (no log)", path: "/browser/x"},
+        k: {label: "nginx + Lua, X-API-Key checked against a 10k-entry Lua table, X-User-Id set (no log)", path: "/browser/x"},
+        l: {label: "gateway, valid key → upstream, no access log (RUST_LOG=warn)", path: "/browser/x"}
       },
       method: [
         "Everything runs on this one machine over loopback: load generator, proxies, upstream and databases share its \(env.NPROC // "") cores, so absolute figures are a floor for a real deployment; the ratios are the comparison.",
@@ -323,10 +456,11 @@ write_meta() {
         "Gateway: the real stack, `target/release/vexa up` (gateway, admin API and meetings service in one process) on SQLite, BROWSER_API_URL = the upstream, default settings (JSON access log per request) except limiter budgets raised so no run can exhaust them: edge guard and per-user limiter still decide on every request.",
         "The key is minted through the admin API (POST /admin/users, then POST /admin/users/{id}/tokens?scopes=browser). The invalid key is the valid one with its last (checksum) character changed.",
         "(f) is a diagnostic, not a product: vexa-bench-upstream --proxy-to, a bare reverse proxy made of the same parts as the gateway (hyper 1 server, hyper-util pooled client, streamed body), with no key check, no limiter and no log. It shows how much of the gap to nginx is the proxy stack itself and how much is work the gateway adds. (g) is the same bare proxy with one upstream connection per client connection (hyper::client::conn::http1, opened on first use) instead of the shared pool: it shows what the pool costs.",
+        "Peers (h)–(k) are what a user would run instead, doing the same job with the same 2 workers/threads and no access log: HAProxy (nbthread 2, http-reuse always) plain and with `req.hdr(x-api-key),map(keys.map)` → 401 or X-User-Id; nginx (worker_processes 2, keep-alive 64) plain and with an access_by_lua_block lookup in a Lua table loaded at start. The map holds 10,000 keys, the bench key among them. (l) is a second `vexa gateway` process on the same database with RUST_LOG=warn (no access log line per request); (c) is the gateway as shipped (access log on).",
         "Every variant sends the same X-API-Key header. Before loading, each variant is checked to answer the expected status (a, b, c, e: 200; d: 401).",
         "Throughput and latency at fixed concurrency: wrk, 1 thread, \($conns) connections, \($d) s per run, latency from wrk --latency.",
         "Latency at a fixed moderate rate: oha at \($rate) req/s over \($rconns) connections, \($d) s per run, --latency-correction (no coordinated omission).",
-        "\($rounds) rounds after a 2 s warm-up per variant; each round runs a..g in turn (wrk), then a..g again (oha). Reported: medians over rounds.",
+        "\($rounds) rounds after a 2 s warm-up per variant; each round runs a..l in turn (wrk), then a..l again (oha). Reported: medians over rounds.",
         "Micro-benchmarks: criterion (cargo bench -p vexa-bench --bench micro), median per call; cache hits are measured by polling the cache future once (a hit never awaits), with 1 and with 1M keys cached, against a lookup-counting store that asserts hits never reach it.",
         "Scale runs (vexa-bench scale): keys inserted directly into the real schema (multi-row INSERTs, then ANALYZE); resolution measured through a freshly started `vexa gateway`; revocation between `vexa up` and a second `vexa gateway` on one PostgreSQL database; RSS from /proc/PID/status."
       ],

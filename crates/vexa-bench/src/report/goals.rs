@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::format::{fmt_ns, fmt_us, num};
-use super::inputs::{number_at, Run};
+use super::inputs::{number_at, Run, KEY_CHECKING_PEERS, PLAIN_PEERS};
 
 /// One row of the goals table.
 pub struct Goal {
@@ -30,6 +30,10 @@ impl Goal {
 pub fn goals(run: &Run) -> Vec<Goal> {
     let resolution = run.resolution();
     vec![
+        throughput_vs_key_checking_peers(run, "l", 1.0),
+        throughput_vs_key_checking_peers(run, "c", 0.9),
+        throughput_vs_plain_peers(run),
+        p99_vs_peers(run),
         throughput_vs_nginx(run),
         added_latency(run),
         cache_hit(run),
@@ -38,6 +42,98 @@ pub fn goals(run: &Run) -> Vec<Goal> {
         warm_resolution(&resolution),
         cold_resolution(&resolution),
     ]
+}
+
+/// The best of `peers` by median throughput, for naming it in a cell.
+fn best_named(run: &Run, peers: &[&'static str]) -> &'static str {
+    peers
+        .iter()
+        .copied()
+        .filter(|p| run.rps(p).is_finite())
+        .max_by(|a, b| run.rps(a).total_cmp(&run.rps(b)))
+        .unwrap_or("–")
+}
+
+/// `ours` ((c) as shipped, (l) without its access log) against the best key-checking peer.
+fn throughput_vs_key_checking_peers(run: &Run, ours: &'static str, target: f64) -> Goal {
+    let ratio = run.ratio_to_best(ours, &KEY_CHECKING_PEERS);
+    let measured = ratio.is_finite();
+    Goal {
+        name: if ours == "l" {
+            "Throughput vs the best key-checking peer, no access log"
+        } else {
+            "Throughput vs the best key-checking peer, access log on as shipped"
+        },
+        target: if ours == "l" {
+            "(l) ≥ 1.0 × max((i) HAProxy map, (k) nginx + Lua), per round"
+        } else {
+            "(c) ≥ 0.9 × max((i) HAProxy map, (k) nginx + Lua), per round"
+        },
+        measured: if measured {
+            format!(
+                "{ratio:.2} × (per round: {}; median req/s {} vs ({}) {})",
+                run.per_round_to_best(ours, &KEY_CHECKING_PEERS),
+                num(run.rps(ours)),
+                best_named(run, &KEY_CHECKING_PEERS),
+                num(run.rps(best_named(run, &KEY_CHECKING_PEERS)))
+            )
+        } else {
+            "–".into()
+        },
+        met: measured.then_some(ratio >= target),
+    }
+}
+
+fn throughput_vs_plain_peers(run: &Run) -> Goal {
+    let ratio = run.ratio_to_best("l", &PLAIN_PEERS);
+    let shipped = run.ratio_to_best("c", &PLAIN_PEERS);
+    let measured = ratio.is_finite();
+    Goal {
+        name: "Throughput vs the best plain proxy",
+        target: "(l) ≥ 0.9 × max((h) HAProxy, (j) nginx), no log on either side, per round",
+        measured: if measured {
+            format!(
+                "{ratio:.2} × (per round: {}); as shipped (c): {shipped:.2} ×",
+                run.per_round_to_best("l", &PLAIN_PEERS)
+            )
+        } else {
+            "–".into()
+        },
+        met: measured.then_some(ratio >= 0.9),
+    }
+}
+
+/// p99 of ours (as shipped) against the lowest p99 of the key-checking peers, at saturation
+/// (wrk) and at the fixed moderate rate (oha).
+fn p99_vs_peers(run: &Run) -> Goal {
+    let best = |pick: fn(&Run, &str) -> f64| {
+        KEY_CHECKING_PEERS
+            .iter()
+            .map(|p| pick(run, p))
+            .filter(|x| x.is_finite())
+            .fold(f64::NAN, f64::min)
+    };
+    let (sat_best, rate_best) = (best(Run::saturated_p99), best(Run::rate_p99));
+    let (sat, rate) = (run.saturated_p99("c"), run.rate_p99("c"));
+    let measured = [sat_best, rate_best, sat, rate].iter().all(|x| x.is_finite());
+    Goal {
+        name: "p99 vs the best key-checking peer",
+        target: "(c) p99 ≤ the lowest peer p99, at saturation and at the fixed rate",
+        measured: if measured {
+            format!(
+                "saturation: {} vs {}; fixed rate: {} vs {}; without access log (l): {} / {}",
+                fmt_us(sat),
+                fmt_us(sat_best),
+                fmt_us(rate),
+                fmt_us(rate_best),
+                fmt_us(run.saturated_p99("l")),
+                fmt_us(run.rate_p99("l"))
+            )
+        } else {
+            "–".into()
+        },
+        met: measured.then_some(sat <= sat_best && rate <= rate_best),
+    }
 }
 
 fn throughput_vs_nginx(run: &Run) -> Goal {
@@ -79,7 +175,8 @@ fn added_latency(run: &Run) -> Goal {
         } else {
             "–".into()
         },
-        met: have_load.then_some(added_p99 < 1000.0),
+        // A run without the fixed-rate leg (BENCH_SKIP_RATE=1) has no p99 to judge.
+        met: (have_load && added_p99.is_finite()).then_some(added_p99 < 1000.0),
     }
 }
 

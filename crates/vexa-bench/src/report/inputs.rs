@@ -11,7 +11,14 @@ use serde_json::Value;
 use vexa_bench::stats::median;
 
 /// The load variants, in the order every table lists them.
-pub const VARIANTS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
+pub const VARIANTS: [&str; 12] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l",
+];
+
+/// The peers that check the key as the gateway does (HAProxy map file, nginx + Lua), no access log.
+pub const KEY_CHECKING_PEERS: [&str; 2] = ["i", "k"];
+/// The peers as plain reverse proxies, no access log (HAProxy, nginx).
+pub const PLAIN_PEERS: [&str; 2] = ["h", "j"];
 
 /// Everything one report is made from. Missing inputs read as `Null`, `None` or empty, so a
 /// partial run still gets a report.
@@ -81,6 +88,46 @@ impl Run {
             ),
             _ => f64::NAN,
         }
+    }
+
+    /// Per round, `x`'s throughput over the best of `peers` in that same round; `None` for a
+    /// round in which `x` or every peer is missing.
+    fn ratios_to_best(&self, x: &str, peers: &[&str]) -> Vec<f64> {
+        let Some(ours) = self.load.get(x) else {
+            return Vec::new();
+        };
+        ours.rps
+            .iter()
+            .enumerate()
+            .filter_map(|(round, mine)| {
+                let best = peers
+                    .iter()
+                    .filter_map(|p| self.load.get(p)?.rps.get(round).copied())
+                    .filter(|r| r.is_finite())
+                    .fold(f64::NAN, f64::max);
+                (mine.is_finite() && best.is_finite()).then(|| mine / best)
+            })
+            .collect()
+    }
+
+    /// The median over rounds of `x` / (the best of `peers` in the same round): the ratio the
+    /// goals are judged on, so a peer that wins one round and loses the next is not cherry-picked.
+    pub fn ratio_to_best(&self, x: &str, peers: &[&str]) -> f64 {
+        median(&self.ratios_to_best(x, peers))
+    }
+
+    /// The per-round ratios behind [`Run::ratio_to_best`], as `0.61, 0.73, …`.
+    pub fn per_round_to_best(&self, x: &str, peers: &[&str]) -> String {
+        self.ratios_to_best(x, peers)
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Median p99 (µs) at saturation (wrk, fixed concurrency).
+    pub fn saturated_p99(&self, variant: &str) -> f64 {
+        self.median_of(variant, |x| &x.p99_us)
     }
 
     /// The per-round ratios behind [`Run::round_ratio`], as `0.61, 0.73, …`.
@@ -248,4 +295,49 @@ fn criterion_estimate(new_dir: &Path) -> Option<(String, (f64, f64))> {
     let median = number_at(&est, &["median", "point_estimate"])?;
     let mean = number_at(&est, &["mean", "point_estimate"])?;
     Some((id.to_owned(), (median, mean)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_with(rps: &[(&'static str, Vec<f64>)]) -> Run {
+        let load = rps
+            .iter()
+            .map(|(v, r)| {
+                let fig = VariantFigures {
+                    rounds: r.len(),
+                    rps: r.clone(),
+                    ..VariantFigures::default()
+                };
+                (*v, fig)
+            })
+            .collect();
+        Run {
+            meta: Value::Null,
+            status: Value::Null,
+            scale: None,
+            load,
+            micro: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn ratio_to_best_divides_by_the_best_peer_of_each_round() {
+        // Round 1: best peer k (40); round 2: best peer i (50); round 3: i missing, k 20.
+        let run = run_with(&[
+            ("l", vec![20.0, 25.0, 30.0]),
+            ("i", vec![30.0, 50.0, f64::NAN]),
+            ("k", vec![40.0, 10.0, 20.0]),
+        ]);
+        assert_eq!(run.per_round_to_best("l", &KEY_CHECKING_PEERS), "0.50, 0.50, 1.50");
+        assert!((run.ratio_to_best("l", &KEY_CHECKING_PEERS) - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ratio_to_best_is_nan_without_peers() {
+        let run = run_with(&[("l", vec![20.0])]);
+        assert!(run.ratio_to_best("l", &KEY_CHECKING_PEERS).is_nan());
+        assert!(run.ratio_to_best("c", &KEY_CHECKING_PEERS).is_nan());
+    }
 }
