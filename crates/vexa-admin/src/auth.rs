@@ -21,6 +21,14 @@ pub async fn require_admin(State(token): State<AdminToken>, req: Request, next: 
     if token.verify(presented) {
         next.run(req).await
     } else {
+        count_refused("api");
         answer_after_body(req, AdminError::Forbidden.into_response()).await
     }
+}
+
+/// Counts one refused admin token, whichever door it was tried at (`api`: the
+/// `X-Admin-API-Key` header, `console`: the console's sign-in form), so guessing through the
+/// console shows up exactly where guessing through the API does.
+pub fn count_refused(surface: &'static str) {
+    metrics::counter!("vexa_admin_auth_refusals_total", "surface" => surface).increment(1);
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use vexa_core::{AdminToken, Clock, IdentityListener, IdentityStore};
 
 mod auth;
+pub mod console;
 pub mod error;
 mod extract;
 pub mod mint;

@@ -34,8 +34,14 @@ const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
 
 /// Builds the admin API router.
 pub fn router(state: AdminState) -> Router {
+    let service = Arc::new(AdminService::new(
+        state.store,
+        state.clock.clone(),
+        state.on_change,
+    ));
+    let console = crate::console::router(service.clone(), state.admin_token.clone(), state.clock);
     let app = App {
-        service: Arc::new(AdminService::new(state.store, state.clock, state.on_change)),
+        service,
         metrics: state.metrics,
     };
     let admin = Router::new()
@@ -57,6 +63,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(render_metrics))
         .nest("/admin", admin)
+        .nest_service("/console", console)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)

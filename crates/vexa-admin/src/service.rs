@@ -23,6 +23,14 @@ use crate::wire::{CreateUserRequest, MintRequest, MintedKeyView, PatchUserReques
 pub const MAX_PAGE: i64 = 1000;
 pub const DEFAULT_PAGE: i64 = 100;
 
+/// The store as the admin API sees it (the console's replicas screen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreStatus {
+    pub reachable: bool,
+    /// `None` when the store did not answer.
+    pub latest_event_seq: Option<i64>,
+}
+
 /// Users and keys, as the admin API manages them.
 pub struct AdminService {
     store: Arc<dyn IdentityStore>,
@@ -170,6 +178,17 @@ impl AdminService {
             .ok_or(AdminError::TokenNotFound)?;
         self.notify(&IdentityChange::KeyRevoked(digest));
         Ok(())
+    }
+
+    /// What the admin API can tell about the store the gateways share: whether it answers,
+    /// and the newest identity event they follow. Never fails: an outage is the answer.
+    pub async fn store_status(&self) -> StoreStatus {
+        let reachable = self.store.ping().await.is_ok();
+        let latest_event_seq = self.store.latest_event_seq().await.ok();
+        StoreStatus {
+            reachable,
+            latest_event_seq,
+        }
     }
 
     fn notify(&self, change: &IdentityChange) {

@@ -65,6 +65,13 @@ const HIDDEN_DATA_KEYS: &[&str] = &["webhook_secret"];
 #[serde(transparent)]
 pub struct UserView(User);
 
+impl UserView {
+    /// The user as shown (secret `data` keys already removed).
+    pub fn as_user(&self) -> &User {
+        &self.0
+    }
+}
+
 impl From<User> for UserView {
     fn from(mut user: User) -> Self {
         for k in HIDDEN_DATA_KEYS {

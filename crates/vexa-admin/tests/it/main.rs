@@ -1,6 +1,7 @@
 //! vexa-admin's integration tests, as one test binary. Suites marked "both" run on SQLite and
 //! on PostgreSQL (`on_both_backends!`).
 //!
+//! - `console`: the admin console over HTTP: sign-in, cookie, CSRF gate, expiry, screens (both);
 //! - `edge`: the admin-token gate, body limits, contract-shaped 404/405, health, metrics,
 //!   request ids, a database outage (both);
 //! - `fuzz_bodies`: property tests of every body and query the API reads;
@@ -10,6 +11,7 @@
 //! - `users`: find-or-create, lookup, paging, patch and delete (both);
 //! - `support`: the harness (the router over a real store, a request builder).
 
+mod console;
 mod edge;
 mod fuzz_bodies;
 mod keys;
