@@ -272,7 +272,7 @@ mod tests {
     fn token_debug_is_redacted_and_prefix_is_short_for_short_tokens() {
         let k = key("legacy-secret-token", None);
         assert!(!format!("{k:?}").contains("legacy"));
-        assert_eq!(display_prefix("legacy-secret-token"), "leg");
+        assert_eq!(display_prefix("legacy-secret-token"), "lega");
         assert_eq!(display_prefix("vxa_bot_0123456789abcdefghijABCDEFGHIJ01").len(), 10);
     }
 
