@@ -6,6 +6,7 @@ pub mod admin_token;
 pub mod clock;
 pub mod env;
 pub mod error;
+pub mod import;
 pub mod key;
 pub mod meeting;
 pub mod mint;

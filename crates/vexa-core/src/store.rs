@@ -116,6 +116,11 @@ pub trait IdentityStore: Send + Sync + 'static {
     ) -> Result<Vec<IdentityEvent>, StoreError>;
     /// The newest change's sequence number (0 when none).
     async fn latest_event_seq(&self) -> Result<i64, StoreError>;
+    /// Whether live keys imported from an original Vexa (not in our checksum format) exist; the
+    /// gateway then resolves malformed-looking keys by digest. Stores without imports say no.
+    async fn holds_imported_keys(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
     /// Cheap liveness check of the connection.
     async fn ping(&self) -> Result<(), StoreError>;
 }

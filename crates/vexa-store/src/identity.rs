@@ -19,7 +19,7 @@ use crate::{map_err, now_millis, with_pool, Db};
 /// The identity store over a [`Db`].
 #[derive(Debug, Clone)]
 pub struct SqlIdentityStore {
-    db: Db,
+    pub(crate) db: Db,
     event_retention: i64,
 }
 
@@ -456,6 +456,10 @@ impl IdentityStore for SqlIdentityStore {
                 .map_err(map_err)?;
             Ok(seq.unwrap_or(0))
         })
+    }
+
+    async fn holds_imported_keys(&self) -> Result<bool, StoreError> {
+        self.imported_keys_present().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

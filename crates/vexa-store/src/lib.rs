@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 use vexa_core::StoreError;
 
 pub mod identity;
+pub mod import;
 pub mod meetings;
 mod migrate;
 #[cfg(feature = "testing")]

@@ -3,6 +3,7 @@
 
 mod config;
 mod daemon;
+mod import;
 mod offline;
 mod provision;
 mod roles;
@@ -52,6 +53,9 @@ enum Command {
     /// API keys, offline on the database.
     #[command(subcommand)]
     Token(offline::TokenCommand),
+    /// Copy users and keys from another deployment (ids kept, keys hashed on the way).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Print the effective configuration (secrets masked).
     Config,
 }
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
             }
             Command::User(cmd) => offline::user(&settings, cmd).await,
             Command::Token(cmd) => offline::token(&settings, cmd).await,
+            Command::Import(cmd) => import::run(&settings, cmd).await,
             Command::Config => {
                 println!("{settings:#?}");
                 Ok(())

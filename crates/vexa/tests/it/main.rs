@@ -20,6 +20,7 @@ mod bots;
 mod crash_storm;
 mod dependency_faults;
 mod durability;
+mod import_vexa;
 mod offline_mint;
 mod python_client;
 mod replicas;
