@@ -11,6 +11,8 @@
 //! - [`keys::NewKeyBuilder`]: the stored half of a freshly minted key;
 //! - [`procs`]: which bot processes are alive, through `/proc`;
 //! - [`raw_http`]: bytes no HTTP library would send, and the keep-alive check after a refusal;
+//! - [`original`]: test doubles of the ORIGINAL Vexa's services (its identity service's
+//!   `/internal/validate`, its meeting-api's WebSocket side), named as such;
 //! - [`stack`]: the real `vexa` binary as child processes (`StackEnv`, `UpProcess`, [`Stack`]);
 //! - the shared secrets ([`ADMIN_TOKEN`], [`INTERNAL_SECRET`]).
 //!
@@ -27,6 +29,7 @@ pub mod backends;
 pub mod keys;
 pub mod logs;
 mod metrics;
+pub mod original;
 pub mod procs;
 pub mod raw_http;
 mod reply;
