@@ -26,7 +26,8 @@ pub use config::{
     ENV_IDENTITY_SOURCE, ENV_IDENTITY_VALIDATE_TIMEOUT_S,
 };
 pub use store::StoreKeySource;
-pub use vexa::VexaKeySource;
+pub use store::admit_store_key;
+pub use vexa::{admit_vexa_key, VexaKeySource};
 
 /// A key a client presented that its source agreed to look up: always its digest (the cache
 /// key), and the plaintext only for sources that must send it on (zeroed on drop, never logged,
