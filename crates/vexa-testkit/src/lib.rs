@@ -12,7 +12,7 @@
 //! - [`procs`]: which bot processes are alive, through `/proc`;
 //! - [`raw_http`]: bytes no HTTP library would send, and the keep-alive check after a refusal;
 //! - [`original`]: test doubles of the ORIGINAL Vexa's services (its identity service's
-//!   `/internal/validate`, its meeting-api's WebSocket side), named as such;
+//!   `/internal/validate`), named as such;
 //! - [`stack`]: the real `vexa` binary as child processes (`StackEnv`, `UpProcess`, [`Stack`]);
 //! - the shared secrets ([`ADMIN_TOKEN`], [`INTERNAL_SECRET`]).
 //!

@@ -4,10 +4,8 @@
 //! the gateway's answers and the load it put on the original.
 
 pub mod identity;
-pub mod meeting_api_ws;
 
 pub use identity::{IdentityMode, OriginalIdentityDouble};
-pub use meeting_api_ws::OriginalMeetingApiWsDouble;
 
 /// Serves `router` on a fresh loopback port; returns its base URL.
 async fn serve(router: axum::Router) -> String {
