@@ -6,6 +6,10 @@
 //! while the store is unreachable a stale positive entry keeps working for `max_stale` more.
 //! `expires_at` is checked on every hit. Revocations evict immediately via [`KeyCache::apply`]
 //! and leave a tombstone so the next use reports "revoked" without a store round trip.
+//!
+//! Where a miss is looked up is the [`KeySource`]'s business (our store, or the original's
+//! identity service); entries are keyed by digest only, so no plaintext key is ever held here
+//! beyond the one lookup in flight that needs it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -18,9 +22,10 @@ use http::HeaderValue;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use vexa_core::store::IdentityChange;
-use vexa_core::{IdentityStore, KeyDigest, Principal, StoreError, Timestamp, UserId};
+use vexa_core::{IdentityStore, KeyDigest, Principal, Timestamp, UserId};
 
 use crate::config::CacheConfig;
+use crate::identity::{KeySource, PresentedKey, StoreKeySource};
 
 const SHARDS: usize = 64;
 /// At most this many store lookups run at once; further misses wait (bounded load on the store).
@@ -112,7 +117,7 @@ struct Inner {
     flights: Box<[Mutex<FlightMap>]>,
     per_shard_cap: usize,
     cfg: CacheConfig,
-    store: Arc<dyn IdentityStore>,
+    source: Arc<dyn KeySource>,
     misses: Semaphore,
     /// Bumped by every invalidation; a lookup that started before one does not fill the cache.
     epoch: AtomicU64,
@@ -148,23 +153,43 @@ fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl KeyCache {
+    /// A cache over our own store (`IDENTITY_SOURCE=store`).
     pub fn new(cfg: CacheConfig, store: Arc<dyn IdentityStore>) -> KeyCache {
+        KeyCache::with_source(cfg, Arc::new(StoreKeySource::new(store)))
+    }
+
+    /// A cache over any [`KeySource`].
+    pub fn with_source(cfg: CacheConfig, source: Arc<dyn KeySource>) -> KeyCache {
         let per_shard_cap = (cfg.capacity / SHARDS).max(1);
         KeyCache(Arc::new(Inner {
             shards: (0..SHARDS).map(|_| RwLock::new(Map::default())).collect(),
             flights: (0..SHARDS).map(|_| Mutex::new(Map::default())).collect(),
             per_shard_cap,
             cfg,
-            store,
+            source,
             misses: Semaphore::new(MAX_CONCURRENT_MISSES),
             epoch: AtomicU64::new(0),
             flight_ids: AtomicU64::new(0),
         }))
     }
 
-    /// Resolves a well-formed key's digest. `now` is the clock used for `expires_at`.
-    pub async fn resolve(&self, digest: KeyDigest, now: Timestamp) -> Lookup {
+    /// The source's format check ([`KeySource::admit`]): `None` is an invalid key, decided
+    /// without touching the cache or the source.
+    pub fn admit(&self, raw: &str) -> Option<PresentedKey> {
+        self.0.source.admit(raw)
+    }
+
+    /// Whether keys come from our own store (then their uses are recorded there).
+    pub fn is_own_store(&self) -> bool {
+        self.0.source.is_own_store()
+    }
+
+    /// Resolves an admitted key. `now` is the clock used for `expires_at`.
+    pub async fn resolve(&self, key: impl Into<PresentedKey>, now: Timestamp) -> Lookup {
+        let key = key.into();
+        let key = &key;
         let inner = &self.0;
+        let digest = key.digest;
         let shard = shard_of(&digest);
         let instant = Instant::now();
         let stale = {
@@ -187,7 +212,7 @@ impl KeyCache {
                 _ => None,
             }
         };
-        match self.single_flight_lookup(digest).await {
+        match self.single_flight_lookup(key).await {
             Ok(Some(cached)) => {
                 if cached.principal.is_expired_at(now) {
                     Lookup::Expired
@@ -207,9 +232,10 @@ impl KeyCache {
         }
     }
 
-    /// Joins the store lookup in flight for `digest`, or starts one: concurrent misses for one
-    /// key share a single lookup.
-    async fn single_flight_lookup(&self, digest: KeyDigest) -> FlightResult {
+    /// Joins the source lookup in flight for the key's digest, or starts one: concurrent misses
+    /// for one key share a single lookup.
+    async fn single_flight_lookup(&self, key: &PresentedKey) -> FlightResult {
+        let digest = key.digest;
         let shard = shard_of(&digest);
         let (id, flight) = {
             let mut flights = lock(&self.0.flights[shard]);
@@ -217,7 +243,7 @@ impl KeyCache {
                 Some((id, f)) => (*id, f.clone()),
                 None => {
                     let id = self.0.flight_ids.fetch_add(1, Ordering::Relaxed);
-                    let f = self.clone().lookup(digest).boxed().shared();
+                    let f = self.clone().lookup(key.clone()).boxed().shared();
                     flights.insert(digest, (id, f.clone()));
                     (id, f)
                 }
@@ -231,18 +257,12 @@ impl KeyCache {
         out
     }
 
-    async fn lookup(self, digest: KeyDigest) -> FlightResult {
+    async fn lookup(self, key: PresentedKey) -> FlightResult {
         let inner = &self.0;
+        let digest = key.digest;
         let epoch = inner.epoch.load(Ordering::Acquire);
         let _permit = inner.misses.acquire().await.map_err(|_| ())?;
-        let found = match inner.store.resolve_key(&digest).await {
-            Ok(found) => found,
-            Err(StoreError::NotFound) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "key lookup failed: store unavailable");
-                return Err(());
-            }
-        };
+        let found = inner.source.lookup(key).await.map_err(|_| ())?;
         let now = Instant::now();
         let (entry, out) = match found {
             Some(principal) => {

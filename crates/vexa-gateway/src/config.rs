@@ -11,6 +11,7 @@ use vexa_core::env::{
     ENV_MAX_BODY_BYTES,
 };
 
+use crate::identity::IdentityConfig;
 use crate::limit::{EdgeConfig, LimitError, TrustedProxies, UserLimitConfig};
 
 /// `MEETINGS_API_URL`: where user routes and `/ws` go.
@@ -146,6 +147,8 @@ pub struct GatewayConfig {
     /// `GUARD_TRUSTED_PROXIES`.
     pub trusted_proxies: TrustedProxies,
     pub cache: CacheConfig,
+    /// Where keys are resolved (`IDENTITY_*`).
+    pub identity: IdentityConfig,
 }
 
 impl Default for GatewayConfig {
@@ -168,6 +171,7 @@ impl Default for GatewayConfig {
             redis_url: None,
             trusted_proxies: TrustedProxies::none(),
             cache: CacheConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -214,6 +218,7 @@ impl GatewayConfig {
                 capacity: env.parse(ENV_KEY_CACHE_CAPACITY, d.cache.capacity)?,
                 ..d.cache
             },
+            identity: IdentityConfig::from_env(env)?,
         })
     }
 }
@@ -264,6 +269,7 @@ impl fmt::Debug for GatewayConfig {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("trusted_proxies", &self.trusted_proxies)
             .field("cache", &self.cache)
+            .field("identity", &self.identity)
             .finish()
     }
 }

@@ -8,6 +8,7 @@ mod cache;
 mod config;
 mod error;
 mod headers;
+pub mod identity;
 mod last_used;
 pub mod limit;
 mod observe;
@@ -86,7 +87,7 @@ impl Gateway {
             _ => UserLimiter::local(cfg.user_limit),
         };
         let state = State {
-            cache: KeyCache::new(cfg.cache.clone(), store.clone()),
+            cache: identity_cache(&cfg, store.clone())?,
             last_used: last_used::LastUsed::new(store.clone()),
             clock,
             edge: EdgeGuard::new(cfg.edge.clone()),
@@ -187,4 +188,38 @@ impl IdentityListener for Invalidator {
             }
         }
     }
+}
+
+/// The key cache over the configured [`identity::KeySource`]. With the original's identity
+/// service nobody tells us of revocations, so its answers are trusted for `IDENTITY_CACHE_TTL_S`
+/// only, and never past it while that service is down (a revocation is seen within the TTL).
+fn identity_cache(
+    cfg: &GatewayConfig,
+    store: Arc<dyn IdentityStore>,
+) -> Result<KeyCache, GatewayError> {
+    use identity::{IdentitySource, StoreKeySource, VexaKeySource};
+    let id = &cfg.identity;
+    Ok(match id.source {
+        IdentitySource::Store => {
+            KeyCache::with_source(cfg.cache.clone(), Arc::new(StoreKeySource::new(store)))
+        }
+        IdentitySource::Vexa => {
+            let base = id.validate_base.as_ref().ok_or(GatewayError::Config(
+                "ADMIN_API_URL must be set when IDENTITY_SOURCE=vexa",
+            ))?;
+            let source = VexaKeySource::new(
+                base,
+                cfg.internal_secret.expose(),
+                id.validate_timeout,
+            )
+            .map_err(GatewayError::Config)?;
+            let cache = CacheConfig {
+                capacity: cfg.cache.capacity,
+                positive_ttl: id.cache_ttl,
+                negative_ttl: id.negative_ttl,
+                max_stale: std::time::Duration::ZERO,
+            };
+            KeyCache::with_source(cache, Arc::new(source))
+        }
+    })
 }

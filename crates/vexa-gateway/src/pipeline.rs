@@ -15,7 +15,7 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
-use vexa_core::{ApiKey, Clock, Timestamp};
+use vexa_core::{Clock, Timestamp};
 
 use crate::body::GwBody;
 use crate::cache::{KeyCache, Lookup, ResolvedIdentity};
@@ -327,7 +327,11 @@ impl State {
             return Err(Rejection::UserRateLimited(decision));
         }
         self.metrics.count(index, AuthOutcome::Valid);
-        self.last_used.note(who, now);
+        // Keys of the original's identity service are not rows of our store (it records their
+        // use itself, on every validate).
+        if self.cache.is_own_store() {
+            self.last_used.note(who, now);
+        }
         Ok(decision)
     }
 
@@ -375,12 +379,12 @@ impl State {
             self.metrics.count(index, AuthOutcome::Missing);
             return Err(Rejection::MissingKey);
         };
-        // A malformed key never reaches the cache or the store.
-        let Ok(key) = ApiKey::parse(raw) else {
+        // A key the source's format check refuses never reaches the cache or the source.
+        let Some(key) = self.cache.admit(raw) else {
             self.metrics.count(index, AuthOutcome::Invalid);
             return Err(Rejection::InvalidKey);
         };
-        let (outcome, result) = match self.cache.resolve(key.digest, self.clock.now()).await {
+        let (outcome, result) = match self.cache.resolve(key, self.clock.now()).await {
             Lookup::Valid(who) => return Ok(who),
             Lookup::Unknown => (AuthOutcome::Invalid, Rejection::InvalidKey),
             Lookup::Revoked => (AuthOutcome::Revoked, Rejection::InvalidKey),

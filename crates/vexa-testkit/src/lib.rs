@@ -11,8 +11,9 @@
 //! - [`keys::NewKeyBuilder`]: the stored half of a freshly minted key;
 //! - [`procs`]: which bot processes are alive, through `/proc`;
 //! - [`raw_http`]: bytes no HTTP library would send, and the keep-alive check after a refusal;
-//! - [`original`]: recording doubles of the original Vexa's services (meeting-api, agent-api,
-//!   MCP, the identity service's user tier), for the drop-in gateway suites;
+//! - [`original`]: test doubles of the ORIGINAL Vexa's services, named as such: recording doubles
+//!   of the meeting-api, agent-api, MCP and the identity service's user tier, and the identity
+//!   service's `/internal/validate`, for the drop-in gateway suites;
 //! - [`stack`]: the real `vexa` binary as child processes (`StackEnv`, `UpProcess`, [`Stack`]);
 //! - the shared secrets ([`ADMIN_TOKEN`], [`INTERNAL_SECRET`]).
 //!

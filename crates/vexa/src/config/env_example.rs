@@ -22,6 +22,10 @@ const SECTION_SOURCES: &[(&str, &str)] = &[
         include_str!("../../../vexa-gateway/src/config.rs"),
     ),
     (
+        "gateway identity",
+        include_str!("../../../vexa-gateway/src/identity/config.rs"),
+    ),
+    (
         "gateway edge",
         include_str!("../../../vexa-gateway/src/limit/edge.rs"),
     ),
