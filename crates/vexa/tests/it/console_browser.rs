@@ -86,7 +86,11 @@ impl Browser {
             .await
         {
             Ok(e) => e,
-            Err(e) => panic!("no `{css}` on {}: {e}", self.url().await),
+            Err(e) => panic!(
+                "no `{css}` on {}: {e}\n{}",
+                self.url().await,
+                self.client.source().await.unwrap_or_default()
+            ),
         }
     }
 
@@ -232,7 +236,7 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
 
     b.fill("#new-email", "ops@acme.com").await;
     b.fill("#new-name", "Ops Team").await;
-    b.click("form[action='/console/users'] button[type=submit]")
+    b.click("form[method=post][action='/console/users'] button[type=submit]")
         .await;
     assert_eq!(b.text("p.notice").await, "User created.");
     let user_page = b.url().await.split('?').next().unwrap_or_default().to_owned();
