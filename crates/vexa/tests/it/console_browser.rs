@@ -285,7 +285,17 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
         .await
         .expect("script");
     b.screenshot(&format!("{name}-phone")).await;
-    assert_eq!(fits, json!(true), "horizontal scroll at 390 px");
+    let why = b
+        .client
+        .execute(
+            "const w = window.innerWidth; return [w, document.documentElement.scrollWidth, \
+             [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w) \
+             .map(e => e.tagName + '.' + e.className + '#' + e.id + ':' + Math.round(e.getBoundingClientRect().right)).slice(0, 12)]",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(fits, json!(true), "horizontal scroll at 390 px: {why}");
     b.client.set_window_size(1280, 800).await.expect("resize");
 
     b.click("a[href^='/console/keys/']").await;
