@@ -183,17 +183,20 @@ async fn wait_driver_ready(url: &str) {
         if ready {
             return;
         }
-        assert!(Instant::now() < deadline, "chromedriver at {url} never got ready");
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver at {url} never got ready"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// `target/console-screenshots`, in `CARGO_TARGET_DIR` when it is set.
+/// `target/console-screenshots`, in `CARGO_TARGET_DIR` when it is set (a relative one is
+/// relative to the workspace root, where cargo is run; the tests run in the crate's directory).
 fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
     target.join("console-screenshots")
 }
 
@@ -232,14 +235,41 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
 
     b.sign_in(&admin, ADMIN_TOKEN).await;
     b.find("#new-email").await;
-    assert!(b.url().await.ends_with("/console/users"), "{}", b.url().await);
+    assert!(
+        b.url().await.ends_with("/console/users"),
+        "{}",
+        b.url().await
+    );
+    assert!(!b.url().await.contains(ADMIN_TOKEN) && !b.source().await.contains(ADMIN_TOKEN));
+    // The session cookie as Chromium keeps it: HttpOnly (no script sees it), SameSite=Strict,
+    // not Secure on loopback (or plain-HTTP sign-in would never stick).
+    let cookie = b
+        .client
+        .get_named_cookie("vexa_console")
+        .await
+        .expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+    assert_ne!(cookie.secure(), Some(true));
+    let seen_by_script = b
+        .client
+        .execute("return document.cookie", vec![])
+        .await
+        .expect("script");
+    assert!(!seen_by_script.to_string().contains("vexa_console"));
 
     b.fill("#new-email", "ops@acme.com").await;
     b.fill("#new-name", "Ops Team").await;
     b.click("form[method=post][action='/console/users'] button[type=submit]")
         .await;
     assert_eq!(b.text("p.notice").await, "User created.");
-    let user_page = b.url().await.split('?').next().unwrap_or_default().to_owned();
+    let user_page = b
+        .url()
+        .await
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let (status, user) = user_by_email(&stack, "ops@acme.com").await;
     assert_eq!(status, 200);
     assert_eq!(user["name"], "Ops Team");
@@ -256,22 +286,34 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
         .expect("value")
         .unwrap_or_default();
     assert!(key.starts_with("vxa_"), "a key on the mint page: {key:?}");
-    assert!(b.text("p.warning").await.contains("will not be shown again"));
+    assert!(b
+        .text("p.warning")
+        .await
+        .contains("will not be shown again"));
     b.click("button[data-copy='minted-key']").await;
-    assert!(!b.text("#copy-status").await.is_empty(), "the copy button answers");
+    assert!(
+        !b.text("#copy-status").await.is_empty(),
+        "the copy button answers"
+    );
     assert_eq!(auth_me_status(&stack.env.gateway(), &key).await, 200);
 
     // Seen once: not on the user's page, not on Back (the mint page is `no-store`), not on reload.
     b.click("a.button[href^='/console/users/']").await;
     b.find("#keys-h").await;
-    assert!(!b.source().await.contains(&key), "the key is on the user page");
+    assert!(
+        !b.source().await.contains(&key),
+        "the key is on the user page"
+    );
     b.client.back().await.expect("back");
     assert!(!b.source().await.contains(&key), "Back shows the key again");
     b.goto(&user_page).await;
     b.client.refresh().await.expect("reload");
     let page = b.source().await;
     assert!(!page.contains(&key), "a reload shows the key");
-    assert!(page.contains(&key[..12]), "the keys table lists the key's prefix");
+    assert!(
+        page.contains(&key[..12]),
+        "the keys table lists the key's prefix"
+    );
     assert!(page.contains("ci runner"));
 
     // Phone width: the same page, nothing wider than the screen.
@@ -309,7 +351,10 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
         if status == 401 {
             break;
         }
-        assert!(Instant::now() < deadline, "the gateway still answers {status}");
+        assert!(
+            Instant::now() < deadline,
+            "the gateway still answers {status}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     b.screenshot(&name).await;
@@ -331,9 +376,15 @@ async fn a_wrong_admin_token_is_refused_with_a_clear_message(backend: Backend) {
         "That is not the admin token. Check ADMIN_TOKEN and try again."
     );
     let field = b.find("#token").await;
-    assert_eq!(field.attr("aria-invalid").await.expect("attr").as_deref(), Some("true"));
+    assert_eq!(
+        field.attr("aria-invalid").await.expect("attr").as_deref(),
+        Some("true")
+    );
     let page = b.source().await;
-    assert!(!page.contains(wrong), "the typed token is echoed into the page");
+    assert!(
+        !page.contains(wrong),
+        "the typed token is echoed into the page"
+    );
     assert!(!b.url().await.contains(wrong), "the token is in the URL");
     // Still signed out: the users screen sends the browser back to sign in.
     b.goto(&format!("{admin}/console/users")).await;
@@ -384,7 +435,10 @@ async fn a_forged_cross_site_post_is_refused_and_creates_no_user(backend: Backen
     b.goto(&evil).await;
     let deadline = Instant::now() + STEP;
     while !b.url().await.starts_with(&admin) {
-        assert!(Instant::now() < deadline, "the forged form was never submitted");
+        assert!(
+            Instant::now() < deadline,
+            "the forged form was never submitted"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let body = b.text("body").await;
