@@ -228,7 +228,10 @@ on_both_backends!(
 );
 
 async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Backend) {
-    let name = format!("mint_see_once_revoke-{}", backend_name(backend));
+    let name = format!(
+        "an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it-{}",
+        backend_name(backend)
+    );
     let stack = Stack::start(VEXA, backend).await;
     let admin = stack.env.admin();
     let b = Browser::start().await;
@@ -291,10 +294,12 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
         .await
         .contains("will not be shown again"));
     b.click("button[data-copy='minted-key']").await;
-    assert!(
-        !b.text("#copy-status").await.is_empty(),
-        "the copy button answers"
-    );
+    // The button's answer is written once the clipboard call settles.
+    let deadline = Instant::now() + STEP;
+    while b.text("#copy-status").await.is_empty() {
+        assert!(Instant::now() < deadline, "the copy button never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(auth_me_status(&stack.env.gateway(), &key).await, 200);
 
     // Seen once: not on the user's page, not on Back (the mint page is `no-store`), not on reload.
@@ -311,7 +316,7 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
     let page = b.source().await;
     assert!(!page.contains(&key), "a reload shows the key");
     assert!(
-        page.contains(&key[..12]),
+        page.contains(key.get(..12).unwrap_or("no prefix")),
         "the keys table lists the key's prefix"
     );
     assert!(page.contains("ci runner"));
@@ -363,7 +368,10 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
 }
 
 async fn a_wrong_admin_token_is_refused_with_a_clear_message(backend: Backend) {
-    let name = format!("wrong_admin_token-{}", backend_name(backend));
+    let name = format!(
+        "a_wrong_admin_token_is_refused_with_a_clear_message-{}",
+        backend_name(backend)
+    );
     let stack = Stack::start(VEXA, backend).await;
     let admin = stack.env.admin();
     let b = Browser::start().await;
@@ -424,7 +432,10 @@ async fn serve_forgery(target: String) -> (String, tokio::task::JoinHandle<()>) 
 }
 
 async fn a_forged_cross_site_post_is_refused_and_creates_no_user(backend: Backend) {
-    let name = format!("forged_cross_site_post-{}", backend_name(backend));
+    let name = format!(
+        "a_forged_cross_site_post_is_refused_and_creates_no_user-{}",
+        backend_name(backend)
+    );
     let stack = Stack::start(VEXA, backend).await;
     let admin = stack.env.admin();
     let b = Browser::start().await;
