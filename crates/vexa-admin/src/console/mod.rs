@@ -131,7 +131,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
         ),
     );
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` on
+    // every form POST, and the same-origin gate then refuses the console's own forms. Other
+    // origins still get no referrer.
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     res
 }

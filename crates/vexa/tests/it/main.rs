@@ -3,6 +3,7 @@
 //! directory and database. The harness is the testkit's `stack` module.
 //!
 //! - `bots`: bots end to end through the gateway, one module per behaviour (both backends);
+//! - `console_browser`: the admin console in headless Chromium (chromedriver), both backends;
 //! - `crash_storm`: `kill -9` in the middle of mints and revocations loses no answered one (both);
 //! - `dependency_faults`: PostgreSQL, Redis and the meetings upstream failing under load;
 //! - `durability`: an answered mint survives `kill -9` the next instant (both);
@@ -17,6 +18,7 @@
 //! so the tests of this one process stay independent when they run in parallel.
 
 mod bots;
+mod console_browser;
 mod crash_storm;
 mod dependency_faults;
 mod durability;

@@ -1,0 +1,468 @@
+//! The admin console in a real browser: headless Chromium driven over WebDriver (`chromedriver`
+//! as a child process of each test) against the real `vexa up` on both backends.
+//!
+//! What a browser adds to the HTTP suite of `vexa-admin`: the cookie as Chromium keeps it, the
+//! forms as a person submits them, a key page that must not come back on Back or reload, a
+//! cross-site form that Chromium itself submits from another origin, and the layout at phone
+//! width. Each test saves its final screen under `target/console-screenshots/`.
+//!
+//! No browser is a failure, never a skip: `scripts/test.sh` installs Debian's `chromium` and
+//! `chromium-driver` when they are missing.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+use vexa_testkit::stack::{auth_me_status, free_port, Stack};
+use vexa_testkit::{on_both_backends, Backend, ADMIN_TOKEN};
+
+use crate::support::VEXA;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long a page may take to show the element a step waits for.
+const STEP: Duration = Duration::from_secs(10);
+
+/// `chromedriver` (in its own process group) and one browser session on it. Dropping it kills
+/// the group, so a failed test leaves neither the driver nor Chromium behind.
+struct Browser {
+    client: Client,
+    driver: Child,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        for bin in [CHROMEDRIVER, CHROMIUM] {
+            assert!(
+                std::path::Path::new(bin).exists(),
+                "{bin} is missing: install Debian's chromium and chromium-driver \
+                 (scripts/test.sh does it: apt-get install -y chromium chromium-driver)"
+            );
+        }
+        let port = free_port();
+        let driver = std::os::unix::process::CommandExt::process_group(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            0,
+        )
+        .spawn()
+        .expect("start chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        wait_driver_ready(&url).await;
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--window-size=1280,800", "--no-first-run",
+                         "--disable-dev-shm-usage"],
+            }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .expect("a Chromium session on chromedriver");
+        Browser { client, driver }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    /// Waits for the element at `css` on the current page.
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(STEP)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => panic!(
+                "no `{css}` on {}: {e}\n{}",
+                self.url().await,
+                self.client.source().await.unwrap_or_default()
+            ),
+        }
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.find(css).await;
+        field.clear().await.expect("clear");
+        field.send_keys(text).await.expect("type");
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(css).await.click().await.expect("click");
+    }
+
+    async fn url(&self) -> String {
+        self.client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default()
+    }
+
+    async fn source(&self) -> String {
+        self.client.source().await.expect("page source")
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.expect("text")
+    }
+
+    /// Signs in with `token` on the console at `admin`.
+    async fn sign_in(&self, admin: &str, token: &str) {
+        self.goto(&format!("{admin}/console/login")).await;
+        self.fill("#token", token).await;
+        self.click("form[action='/console/login'] button[type=submit]")
+            .await;
+    }
+
+    /// Saves the current screen as `target/console-screenshots/<name>.png`.
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    /// Ends the session (Chromium quits); dropping `self` then ends chromedriver.
+    async fn close(self) {
+        self.client
+            .clone()
+            .close()
+            .await
+            .expect("end the browser session");
+    }
+
+    /// The HTTP status of the page on screen, as the browser received it.
+    async fn page_status(&self) -> Value {
+        self.client
+            .execute(
+                "return performance.getEntriesByType('navigation')[0].responseStatus",
+                vec![],
+            )
+            .await
+            .expect("script")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // The whole group: chromedriver and any Chromium it started and did not end.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn wait_driver_ready(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let http = reqwest::Client::builder().no_proxy().build().expect("http");
+    loop {
+        let ready = match http.get(format!("{url}/status")).send().await {
+            Ok(r) => r
+                .json::<Value>()
+                .await
+                .is_ok_and(|v| v["value"]["ready"] == true),
+            Err(_) => false,
+        };
+        if ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver at {url} never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `target/console-screenshots`, in `CARGO_TARGET_DIR` when it is set (a relative one is
+/// relative to the workspace root, where cargo is run; the tests run in the crate's directory).
+fn screenshot_dir() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
+    target.join("console-screenshots")
+}
+
+fn backend_name(b: Backend) -> &'static str {
+    match b {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
+}
+
+/// The user with `email` through the admin API: its status and body.
+async fn user_by_email(stack: &Stack, email: &str) -> (u16, Value) {
+    let res = stack
+        .http
+        .get(format!("{}/admin/users/email/{email}", stack.env.admin()))
+        .header("X-Admin-API-Key", ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin api");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it,
+    a_wrong_admin_token_is_refused_with_a_clear_message,
+    a_forged_cross_site_post_is_refused_and_creates_no_user,
+);
+
+async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Backend) {
+    let name = format!(
+        "an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it-{}",
+        backend_name(backend)
+    );
+    let stack = Stack::start(VEXA, backend).await;
+    let admin = stack.env.admin();
+    let b = Browser::start().await;
+
+    b.sign_in(&admin, ADMIN_TOKEN).await;
+    b.find("#new-email").await;
+    assert!(
+        b.url().await.ends_with("/console/users"),
+        "{}",
+        b.url().await
+    );
+    assert!(!b.url().await.contains(ADMIN_TOKEN) && !b.source().await.contains(ADMIN_TOKEN));
+    // The session cookie as Chromium keeps it: HttpOnly (no script sees it), SameSite=Strict,
+    // not Secure on loopback (or plain-HTTP sign-in would never stick).
+    let cookie = b
+        .client
+        .get_named_cookie("vexa_console")
+        .await
+        .expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+    assert_ne!(cookie.secure(), Some(true));
+    let seen_by_script = b
+        .client
+        .execute("return document.cookie", vec![])
+        .await
+        .expect("script");
+    assert!(!seen_by_script.to_string().contains("vexa_console"));
+
+    b.fill("#new-email", "ops@acme.com").await;
+    b.fill("#new-name", "Ops Team").await;
+    b.click("form[method=post][action='/console/users'] button[type=submit]")
+        .await;
+    assert_eq!(b.text("p.notice").await, "User created.");
+    let user_page = b
+        .url()
+        .await
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, user) = user_by_email(&stack, "ops@acme.com").await;
+    assert_eq!(status, 200);
+    assert_eq!(user["name"], "Ops Team");
+    assert!(user_page.ends_with(&format!("/console/users/{}", user["id"])));
+
+    b.click("#scope-tx").await;
+    b.fill("#key-name", "ci runner").await;
+    b.click("form[action$='/keys'] button[type=submit]").await;
+    let key = b
+        .find("#minted-key")
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    assert!(key.starts_with("vxa_"), "a key on the mint page: {key:?}");
+    assert!(b
+        .text("p.warning")
+        .await
+        .contains("will not be shown again"));
+    b.click("button[data-copy='minted-key']").await;
+    // The button's answer is written once the clipboard call settles.
+    let deadline = Instant::now() + STEP;
+    while b.text("#copy-status").await.is_empty() {
+        assert!(Instant::now() < deadline, "the copy button never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(auth_me_status(&stack.env.gateway(), &key).await, 200);
+
+    // Seen once: not on the user's page, not on Back (the mint page is `no-store`), not on reload.
+    b.click("a.button[href^='/console/users/']").await;
+    b.find("#keys-h").await;
+    assert!(
+        !b.source().await.contains(&key),
+        "the key is on the user page"
+    );
+    b.client.back().await.expect("back");
+    assert!(!b.source().await.contains(&key), "Back shows the key again");
+    b.goto(&user_page).await;
+    b.client.refresh().await.expect("reload");
+    let page = b.source().await;
+    assert!(!page.contains(&key), "a reload shows the key");
+    assert!(
+        page.contains(key.get(..12).unwrap_or("no prefix")),
+        "the keys table lists the key's prefix"
+    );
+    assert!(page.contains("ci runner"));
+
+    // Phone width: the same page, nothing wider than the screen.
+    b.client.set_window_size(390, 844).await.expect("resize");
+    let fits = b
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![],
+        )
+        .await
+        .expect("script");
+    b.screenshot(&format!("{name}-phone")).await;
+    let why = b
+        .client
+        .execute(
+            "const w = window.innerWidth; return [w, document.documentElement.scrollWidth, \
+             [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w) \
+             .map(e => e.tagName + '.' + e.className + '#' + e.id + ':' + Math.round(e.getBoundingClientRect().right)).slice(0, 12)]",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(fits, json!(true), "horizontal scroll at 390 px: {why}");
+    b.client.set_window_size(1280, 800).await.expect("resize");
+
+    b.click("a[href^='/console/keys/']").await;
+    assert!(b.text("main form").await.contains("Revoke key"));
+    b.click("form[action$='/revoke'] button[type=submit]").await;
+    assert!(b.text("p.notice").await.starts_with("Key revoked"));
+    assert!(b.text("#keys-h + p.empty").await.contains("No live keys"));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let status = auth_me_status(&stack.env.gateway(), &key).await;
+        if status == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway still answers {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.screenshot(&name).await;
+    b.close().await;
+    stack.shutdown().await;
+}
+
+async fn a_wrong_admin_token_is_refused_with_a_clear_message(backend: Backend) {
+    let name = format!(
+        "a_wrong_admin_token_is_refused_with_a_clear_message-{}",
+        backend_name(backend)
+    );
+    let stack = Stack::start(VEXA, backend).await;
+    let admin = stack.env.admin();
+    let b = Browser::start().await;
+    let wrong = "not-the-admin-token-at-all";
+
+    b.sign_in(&admin, wrong).await;
+    let message = b.text("#token-error").await;
+    assert_eq!(
+        message,
+        "That is not the admin token. Check ADMIN_TOKEN and try again."
+    );
+    let field = b.find("#token").await;
+    assert_eq!(
+        field.attr("aria-invalid").await.expect("attr").as_deref(),
+        Some("true")
+    );
+    let page = b.source().await;
+    assert!(
+        !page.contains(wrong),
+        "the typed token is echoed into the page"
+    );
+    assert!(!b.url().await.contains(wrong), "the token is in the URL");
+    // Still signed out: the users screen sends the browser back to sign in.
+    b.goto(&format!("{admin}/console/users")).await;
+    b.find("#token").await;
+    assert!(b.url().await.ends_with("/console/login"));
+    b.sign_in(&admin, wrong).await;
+    b.find("#token-error").await;
+    b.screenshot(&name).await;
+    b.close().await;
+    stack.shutdown().await;
+}
+
+/// The attacker's page: another origin (another port of the same host, so the same *site* and
+/// the `SameSite=Strict` cookie still travels) whose form posts itself to the console.
+async fn serve_forgery(target: String) -> (String, tokio::task::JoinHandle<()>) {
+    let page = format!(
+        r#"<!doctype html><html><body><h1>Win a prize</h1>
+<form id="f" method="post" action="{target}"><input name="email" value="forged@evil.example">
+<input name="csrf" value="guessed"></form>
+<script>document.getElementById("f").submit();</script></body></html>"#
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+async fn a_forged_cross_site_post_is_refused_and_creates_no_user(backend: Backend) {
+    let name = format!(
+        "a_forged_cross_site_post_is_refused_and_creates_no_user-{}",
+        backend_name(backend)
+    );
+    let stack = Stack::start(VEXA, backend).await;
+    let admin = stack.env.admin();
+    let b = Browser::start().await;
+    b.sign_in(&admin, ADMIN_TOKEN).await;
+    b.find("#new-email").await;
+
+    let (evil, server) = serve_forgery(format!("{admin}/console/users")).await;
+    b.goto(&evil).await;
+    let deadline = Instant::now() + STEP;
+    while !b.url().await.starts_with(&admin) {
+        assert!(
+            Instant::now() < deadline,
+            "the forged form was never submitted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = b.text("body").await;
+    let refusal: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON: {body}"));
+    assert_eq!(
+        refusal,
+        json!({"detail": "Cross-site request refused: the Origin header must name this console."})
+    );
+    assert_eq!(b.page_status().await, json!(403));
+    b.screenshot(&name).await;
+    let (status, _) = user_by_email(&stack, "forged@evil.example").await;
+    assert_eq!(status, 404, "the forged POST created a user");
+    server.abort();
+    b.close().await;
+    stack.shutdown().await;
+}
