@@ -55,8 +55,16 @@ fn admit_and_hit(c: &mut Criterion) {
     let original = "vxa_bot_AbCdEfGhIjKlMnOpQrStUvWxYz012345".to_owned();
     let mut g = c.benchmark_group("identity_source");
     for (name, admit, raw) in [
-        ("store: admit + hit", admit_store_key as fn(&str) -> _, &ours),
-        ("vexa: admit + hit", admit_vexa_key as fn(&str) -> _, &original),
+        (
+            "store: admit + hit",
+            admit_store_key as fn(&str) -> _,
+            &ours,
+        ),
+        (
+            "vexa: admit + hit",
+            admit_vexa_key as fn(&str) -> _,
+            &original,
+        ),
     ] {
         let lookups = Arc::new(AtomicU64::new(0));
         let source = Arc::new(Primed {
@@ -73,7 +81,10 @@ fn admit_and_hit(c: &mut Criterion) {
         let primed = cache
             .admit(raw)
             .map(|k| cache.resolve(k, Timestamp(NOW_MS)).now_or_never());
-        assert!(matches!(primed, Some(Some(Lookup::Valid(_)))), "{name}: priming failed");
+        assert!(
+            matches!(primed, Some(Some(Lookup::Valid(_)))),
+            "{name}: priming failed"
+        );
         g.bench_function(name, |b| {
             b.iter(|| {
                 let Some(key) = cache.admit(black_box(raw)) else {
@@ -83,7 +94,11 @@ fn admit_and_hit(c: &mut Criterion) {
                 matches!(r, Some(Lookup::Valid(_)))
             })
         });
-        assert_eq!(lookups.load(Ordering::Relaxed), 1, "{name}: a hit looked up");
+        assert_eq!(
+            lookups.load(Ordering::Relaxed),
+            1,
+            "{name}: a hit looked up"
+        );
     }
     g.finish();
 }

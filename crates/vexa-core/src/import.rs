@@ -94,7 +94,9 @@ pub struct ImportedKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
     /// Another user (source or here) has the same email apart from case.
-    EmailCollision { other: i64 },
+    EmailCollision {
+        other: i64,
+    },
     /// The id is already used here by a row that did not come from the import.
     IdTaken,
     EmptyEmail,
@@ -104,7 +106,9 @@ pub enum SkipReason {
     MissingUser,
     EmptyToken,
     /// The same token as an earlier key (cannot happen under the original's unique index).
-    DuplicateToken { other: i64 },
+    DuplicateToken {
+        other: i64,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -137,7 +141,9 @@ pub fn map_scopes(scopes: Option<&[String]>) -> Result<ScopeSet, SkipReason> {
         .filter(|s| !s.is_empty())
         .collect();
     if names.is_empty() {
-        return Ok([Scope::Bot, Scope::Tx, Scope::Browser].into_iter().collect());
+        return Ok([Scope::Bot, Scope::Tx, Scope::Browser]
+            .into_iter()
+            .collect());
     }
     ScopeSet::parse_names(names).map_err(SkipReason::UnknownScope)
 }
@@ -258,8 +264,15 @@ mod tests {
 
     #[test]
     fn unknown_scope_is_a_skip_not_a_silent_drop() {
-        let r = map_key(&key("abc", Some(vec!["bot", "admin"])), |_| true, Timestamp(0));
-        assert_eq!(r.err(), Some(SkipReason::UnknownScope(vec!["admin".into()])));
+        let r = map_key(
+            &key("abc", Some(vec!["bot", "admin"])),
+            |_| true,
+            Timestamp(0),
+        );
+        assert_eq!(
+            r.err(),
+            Some(SkipReason::UnknownScope(vec!["admin".into()]))
+        );
     }
 
     #[test]
@@ -273,7 +286,10 @@ mod tests {
         let k = key("legacy-secret-token", None);
         assert!(!format!("{k:?}").contains("legacy"));
         assert_eq!(display_prefix("legacy-secret-token"), "lega");
-        assert_eq!(display_prefix("vxa_bot_0123456789abcdefghijABCDEFGHIJ01").len(), 10);
+        assert_eq!(
+            display_prefix("vxa_bot_0123456789abcdefghijABCDEFGHIJ01").len(),
+            10
+        );
     }
 
     #[test]

@@ -207,12 +207,9 @@ fn identity_cache(
             let base = id.validate_base.as_ref().ok_or(GatewayError::Config(
                 "ADMIN_API_URL must be set when IDENTITY_SOURCE=vexa",
             ))?;
-            let source = VexaKeySource::new(
-                base,
-                cfg.internal_secret.expose(),
-                id.validate_timeout,
-            )
-            .map_err(GatewayError::Config)?;
+            let source =
+                VexaKeySource::new(base, cfg.internal_secret.expose(), id.validate_timeout)
+                    .map_err(GatewayError::Config)?;
             let cache = CacheConfig {
                 capacity: cfg.cache.capacity,
                 positive_ttl: id.cache_ttl,

@@ -163,7 +163,14 @@ impl SqlIdentityStore {
             };
             let imported = r.origin == ORIGIN_VEXA;
             let revoked = r.revoked_at.is_some();
-            snap.keys.insert(r.id, HereKey { key, imported, revoked });
+            snap.keys.insert(
+                r.id,
+                HereKey {
+                    key,
+                    imported,
+                    revoked,
+                },
+            );
         }
         Ok(snap)
     }

@@ -9,12 +9,18 @@ use crate::{now_millis, Db};
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_identity.sql")),
     (2, include_str!("../migrations/sqlite/0002_meetings.sql")),
-    (3, include_str!("../migrations/sqlite/0003_import_origin.sql")),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_import_origin.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_identity.sql")),
     (2, include_str!("../migrations/postgres/0002_meetings.sql")),
-    (3, include_str!("../migrations/postgres/0003_import_origin.sql")),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_import_origin.sql"),
+    ),
 ];
 
 const CREATE_TABLE: &str =

@@ -115,7 +115,9 @@ fn p99_vs_peers(run: &Run) -> Goal {
     };
     let (sat_best, rate_best) = (best(Run::saturated_p99), best(Run::rate_p99));
     let (sat, rate) = (run.saturated_p99("c"), run.rate_p99("c"));
-    let measured = [sat_best, rate_best, sat, rate].iter().all(|x| x.is_finite());
+    let measured = [sat_best, rate_best, sat, rate]
+        .iter()
+        .all(|x| x.is_finite());
     Goal {
         name: "p99 vs the best key-checking peer",
         target: "(c) p99 ≤ the lowest peer p99, at saturation and at the fixed rate",

@@ -11,9 +11,7 @@ use serde_json::Value;
 use vexa_bench::stats::median;
 
 /// The load variants, in the order every table lists them.
-pub const VARIANTS: [&str; 12] = [
-    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l",
-];
+pub const VARIANTS: [&str; 12] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
 
 /// The peers that check the key as the gateway does (HAProxy map file, nginx + Lua), no access log.
 pub const KEY_CHECKING_PEERS: [&str; 2] = ["i", "k"];
@@ -330,7 +328,10 @@ mod tests {
             ("i", vec![30.0, 50.0, f64::NAN]),
             ("k", vec![40.0, 10.0, 20.0]),
         ]);
-        assert_eq!(run.per_round_to_best("l", &KEY_CHECKING_PEERS), "0.50, 0.50, 1.50");
+        assert_eq!(
+            run.per_round_to_best("l", &KEY_CHECKING_PEERS),
+            "0.50, 0.50, 1.50"
+        );
         assert!((run.ratio_to_best("l", &KEY_CHECKING_PEERS) - 0.5).abs() < 1e-9);
     }
 

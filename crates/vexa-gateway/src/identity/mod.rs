@@ -25,8 +25,8 @@ pub use config::{
     IdentityConfig, IdentitySource, ENV_IDENTITY_CACHE_TTL_S, ENV_IDENTITY_NEGATIVE_TTL_S,
     ENV_IDENTITY_SOURCE, ENV_IDENTITY_VALIDATE_TIMEOUT_S,
 };
-pub use store::StoreKeySource;
 pub use store::admit_store_key;
+pub use store::StoreKeySource;
 pub use vexa::{admit_vexa_key, VexaKeySource};
 
 /// A key a client presented that its source agreed to look up: always its digest (the cache

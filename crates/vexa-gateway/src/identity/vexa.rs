@@ -94,9 +94,8 @@ fn validate_client() -> ValidateClient {
 /// The vexa path's format check: any non-empty visible-ASCII string the original could have
 /// stored (its keys are not in our checksummed format, and legacy ones have no shape at all).
 pub fn admit_vexa_key(raw: &str) -> Option<PresentedKey> {
-    let plausible = !raw.is_empty()
-        && raw.len() <= MAX_KEY_LEN
-        && raw.bytes().all(|b| b.is_ascii_graphic());
+    let plausible =
+        !raw.is_empty() && raw.len() <= MAX_KEY_LEN && raw.bytes().all(|b| b.is_ascii_graphic());
     plausible.then(|| PresentedKey::with_plaintext(raw))
 }
 
@@ -125,11 +124,7 @@ struct ValidateAnswer {
 impl ValidateAnswer {
     fn into_principal(self) -> Principal {
         // Scope names we do not route on (the original's "legacy") grant nothing here.
-        let scopes: ScopeSet = self
-            .scopes
-            .iter()
-            .filter_map(|s| Scope::parse(s))
-            .collect();
+        let scopes: ScopeSet = self.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
         Principal {
             user_id: UserId(self.user_id),
             email: self.email.unwrap_or_default().into(),
@@ -280,7 +275,10 @@ mod tests {
         let hook = p.profile.webhook.expect("a webhook");
         assert_eq!(hook.url, "https://hooks.example/x");
         assert_eq!(hook.secret.as_deref(), Some("s3cret"));
-        assert_eq!(hook.events, Some(serde_json::json!({"meeting.completed": true})));
+        assert_eq!(
+            hook.events,
+            Some(serde_json::json!({"meeting.completed": true}))
+        );
 
         let bare: ValidateAnswer =
             serde_json::from_value(serde_json::json!({"user_id": 2, "scopes": []}))

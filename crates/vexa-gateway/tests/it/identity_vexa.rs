@@ -82,7 +82,10 @@ async fn refusals_of_the_identity_service_are_401_and_its_failures_503() {
         } else {
             assert_eq!(r.detail(), "Authentication temporarily unavailable, retry");
             assert_eq!(r.headers["retry-after"], "1");
-            assert!(started.elapsed() < Duration::from_secs(2), "{mode:?} waited too long");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{mode:?} waited too long"
+            );
         }
         gw.shutdown().await;
     }
@@ -98,7 +101,11 @@ async fn an_unreachable_identity_service_is_503_never_401() {
         .local_addr()
         .expect("addr");
     let store = TestStore::new(Backend::Sqlite).await;
-    let cfg = vexa_config(&echo.url, &format!("http://{closed}"), Duration::from_secs(5));
+    let cfg = vexa_config(
+        &echo.url,
+        &format!("http://{closed}"),
+        Duration::from_secs(5),
+    );
     let gw = start(cfg, store).await;
     let r = get(&gw.base, "/meetings", Some(ORIGINAL_KEY)).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
@@ -160,13 +167,18 @@ async fn a_revocation_at_the_original_is_seen_within_the_cache_ttl() {
     let (_echo, idp, gw) = stack(ttl).await;
     idp.add_token(ORIGINAL_KEY, 9, &["bot"], 1);
     assert_eq!(
-        get(&gw.base, "/bots/status", Some(ORIGINAL_KEY)).await.status,
+        get(&gw.base, "/bots/status", Some(ORIGINAL_KEY))
+            .await
+            .status,
         StatusCode::OK
     );
     idp.revoke(ORIGINAL_KEY);
     let revoked_at = Instant::now();
-    // The delay is when the first refused request was SENT: its own round trip (a fresh validate
-    // call once the cached answer expired) is not part of how long the revoked key stayed valid.
+    // What the bound is about: no request SENT more than one TTL after the revocation is served.
+    // A request's own round trip (a fresh validate call once the cached answer expired) is not
+    // part of how long the revoked key stayed valid, so send times are what is compared; the
+    // reported delay is the send time of the first refused request (within one 10 ms poll of it).
+    let mut last_served = Duration::ZERO;
     let delay = loop {
         let sent = revoked_at.elapsed();
         let r = get(&gw.base, "/bots/status", Some(ORIGINAL_KEY)).await;
@@ -174,10 +186,19 @@ async fn a_revocation_at_the_original_is_seen_within_the_cache_ttl() {
             break sent;
         }
         assert_eq!(r.status, StatusCode::OK);
+        last_served = sent;
         assert!(revoked_at.elapsed() < ttl * 2, "still valid after {ttl:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    println!("revocation delay: {} ms (IDENTITY_CACHE_TTL_S={})", delay.as_millis(), ttl.as_secs());
-    assert!(delay <= ttl, "revocation took {delay:?} > TTL {ttl:?}");
+    println!(
+        "revocation delay: {} ms (IDENTITY_CACHE_TTL_S={}; last request served was sent {} ms after the revocation)",
+        delay.as_millis(),
+        ttl.as_secs(),
+        last_served.as_millis()
+    );
+    assert!(
+        last_served <= ttl,
+        "a request sent {last_served:?} after the revocation was served (TTL {ttl:?})"
+    );
     gw.shutdown().await;
 }

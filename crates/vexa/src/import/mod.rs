@@ -77,7 +77,17 @@ async fn import_vexa(store: &SqlIdentityStore, args: &VexaArgs) -> anyhow::Resul
 
     let users_ok = import_users(store, args, &here, &mut tx, now, &mut report).await?;
     let total = source::count_keys(&mut tx).await?;
-    let seen = import_keys(store, args, &here, &users_ok, &mut tx, total, now, &mut report).await?;
+    let seen = import_keys(
+        store,
+        args,
+        &here,
+        &users_ok,
+        &mut tx,
+        total,
+        now,
+        &mut report,
+    )
+    .await?;
 
     // Keys we imported earlier that the source no longer has were deleted there: revoke here.
     let mut batch = ImportBatch::default();
@@ -91,7 +101,10 @@ async fn import_vexa(store: &SqlIdentityStore, args: &VexaArgs) -> anyhow::Resul
     // Ends the read-only snapshot; it wrote nothing.
     tx.rollback().await.ok();
     if !args.dry_run {
-        store.continue_id_sequences().await.context("moving id sequences")?;
+        store
+            .continue_id_sequences()
+            .await
+            .context("moving id sequences")?;
     }
     report.elapsed = started.elapsed();
     Ok(report)
@@ -160,7 +173,10 @@ async fn import_users(
     Ok(ok)
 }
 
-fn same_created(u: &vexa_core::import::ImportedUser, at: Timestamp) -> vexa_core::import::ImportedUser {
+fn same_created(
+    u: &vexa_core::import::ImportedUser,
+    at: Timestamp,
+) -> vexa_core::import::ImportedUser {
     let mut u = u.clone();
     u.created_at = at;
     u
@@ -181,8 +197,11 @@ async fn import_keys(
     let progress = Progress::new("keys", total);
     // digest → key id, over every key here: a token already stored under another id is skipped
     // rather than failing the batch on the unique index.
-    let mut by_digest: HashMap<[u8; 32], i64> =
-        here.keys.values().map(|k| (k.key.digest.0, k.key.id.0)).collect();
+    let mut by_digest: HashMap<[u8; 32], i64> = here
+        .keys
+        .values()
+        .map(|k| (k.key.digest.0, k.key.id.0))
+        .collect();
     let mut seen = HashSet::new();
     let mut batch = ImportBatch::default();
     let mut done = 0u64;

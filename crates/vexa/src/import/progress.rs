@@ -14,9 +14,9 @@ impl Progress {
     pub fn new(what: &'static str, total: u64) -> Progress {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total);
-            if let Ok(style) =
-                ProgressStyle::with_template("{msg:>5} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
-            {
+            if let Ok(style) = ProgressStyle::with_template(
+                "{msg:>5} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+            ) {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(what);

@@ -43,7 +43,11 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "{}import from Vexa: {:.2}s ({:.0} keys/s)",
-            if self.dry_run { "dry run, nothing written — " } else { "" },
+            if self.dry_run {
+                "dry run, nothing written — "
+            } else {
+                ""
+            },
             self.elapsed.as_secs_f64(),
             self.keys_per_second()
         )?;

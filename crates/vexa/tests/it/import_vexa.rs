@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
-use vexa_core::{IdentityStore, KeyDigest, NewUser, Email, Timestamp};
+use vexa_core::{Email, IdentityStore, KeyDigest, NewUser, Timestamp};
 use vexa_store::identity::SqlIdentityStore;
 use vexa_store::{ConnectOptions, Db};
 use vexa_testkit::stack::{database_url, StackEnv};
@@ -42,16 +42,32 @@ fn pg_base() -> String {
 
 async fn scratch() -> Scratch {
     let base = pg_base();
-    let admin = PgPoolOptions::new().max_connections(1).connect(&base).await.expect("pg");
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&base)
+        .await
+        .expect("pg");
     let name = format!("vexa_import_src_{:016x}", rand::random::<u64>());
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create db");
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create db");
     let url = match base.rfind('/') {
         Some(i) => format!("{}/{name}", &base[..i]),
         None => panic!("bad VEXA_TEST_PG_URL"),
     };
-    let pool = PgPoolOptions::new().max_connections(2).connect(&url).await.expect("src");
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .expect("src");
     pool.execute(ORIGINAL_SCHEMA).await.expect("schema");
-    Scratch { admin, name, url, pool }
+    Scratch {
+        admin,
+        name,
+        url,
+        pool,
+    }
 }
 
 impl Scratch {
@@ -67,7 +83,10 @@ impl Scratch {
 /// A token as the original's admin API makes one: `vxa_<scope>_` + 32 base62 characters.
 fn original_token(scope: &str) -> String {
     use rand::distributions::{Alphanumeric, DistString};
-    format!("vxa_{scope}_{}", Alphanumeric.sample_string(&mut rand::thread_rng(), 32))
+    format!(
+        "vxa_{scope}_{}",
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 32)
+    )
 }
 
 struct Fixture {
@@ -127,7 +146,9 @@ async fn fill(src: &PgPool) -> Fixture {
 }
 
 async fn our_store(url: &str) -> SqlIdentityStore {
-    let db = Db::connect(url, &ConnectOptions::default()).await.expect("our db");
+    let db = Db::connect(url, &ConnectOptions::default())
+        .await
+        .expect("our db");
     SqlIdentityStore::new(db)
 }
 
@@ -170,14 +191,26 @@ async fn an_original_database_imports_losslessly_and_converges(backend: Backend)
     assert!(dry.contains("dry run"), "{dry}");
     assert!(dry.contains("keys: 4 would be copied"), "{dry}");
     let store = our_store(&url).await;
-    assert!(!store.holds_imported_keys().await.expect("probe"), "dry run wrote");
+    assert!(
+        !store.holds_imported_keys().await.expect("probe"),
+        "dry run wrote"
+    );
 
     let out = import(&env, &src.url, &[]);
     assert!(out.contains("users: 2 copied"), "{out}");
     assert!(out.contains("keys: 4 copied"), "{out}");
-    assert!(out.contains("skipped user 7: email collides case-insensitively with user 2"), "{out}");
-    assert!(out.contains("skipped key 14: unknown scope(s): [\"superadmin\"]"), "{out}");
-    assert!(out.contains("skipped key 15: key for a missing or skipped user"), "{out}");
+    assert!(
+        out.contains("skipped user 7: email collides case-insensitively with user 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("skipped key 14: unknown scope(s): [\"superadmin\"]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("skipped key 15: key for a missing or skipped user"),
+        "{out}"
+    );
     assert!(store.holds_imported_keys().await.expect("probe"));
 
     for (token, id, user, scopes) in &fx.live {
@@ -186,15 +219,33 @@ async fn an_original_database_imports_losslessly_and_converges(backend: Backend)
             .await
             .expect("resolve")
             .unwrap_or_else(|| panic!("key {id} not imported"));
-        assert_eq!((p.key_id.0, p.user_id.0, p.scopes.to_csv().as_str()), (*id, *user, *scopes));
+        assert_eq!(
+            (p.key_id.0, p.user_id.0, p.scopes.to_csv().as_str()),
+            (*id, *user, *scopes)
+        );
         assert!(!p.is_expired_at(vexa_core::Clock::now(&vexa_core::SystemClock)));
     }
-    let exp = store.resolve_key(&KeyDigest::of(&fx.expired)).await.expect("r").expect("expired row kept");
-    assert!(exp.is_expired_at(vexa_core::Clock::now(&vexa_core::SystemClock)), "expiry carried over");
+    let exp = store
+        .resolve_key(&KeyDigest::of(&fx.expired))
+        .await
+        .expect("r")
+        .expect("expired row kept");
+    assert!(
+        exp.is_expired_at(vexa_core::Clock::now(&vexa_core::SystemClock)),
+        "expiry carried over"
+    );
     for t in [&fx.skipped_unknown_scope, &fx.colliding_user_token] {
-        assert!(store.resolve_key(&KeyDigest::of(t)).await.expect("r").is_none());
+        assert!(store
+            .resolve_key(&KeyDigest::of(t))
+            .await
+            .expect("r")
+            .is_none());
     }
-    let jane = store.user(vexa_core::UserId(1)).await.expect("u").expect("jane");
+    let jane = store
+        .user(vexa_core::UserId(1))
+        .await
+        .expect("u")
+        .expect("jane");
     assert_eq!(jane.data["webhook_url"], "https://hooks.acme.com/v");
     assert_eq!(jane.max_concurrent_bots, 5);
 
@@ -211,27 +262,64 @@ async fn an_original_database_imports_losslessly_and_converges(backend: Backend)
         )
         .await
         .expect("create");
-    assert!(created && fresh.id.0 > 2, "new user id {} collides", fresh.id.0);
+    assert!(
+        created && fresh.id.0 > 2,
+        "new user id {} collides",
+        fresh.id.0
+    );
 
     // Changes at the source: one key deleted, one added, a user's limit raised.
     let added = original_token("browser");
-    sqlx::query("DELETE FROM api_tokens WHERE id = 11").execute(&src.pool).await.expect("del");
-    sqlx::query("INSERT INTO api_tokens (id, token, user_id, scopes) VALUES (20, $1, 1, '{browser}')")
-        .bind(&added)
+    sqlx::query("DELETE FROM api_tokens WHERE id = 11")
         .execute(&src.pool)
         .await
-        .expect("add");
-    sqlx::query("UPDATE users SET max_concurrent_bots = 9 WHERE id = 2").execute(&src.pool).await.expect("upd");
+        .expect("del");
+    sqlx::query(
+        "INSERT INTO api_tokens (id, token, user_id, scopes) VALUES (20, $1, 1, '{browser}')",
+    )
+    .bind(&added)
+    .execute(&src.pool)
+    .await
+    .expect("add");
+    sqlx::query("UPDATE users SET max_concurrent_bots = 9 WHERE id = 2")
+        .execute(&src.pool)
+        .await
+        .expect("upd");
     let again = import(&env, &src.url, &[]);
-    assert!(again.contains("users: 0 copied, 1 updated, 1 unchanged"), "{again}");
-    assert!(again.contains("keys: 1 copied, 0 updated, 3 unchanged, 1 revoked"), "{again}");
-    assert!(store.resolve_key(&KeyDigest::of(&fx.live[1].0)).await.expect("r").is_none(), "deleted key revoked");
-    assert!(store.resolve_key(&KeyDigest::of(&added)).await.expect("r").is_some());
+    assert!(
+        again.contains("users: 0 copied, 1 updated, 1 unchanged"),
+        "{again}"
+    );
+    assert!(
+        again.contains("keys: 1 copied, 0 updated, 3 unchanged, 1 revoked"),
+        "{again}"
+    );
+    assert!(
+        store
+            .resolve_key(&KeyDigest::of(&fx.live[1].0))
+            .await
+            .expect("r")
+            .is_none(),
+        "deleted key revoked"
+    );
+    assert!(store
+        .resolve_key(&KeyDigest::of(&added))
+        .await
+        .expect("r")
+        .is_some());
     let third = import(&env, &src.url, &[]);
-    assert!(third.contains("keys: 0 copied, 0 updated, 4 unchanged, 0 revoked"), "{third}");
+    assert!(
+        third.contains("keys: 0 copied, 0 updated, 4 unchanged, 0 revoked"),
+        "{third}"
+    );
 
     // No plaintext token anywhere: not in the command output, not on disk (db, WAL, logs).
-    let all: Vec<&String> = fx.live.iter().map(|l| &l.0).chain([&fx.expired, &added]).collect();
+    let all: Vec<&String> = fx
+        .live
+        .iter()
+        .map(|l| &l.0)
+        .chain([&fx.expired, &added])
+        .collect();
     store_close(store).await;
     for t in all {
         for out in [&dry, &out, &again, &third] {
@@ -263,7 +351,10 @@ async fn a_hundred_thousand_keys_import_in_well_under_a_minute(backend: Backend)
     let t = Instant::now();
     let out = import(&env, &src.url, &[]);
     let secs = t.elapsed().as_secs_f64();
-    println!("import of 100000 keys into {backend:?}: {secs:.2}s ({:.0} keys/s)", 100000.0 / secs);
+    println!(
+        "import of 100000 keys into {backend:?}: {secs:.2}s ({:.0} keys/s)",
+        100000.0 / secs
+    );
     assert!(out.contains("keys: 100000 copied"), "{out}");
     assert!(secs < 30.0, "100k keys took {secs:.1}s");
     src.drop_db().await;
