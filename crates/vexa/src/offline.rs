@@ -52,7 +52,9 @@ pub enum TokenCommand {
     Revoke { id: i64 },
 }
 
-async fn open(settings: &Settings) -> anyhow::Result<SqlIdentityStore> {
+/// The identity store named by `DATABASE_URL`, with the small pool a one-shot command needs
+/// (also used by `vexa import`).
+pub(crate) async fn open(settings: &Settings) -> anyhow::Result<SqlIdentityStore> {
     let db = Db::connect(
         &settings.store.database_url,
         &ConnectOptions {

@@ -21,7 +21,6 @@ use vexa_core::import::{map_key, SkipReason, UserRules};
 use vexa_core::{Clock, KeyId, SystemClock, Timestamp};
 use vexa_store::identity::SqlIdentityStore;
 use vexa_store::import::{ImportBatch, Snapshot};
-use vexa_store::{ConnectOptions, Db};
 
 use crate::config::Settings;
 use progress::Progress;
@@ -48,16 +47,7 @@ pub struct VexaArgs {
 
 pub async fn run(settings: &Settings, cmd: ImportCommand) -> anyhow::Result<()> {
     let ImportCommand::Vexa(args) = cmd;
-    let db = Db::connect(
-        &settings.store.database_url,
-        &ConnectOptions {
-            max_connections: 2,
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .context("cannot open DATABASE_URL")?;
-    let store = SqlIdentityStore::new(db);
+    let store = crate::offline::open(settings).await?;
     let report = import_vexa(&store, &args).await?;
     print!("{report}");
     Ok(())
