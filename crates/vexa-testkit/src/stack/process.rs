@@ -35,14 +35,53 @@ pub async fn wait_ok(url: &str, within: Duration) {
     }
 }
 
-/// `vexa up`, once its three services answer `/health`.
+/// How long `vexa up` may take to answer `/health` on all three services. Generous: on a
+/// 2-core CI machine the whole suite runs beside it (the 100k-key import among it).
+const UP_WITHIN: Duration = Duration::from_secs(60);
+
+/// `vexa up`, once its three services answer `/health`. When the process exits first or the
+/// services stay unhealthy, the panic carries the tail of its log, so a failure says why.
 pub async fn start_up(env: &StackEnv) -> UpProcess {
     let child = env.spawn("up", "up");
-    let up = UpProcess { child };
+    let mut up = UpProcess { child };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + UP_WITHIN;
     for base in [env.gateway(), env.admin(), env.meetings()] {
-        wait_ok(&format!("{base}/health"), Duration::from_secs(30)).await;
+        let url = format!("{base}/health");
+        loop {
+            if let Ok(r) = client.get(&url).timeout(Duration::from_secs(1)).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            if let Ok(Some(status)) = up.child.try_wait() {
+                panic!(
+                    "vexa up exited with {status} before {url} was healthy\n{}",
+                    log_tail(env, "up")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{url} did not become healthy within {UP_WITHIN:?}\n{}",
+                log_tail(env, "up")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     up
+}
+
+/// The last lines of `<data_dir>/<log_name>.log`, for a failure message.
+fn log_tail(env: &StackEnv, log_name: &str) -> String {
+    let path = env.data_dir.join(format!("{log_name}.log"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(40);
+            format!("--- last lines of {} ---\n{}", path.display(), lines[from..].join("\n"))
+        }
+        Err(e) => format!("(no log at {}: {e})", path.display()),
+    }
 }
 
 /// SIGTERM to a server process; it must exit with success within 40 s.
