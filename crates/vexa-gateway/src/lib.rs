@@ -93,7 +93,7 @@ impl Gateway {
             edge: EdgeGuard::new(cfg.edge.clone()),
             user_limit,
             trusted: cfg.trusted_proxies.clone(),
-            client: proxy::client(),
+            upstream_conns: Arc::default(),
             meetings,
             browser,
             admin,

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::last_used::FLUSH_EVERY;
 use crate::pipeline::State;
+use crate::proxy::PinnedConns;
 use crate::ws::CloseReason;
 
 const DRAIN_FOR: Duration = Duration::from_secs(10);
@@ -60,9 +61,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let conns = Arc::new(PinnedConns::new(state.upstream_conns.clone()));
         let service = service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(state.handle(req, peer).await) }
+            let (state, conns) = (state.clone(), conns.clone());
+            async move { Ok::<_, Infallible>(state.handle(req, peer, &conns).await) }
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
