@@ -30,6 +30,7 @@ use vexa_core::{Clock, IdentityListener, IdentityStore};
 pub use crate::body::GwBody;
 pub use crate::config::{CacheConfig, GatewayConfig, LocalUpstreams, MeetingsApiKind};
 pub use crate::error::{GatewayError, Rejection};
+pub use crate::server::reuseport_listeners;
 pub use crate::signing::IdentitySigner;
 
 pub use crate::cache::{KeyCache, Lookup};
@@ -132,6 +133,16 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         server::serve(self.state, listener, shutdown).await
+    }
+
+    /// [`Gateway::serve`], thread-per-core: one thread and current-thread runtime per
+    /// listener (from [`reuseport_listeners`]).
+    pub async fn serve_per_core(
+        self,
+        listeners: Vec<std::net::TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        server::serve_per_core(self.state, listeners, shutdown).await
     }
 }
 

@@ -207,7 +207,15 @@ impl State {
         if route.access == Access::Passthrough {
             let upstream = self.admin.as_ref().ok_or(Rejection::NotFound)?;
             return self
-                .forward(parts, body, upstream, route, None, request_id, (peer, conns))
+                .forward(
+                    parts,
+                    body,
+                    upstream,
+                    route,
+                    None,
+                    request_id,
+                    (peer, conns),
+                )
                 .await;
         }
         // A row with no service to go to is not there at all (before any key check).
@@ -236,8 +244,16 @@ impl State {
                     _ => Rejection::NotFound,
                 };
                 let upstream = upstream.ok_or(missing)?;
-                self.forward(parts, body, upstream, route, Some(&who), request_id, (peer, conns))
-                    .await?
+                self.forward(
+                    parts,
+                    body,
+                    upstream,
+                    route,
+                    Some(&who),
+                    request_id,
+                    (peer, conns),
+                )
+                .await?
             }
             Target::Passthrough | Target::Health | Target::Metrics => {
                 return Err(Rejection::NotFound)

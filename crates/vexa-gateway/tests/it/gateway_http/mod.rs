@@ -9,6 +9,7 @@
 
 mod keys;
 mod limits;
+mod per_core;
 mod proxying;
 mod routing;
 mod upstream_conns;

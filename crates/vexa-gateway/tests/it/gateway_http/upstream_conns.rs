@@ -131,9 +131,7 @@ async fn an_upstream_closing_idle_connections_costs_no_failed_request(backend: B
     gw.shutdown().await;
 }
 
-async fn concurrent_client_connections_each_get_their_own_upstream_connection(
-    backend: Backend,
-) {
+async fn concurrent_client_connections_each_get_their_own_upstream_connection(backend: Backend) {
     let up = CountingUpstream::start(Duration::from_secs(30)).await;
     let store = TestStore::new(backend).await;
     let gw = start(config(&up.url), store.clone()).await;
