@@ -130,6 +130,12 @@ run_micro() {
   cargo bench --locked -p vexa-bench --bench micro -- --noplot >"$RAW/micro.log" 2>&1 \
     || { tail -30 "$RAW/micro.log" >&2; die "criterion benches failed"; }
   grep -E '^[a-z_]+/|time:' "$RAW/micro.log" | paste - - | sed 's/  */ /g' >&2 || true
+  log "allocations per forwarded request (cargo bench -p vexa-bench --bench allocs)"
+  BENCH_RAW="$RAW" cargo bench --locked -p vexa-bench --bench allocs >"$RAW/allocs.log" 2>&1 \
+    || { tail -30 "$RAW/allocs.log" >&2; die "allocation bench failed"; }
+  BENCH_RAW="$RAW" cargo bench --locked -p vexa-bench --bench allocs -- --access-log >>"$RAW/allocs.log" 2>&1 \
+    || { tail -30 "$RAW/allocs.log" >&2; die "allocation bench failed"; }
+  grep '^allocs:' "$RAW/allocs.log" >&2 || true
 }
 
 # ------------------------------------------------------------------ load
