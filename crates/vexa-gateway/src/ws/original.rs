@@ -12,7 +12,7 @@
 //! Redis payloads are forwarded unchanged. Unlike the original, a key that stops resolving
 //! closes the socket (4401): at once on a revocation in our store (the [`Registry`]), at its
 //! `expires_at`, and — for keys of the original's identity service, which tells nobody — at the
-//! next re-check, one cache TTL (`IDENTITY_CACHE_TTL_S`) apart, or the next `subscribe`.
+//! next re-check (every half `IDENTITY_CACHE_TTL_S`, so within 1.5 × the TTL) or `subscribe`.
 //!
 //! Without `REDIS_URL` (or while Redis is unreachable) the socket is still accepted and
 //! authenticated — so a bad key learns 4401 as before — and then closed with 4503 after a
@@ -57,7 +57,7 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 /// Largest client frame accepted (the original's control frames are tiny).
 const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// Shortest interval between re-checks of the socket's key.
-const MIN_RECHECK: Duration = Duration::from_secs(1);
+const MIN_RECHECK: Duration = Duration::from_millis(250);
 
 type AuthzClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -261,7 +261,9 @@ where
         }
     };
     tokio::pin!(expiry);
-    let every = state.cache.positive_ttl().max(MIN_RECHECK);
+    // Half the TTL: a cached answer is at most one TTL old, so a key revoked at the source is
+    // seen within 1.5 × TTL (for our store the registry closes it at once anyway).
+    let every = (state.cache.positive_ttl() / 2).max(MIN_RECHECK);
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut s = Session {
