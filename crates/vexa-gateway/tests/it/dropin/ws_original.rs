@@ -533,3 +533,120 @@ async fn revocation_in_our_store_closes_the_terminated_socket_within_1s(backend:
 }
 
 on_both_backends!(revocation_in_our_store_closes_the_terminated_socket_within_1s);
+
+/// A socket that stops reading is dropped from the fan-out (close 1013) once its queue is full;
+/// another socket on the same channel gets every message regardless.
+#[tokio::test]
+async fn a_socket_that_cannot_keep_up_is_closed_without_holding_back_the_others() {
+    let s = stack().await;
+    let mut r = redis().await;
+    let channel = format!("u:{}:meetings", s.user);
+    let mut slow = connect(s.gw.addr, "/ws", Some(&s.key)).await;
+    let mut fast = connect(s.gw.addr, "/ws", Some(&s.key)).await;
+    ping(&mut slow).await;
+    ping(&mut fast).await;
+    let payload = "x".repeat(16 * 1024);
+    const MESSAGES: usize = 3000;
+    let reader = tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            assert_eq!(next_text(&mut fast).await.len(), 16 * 1024, "message {i}");
+        }
+    });
+    for _ in 0..MESSAGES {
+        publish(&mut r, &channel, &payload).await;
+    }
+    reader.await.expect("the fast socket got every message");
+    // The slow socket, read at last: what fitted in its queue and the network, then 1013.
+    let mut got = 0usize;
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(5), slow.next()).await {
+            Ok(Some(Ok(Message::Text(_)))) => got += 1,
+            Ok(Some(Ok(Message::Close(Some(frame))))) => break u16::from(frame.code),
+            other => panic!("expected frames then a close, got {other:?} after {got}"),
+        }
+    };
+    assert_eq!(code, 1013);
+    assert!(got < MESSAGES, "the slow socket was never dropped");
+    s.gw.shutdown().await;
+}
+
+/// A TCP proxy to the real Redis whose connections can be cut (Redis "restarting").
+struct CuttableProxy {
+    url: String,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CuttableProxy {
+    async fn start() -> CuttableProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("redis://{}/", listener.local_addr().expect("addr"));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let held = conns.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:6379").await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                held.lock().expect("lock").push(task);
+            }
+        });
+        CuttableProxy { url, conns }
+    }
+
+    /// Drops every open connection (new ones are accepted again).
+    fn cut(&self) {
+        for task in self.conns.lock().expect("lock").drain(..) {
+            task.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_redis_comes_back_every_live_channel_is_subscribed_again() {
+    let o = Originals::start().await;
+    let idp = OriginalIdentityDouble::start(INTERNAL_SECRET).await;
+    let user = unique_id();
+    let key = original_key(user);
+    idp.add_token(&key, user, &["tx"], 1);
+    let meeting_id = unique_id();
+    o.meetings.own(user, PLATFORM, "re-connect", meeting_id);
+    let proxy = CuttableProxy::start().await;
+    let mut cfg = ws_config(&o, &idp, Duration::from_secs(5), true);
+    cfg.redis_url = Some(proxy.url.clone());
+    let gw = start(cfg, TestStore::new(Backend::Sqlite).await).await;
+    let mut r = redis().await;
+    let mut ws = connect(gw.addr, "/ws", Some(&key)).await;
+    ping(&mut ws).await;
+    let ack = ask(
+        &mut ws,
+        json!({"action": "subscribe", "meetings": [meeting("re-connect")]}),
+    )
+    .await;
+    assert_eq!(ack["type"], "subscribed");
+    proxy.cut();
+    let user_channel = format!("u:{user}:meetings");
+    unsubscribed_soon(&mut r, &user_channel).await;
+    // The socket stays open; within the reconnect interval both channels are back.
+    let [tc, _, _] = channels(meeting_id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    for ch in [&user_channel, &tc] {
+        while numsub(&mut r, ch).await != 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{ch} not re-subscribed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    ping(&mut ws).await;
+    assert_eq!(publish(&mut r, &user_channel, "back-1").await, 1);
+    assert_eq!(next_text(&mut ws).await, "back-1");
+    assert_eq!(publish(&mut r, &tc, "back-2").await, 1);
+    assert_eq!(next_text(&mut ws).await, "back-2");
+    gw.shutdown().await;
+}
