@@ -9,7 +9,9 @@
 //!    `POST /ws/authorize-subscribe`, then its `tc:`/`bm:`/`va:` channels fanned in),
 //!    `unsubscribe`, and the original's error frames for everything else.
 //!
-//! Redis payloads are forwarded unchanged. Unlike the original, a key that stops resolving
+//! As in the original, the per-IP edge guard applies before the upgrade and the per-user
+//! limiter does not apply to `/ws`; client frames are bounded at 64 KiB (the protocol's control
+//! frames are tiny). Redis payloads are forwarded unchanged. Unlike the original, a key that stops resolving
 //! closes the socket (4401): at once on a revocation in our store (the [`Registry`]), at its
 //! `expires_at`, and — for keys of the original's identity service, which tells nobody — at the
 //! next re-check (every half `IDENTITY_CACHE_TTL_S`, so within 1.5 × the TTL) or `subscribe`.
