@@ -93,10 +93,7 @@ impl Webhook {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
-        let events = data
-            .get(WEBHOOK_EVENTS)
-            .and_then(Value::as_object)
-            .cloned();
+        let events = data.get(WEBHOOK_EVENTS).and_then(Value::as_object).cloned();
         Some(Webhook {
             url: url.to_owned(),
             secret,
@@ -157,24 +154,28 @@ impl WebhookUpdate {
         };
         let url = match body.get(WEBHOOK_URL) {
             None | Some(Value::Null) => {
-                return Err(ValidationError::new(WEBHOOK_URL, "'webhook_url' is required"))
+                return Err(ValidationError::new(
+                    WEBHOOK_URL,
+                    "'webhook_url' is required",
+                ))
             }
             Some(Value::String(u)) => u.trim().to_owned(),
             Some(_) => return Err(bad_url()),
         };
         check_url(&url)?;
-        let secret = match body.get(WEBHOOK_SECRET) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.chars().count() <= MAX_SECRET_LEN => {
-                Some(s.clone()).filter(|s| !s.is_empty())
-            }
-            Some(_) => {
-                return Err(ValidationError::new(
+        let secret =
+            match body.get(WEBHOOK_SECRET) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) if s.chars().count() <= MAX_SECRET_LEN => {
+                    Some(s.clone()).filter(|s| !s.is_empty())
+                }
+                Some(_) => return Err(ValidationError::new(
                     WEBHOOK_SECRET,
-                    format!("'webhook_secret' must be a string of at most {MAX_SECRET_LEN} characters"),
-                ))
-            }
-        };
+                    format!(
+                        "'webhook_secret' must be a string of at most {MAX_SECRET_LEN} characters"
+                    ),
+                )),
+            };
         let events = match body.get(WEBHOOK_EVENTS) {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => Some(check_events(m)?),
@@ -206,7 +207,10 @@ fn bad_url() -> ValidationError {
 }
 
 fn bad_events() -> ValidationError {
-    ValidationError::new(WEBHOOK_EVENTS, "'webhook_events' must be an object of booleans")
+    ValidationError::new(
+        WEBHOOK_EVENTS,
+        "'webhook_events' must be an object of booleans",
+    )
 }
 
 /// An absolute `http(s)` URL with a host, of sane length.
@@ -215,8 +219,7 @@ fn check_url(raw: &str) -> Result<(), ValidationError> {
         return Err(bad_url());
     }
     let parsed = url::Url::parse(raw).map_err(|_| bad_url())?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty)
-    {
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
         return Err(bad_url());
     }
     Ok(())
@@ -285,9 +288,11 @@ mod tests {
                 .unwrap_err(),
             "'webhook_events' must be an object of booleans"
         );
-        assert!(parse(json!({"webhook_url": "https://h.example", "webhook_events": {"nope": true}}))
-            .unwrap_err()
-            .starts_with("unknown webhook event 'nope'"));
+        assert!(parse(
+            json!({"webhook_url": "https://h.example", "webhook_events": {"nope": true}})
+        )
+        .unwrap_err()
+        .starts_with("unknown webhook event 'nope'"));
         assert!(parse(json!([1])).is_err());
     }
 
@@ -317,13 +322,23 @@ mod tests {
         assert!(Webhook::from_user_data(&Map::new()).is_none());
         let blank = json!({"webhook_url": ""});
         assert!(Webhook::from_user_data(blank.as_object().expect("object")).is_none());
-        assert!(!format!("{:?}", Webhook { secret: Some("s3cr3t".into()), ..hook }).contains("s3cr3t"));
+        assert!(!format!(
+            "{:?}",
+            Webhook {
+                secret: Some("s3cr3t".into()),
+                ..hook
+            }
+        )
+        .contains("s3cr3t"));
     }
 
     #[test]
     fn reserved_and_secret_keys() {
         let patch = json!({"subscription_tier": "pro", "memberships": []});
-        assert_eq!(reserved_key_in(patch.as_object().expect("object")), Some("memberships"));
+        assert_eq!(
+            reserved_key_in(patch.as_object().expect("object")),
+            Some("memberships")
+        );
         let mut data = json!({"webhook_url": "u", "webhook_secret": "s"})
             .as_object()
             .cloned()

@@ -200,7 +200,8 @@ async fn the_webhook_target_is_read_from_the_users_data(backend: Backend) {
         .expect("user");
     assert_eq!(store.webhook(u.id).await.expect("read"), None);
     assert_eq!(store.webhook(UserId(999)).await.expect("read"), None);
-    let data = json!({"webhook_url": "https://x.example/h", "webhook_secret": "s3cret", "plan": "pro"});
+    let data =
+        json!({"webhook_url": "https://x.example/h", "webhook_secret": "s3cret", "plan": "pro"});
     ids.update_user(
         u.id,
         &UserPatch {
@@ -249,7 +250,12 @@ async fn migration_4_moves_webhook_rows_into_the_users_data(backend: Backend) {
         "DELETE FROM vexa_migrations WHERE version = 4",
     ];
     let rows = [
-        (made[0].0, "https://a.example/h", Some("whsec_a"), Some(r#"{"bot.failed":true}"#)),
+        (
+            made[0].0,
+            "https://a.example/h",
+            Some("whsec_a"),
+            Some(r#"{"bot.failed":true}"#),
+        ),
         (made[1].0, "https://b.example/h", Some(""), None),
         (424_242, "https://gone.example/h", None, None),
     ];
@@ -259,14 +265,30 @@ async fn migration_4_moves_webhook_rows_into_the_users_data(backend: Backend) {
     for (id, url, secret, events) in rows {
         let sql = "INSERT INTO user_webhooks (user_id, url, secret, events, updated_at) VALUES ($1, $2, $3, $4, 1)";
         match &t.db {
-            Db::Sqlite(p) => sqlx::query(sql).bind(id).bind(url).bind(secret).bind(events).execute(p).await.map(|_| ()),
-            Db::Postgres(p) => sqlx::query(sql).bind(id).bind(url).bind(secret).bind(events).execute(p).await.map(|_| ()),
+            Db::Sqlite(p) => sqlx::query(sql)
+                .bind(id)
+                .bind(url)
+                .bind(secret)
+                .bind(events)
+                .execute(p)
+                .await
+                .map(|_| ()),
+            Db::Postgres(p) => sqlx::query(sql)
+                .bind(id)
+                .bind(url)
+                .bind(secret)
+                .bind(events)
+                .execute(p)
+                .await
+                .map(|_| ()),
         }
         .expect("insert a pre-migration row");
     }
     t.db.close().await;
 
-    let db = Db::connect(&t.url, &ConnectOptions::default()).await.expect("migrates");
+    let db = Db::connect(&t.url, &ConnectOptions::default())
+        .await
+        .expect("migrates");
     let ids = SqlIdentityStore::new(db.clone());
     let store = SqlMeetingStore::new(db.clone());
     let a = ids.user(made[0]).await.expect("read").expect("a");
@@ -275,15 +297,28 @@ async fn migration_4_moves_webhook_rows_into_the_users_data(backend: Backend) {
         json!({"subscription_tier": "pro", "webhook_url": "https://a.example/h", "webhook_secret": "whsec_a", "webhook_events": {"bot.failed": true}})
     );
     let b = ids.user(made[1]).await.expect("read").expect("b");
-    assert_eq!(Value::Object(b.data), json!({"webhook_url": "https://b.example/h"}));
+    assert_eq!(
+        Value::Object(b.data),
+        json!({"webhook_url": "https://b.example/h"})
+    );
     let c = ids.user(made[2]).await.expect("read").expect("c");
     assert_eq!(Value::Object(c.data), json!({}));
-    let hook = store.webhook(made[0]).await.expect("read").expect("a's target");
+    let hook = store
+        .webhook(made[0])
+        .await
+        .expect("read")
+        .expect("a's target");
     assert_eq!(hook.secret.as_deref(), Some("whsec_a"));
     assert!(hook.wants("bot.failed"));
     let gone = match &db {
-        Db::Sqlite(p) => sqlx::query("SELECT 1 FROM user_webhooks").execute(p).await.is_err(),
-        Db::Postgres(p) => sqlx::query("SELECT 1 FROM user_webhooks").execute(p).await.is_err(),
+        Db::Sqlite(p) => sqlx::query("SELECT 1 FROM user_webhooks")
+            .execute(p)
+            .await
+            .is_err(),
+        Db::Postgres(p) => sqlx::query("SELECT 1 FROM user_webhooks")
+            .execute(p)
+            .await
+            .is_err(),
     };
     assert!(gone, "user_webhooks is dropped");
 }
