@@ -163,19 +163,20 @@ impl WebhookUpdate {
             Some(_) => return Err(bad_url()),
         };
         check_url(&url)?;
-        let secret =
-            match body.get(WEBHOOK_SECRET) {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) if s.chars().count() <= MAX_SECRET_LEN => {
-                    Some(s.clone()).filter(|s| !s.is_empty())
-                }
-                Some(_) => return Err(ValidationError::new(
+        let secret = match body.get(WEBHOOK_SECRET) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.chars().count() <= MAX_SECRET_LEN => {
+                Some(s.clone()).filter(|s| !s.is_empty())
+            }
+            Some(_) => {
+                return Err(ValidationError::new(
                     WEBHOOK_SECRET,
                     format!(
                         "'webhook_secret' must be a string of at most {MAX_SECRET_LEN} characters"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let events = match body.get(WEBHOOK_EVENTS) {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => Some(check_events(m)?),

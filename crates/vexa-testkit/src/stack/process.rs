@@ -49,7 +49,12 @@ pub async fn start_up(env: &StackEnv) -> UpProcess {
     for base in [env.gateway(), env.admin(), env.meetings()] {
         let url = format!("{base}/health");
         loop {
-            if let Ok(r) = client.get(&url).timeout(Duration::from_secs(1)).send().await {
+            if let Ok(r) = client
+                .get(&url)
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     break;
                 }
@@ -78,7 +83,11 @@ fn log_tail(env: &StackEnv, log_name: &str) -> String {
         Ok(text) => {
             let lines: Vec<&str> = text.lines().collect();
             let from = lines.len().saturating_sub(40);
-            format!("--- last lines of {} ---\n{}", path.display(), lines[from..].join("\n"))
+            format!(
+                "--- last lines of {} ---\n{}",
+                path.display(),
+                lines[from..].join("\n")
+            )
         }
         Err(e) => format!("(no log at {}: {e})", path.display()),
     }
