@@ -17,6 +17,15 @@ pub enum AdminError {
     /// `X-Admin-API-Key` missing or wrong.
     #[error("Invalid or missing admin token.")]
     Forbidden,
+    /// `/user/*` without `X-API-Key` (the original's wording, capital K).
+    #[error("Missing API Key")]
+    MissingApiKey,
+    /// `/user/*` with a key that resolves to no live, unexpired key of an existing user.
+    #[error("Invalid API Key")]
+    InvalidApiKey,
+    /// `/user/*` with a key that holds none of the route's scopes.
+    #[error("Token scope not authorized for this endpoint")]
+    ScopeNotAuthorized,
     /// Input that breaks a rule: out-of-range value, bad email, bad mint options.
     #[error("{0}")]
     Invalid(String),
@@ -40,7 +49,10 @@ impl AdminError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AdminError::Forbidden => StatusCode::FORBIDDEN,
+            AdminError::MissingApiKey => StatusCode::UNAUTHORIZED,
+            AdminError::Forbidden | AdminError::InvalidApiKey | AdminError::ScopeNotAuthorized => {
+                StatusCode::FORBIDDEN
+            }
             AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::UserNotFound | AdminError::TokenNotFound => StatusCode::NOT_FOUND,
             AdminError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +87,9 @@ impl IntoResponse for AdminError {
             AdminError::StoreUnavailable(msg) => tracing::warn!(error = %msg, "store unavailable"),
             AdminError::Internal(msg) => tracing::error!(error = %msg, "internal error"),
             AdminError::Forbidden
+            | AdminError::MissingApiKey
+            | AdminError::InvalidApiKey
+            | AdminError::ScopeNotAuthorized
             | AdminError::Invalid(_)
             | AdminError::UserNotFound
             | AdminError::TokenNotFound => {}

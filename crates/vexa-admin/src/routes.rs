@@ -4,22 +4,23 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{Extension, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
+use vexa_core::Principal;
 use vexa_http::{answer_after_body, with_body_limit, EdgeRejection, JsonBody, OptionalJsonBody};
 
-use crate::auth::require_admin;
+use crate::auth::{require_admin, require_user_key};
 use crate::error::AdminError;
 use crate::extract::{EmailParam, KeyIdParam, Paging, UserIdParam};
 use crate::mint::MintQuery;
 use crate::observe::observe;
 use crate::service::AdminService;
-use crate::wire::{CreateUserRequest, MintRequest, PatchUserRequest};
+use crate::wire::{CreateUserRequest, MintRequest, PatchUserRequest, WebhookView};
 use crate::AdminState;
 
 #[derive(Clone)]
@@ -59,10 +60,18 @@ pub fn router(state: AdminState) -> Router {
             state.admin_token,
             require_admin,
         ));
+    // The user tier (`X-API-Key`), as the original identity service serves it.
+    let user = Router::new()
+        .route("/user/webhook", put(put_webhook).get(get_webhook))
+        .route_layer(middleware::from_fn_with_state(
+            app.service.clone(),
+            require_user_key,
+        ));
     let service = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(render_metrics))
         .nest("/admin", admin)
+        .merge(user)
         .nest_service("/console", console)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -148,4 +157,19 @@ async fn list_keys(State(app): State<App>, UserIdParam(id): UserIdParam) -> Resu
 async fn revoke_key(State(app): State<App>, KeyIdParam(id): KeyIdParam) -> Result<StatusCode> {
     app.service.revoke_key(id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn put_webhook(
+    State(app): State<App>,
+    Extension(caller): Extension<Principal>,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> Result<Response> {
+    Ok(Json(app.service.set_webhook(caller.user_id, &body).await?).into_response())
+}
+
+async fn get_webhook(
+    State(app): State<App>,
+    Extension(caller): Extension<Principal>,
+) -> Result<Json<WebhookView>> {
+    Ok(Json(app.service.webhook(caller.user_id).await?))
 }

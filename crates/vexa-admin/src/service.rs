@@ -10,14 +10,20 @@ use vexa_core::user::{
     check_len, check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS, MAX_DATA_BYTES,
     MAX_NAME_LEN, MAX_URL_LEN,
 };
+use vexa_core::webhook::{reserved_key_in, Webhook, WebhookUpdate, WEBHOOK_KEYS};
 use vexa_core::{
-    Clock, Email, IdentityListener, IdentityStore, KeyId, KeyRecord, NewUser, StoreError, User,
-    UserId, UserPatch,
+    Clock, Email, IdentityListener, IdentityStore, KeyDigest, KeyId, KeyRecord, NewUser, Principal,
+    Scope, StoreError, User, UserId, UserPatch,
 };
 
 use crate::error::AdminError;
 use crate::mint::{self, MintQuery};
-use crate::wire::{CreateUserRequest, MintRequest, MintedKeyView, PatchUserRequest, UserView};
+use crate::wire::{
+    CreateUserRequest, MintRequest, MintedKeyView, PatchUserRequest, UserView, WebhookView,
+};
+
+/// Scopes that may read and set a user's webhook (CONTRACT §4 scope table).
+const WEBHOOK_SCOPES: &[Scope] = &[Scope::Bot, Scope::Tx];
 
 /// Largest page of users one request may ask for.
 pub const MAX_PAGE: i64 = 1000;
@@ -180,6 +186,51 @@ impl AdminService {
         Ok(())
     }
 
+    /// The user tier's key check (`X-API-Key` on `/user/*`): a live, unexpired key of an existing
+    /// user, holding a scope of the webhook routes.
+    pub async fn authenticate_user(&self, raw_key: &str) -> Result<Principal, AdminError> {
+        let principal = self
+            .store
+            .resolve_key(&KeyDigest::of(raw_key))
+            .await?
+            .filter(|p| !p.is_expired_at(self.clock.now()))
+            .ok_or(AdminError::InvalidApiKey)?;
+        if !principal.scopes.intersects(WEBHOOK_SCOPES) {
+            return Err(AdminError::ScopeNotAuthorized);
+        }
+        Ok(principal)
+    }
+
+    /// `PUT /user/webhook`: checks the body, merges the settings into the user's `data` (one
+    /// locked update) and answers the user record, secret left out.
+    pub async fn set_webhook(&self, id: UserId, body: &Value) -> Result<UserView, AdminError> {
+        let update = WebhookUpdate::parse(body)?;
+        let patch = UserPatch {
+            data: Some(update.data_patch()),
+            ..UserPatch::default()
+        };
+        let user = self
+            .store
+            .update_user(id, &patch)
+            .await?
+            // The key resolved a moment ago; its user has been deleted since.
+            .ok_or(AdminError::InvalidApiKey)?;
+        self.notify(&IdentityChange::UserChanged(id));
+        Ok(user.into())
+    }
+
+    /// `GET /user/webhook`: the settings as shown (secret masked).
+    pub async fn webhook(&self, id: UserId) -> Result<WebhookView, AdminError> {
+        let user = self
+            .store
+            .user(id)
+            .await?
+            .ok_or(AdminError::InvalidApiKey)?;
+        Ok(WebhookView::new(
+            Webhook::from_user_data(&user.data).as_ref(),
+        ))
+    }
+
     /// What the admin API can tell about the store the gateways share: whether it answers,
     /// and the newest identity event they follow. Never fails: an outage is the answer.
     pub async fn store_status(&self) -> StoreStatus {
@@ -226,6 +277,9 @@ fn check_data(value: Value) -> Result<Map<String, Value>, AdminError> {
     let Value::Object(map) = value else {
         return Err(AdminError::invalid("data must be a JSON object"));
     };
+    if let Some(key) = reserved_key_in(&map) {
+        return Err(AdminError::invalid(reserved_detail(key)));
+    }
     let size = serde_json::to_vec(&map)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
@@ -237,9 +291,35 @@ fn check_data(value: Value) -> Result<Map<String, Value>, AdminError> {
     Ok(map)
 }
 
+/// Why `data.<key>` is refused by `PATCH /admin/users/{id}`.
+fn reserved_detail(key: &str) -> String {
+    if WEBHOOK_KEYS.contains(&key) {
+        format!("data.{key} is reserved: set it through PUT /user/webhook")
+    } else {
+        format!("data.{key} is reserved and cannot be set through this endpoint")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_data_keys_are_refused_by_name() {
+        for key in vexa_core::webhook::RESERVED_DATA_KEYS {
+            let data = Value::Object(Map::from_iter([(key.to_owned(), Value::Null)]));
+            let e = to_patch(PatchUserRequest {
+                data: Some(data),
+                ..PatchUserRequest::default()
+            })
+            .expect_err("reserved");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("data.{key} is reserved")),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn empty_patch_is_rejected() {

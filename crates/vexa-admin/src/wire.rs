@@ -4,7 +4,8 @@
 //! secret); a user goes out as core's `User` minus its secret `data` keys.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
+use vexa_core::webhook::{masked_secret, Webhook};
 use vexa_core::{KeyId, ScopeSet, Timestamp, User, UserId};
 
 /// `POST /admin/users`.
@@ -56,9 +57,6 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// `data` keys that are secrets and never shown back.
-const HIDDEN_DATA_KEYS: &[&str] = &["webhook_secret"];
-
 /// A user as the admin API shows it: the stored [`User`], field for field, minus the `data` keys
 /// that are secrets.
 #[derive(Debug, Serialize)]
@@ -74,10 +72,29 @@ impl UserView {
 
 impl From<User> for UserView {
     fn from(mut user: User) -> Self {
-        for k in HIDDEN_DATA_KEYS {
-            user.data.remove(*k);
-        }
+        vexa_core::webhook::without_secret_keys(&mut user.data);
         UserView(user)
+    }
+}
+
+/// `GET /user/webhook`: the user's webhook as shown, never the secret, only whether one is set
+/// and its last four characters (reference `vexa-gateway-identity.md` §1.3).
+#[derive(Debug, Serialize)]
+pub struct WebhookView {
+    pub webhook_url: Option<String>,
+    pub webhook_secret_set: bool,
+    pub webhook_secret: Option<String>,
+    pub webhook_events: Option<Map<String, Value>>,
+}
+
+impl WebhookView {
+    pub fn new(hook: Option<&Webhook>) -> WebhookView {
+        WebhookView {
+            webhook_url: hook.map(|h| h.url.clone()),
+            webhook_secret_set: hook.is_some_and(|h| h.secret.is_some()),
+            webhook_secret: hook.and_then(|h| masked_secret(h.secret.as_deref())),
+            webhook_events: hook.and_then(|h| h.events.clone()),
+        }
     }
 }
 

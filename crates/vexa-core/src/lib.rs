@@ -15,6 +15,7 @@ pub mod scope;
 pub mod store;
 pub mod time;
 pub mod user;
+pub mod webhook;
 
 pub use admin_token::AdminToken;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -179,6 +179,11 @@ impl KeyCache {
         self.0.source.admit(raw)
     }
 
+    /// How long a resolved key is trusted before its source is asked again.
+    pub fn positive_ttl(&self) -> Duration {
+        self.0.cfg.positive_ttl
+    }
+
     /// Whether keys come from our own store (then their uses are recorded there).
     pub fn is_own_store(&self) -> bool {
         self.0.source.is_own_store()

@@ -52,7 +52,8 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway. Connects to Redis when `redis_url` is set (for shared per-user limits).
+    /// Builds the gateway. Connects to Redis when `redis_url` is set (for shared per-user limits,
+    /// and with `MEETINGS_API_KIND=vexa` for the `/ws` pub/sub fan-out).
     pub async fn new(
         cfg: GatewayConfig,
         store: Arc<dyn IdentityStore>,
@@ -109,6 +110,9 @@ impl Gateway {
             metrics: observe::Metrics::new(),
             prometheus: metrics,
             sockets: Arc::new(Registry::default()),
+            terminator: (cfg.meetings_api_kind == MeetingsApiKind::Vexa)
+                .then(|| ws::original::Terminator::new(cfg.redis_url.as_deref()))
+                .transpose()?,
         };
         Ok(Gateway {
             state: Arc::new(state),

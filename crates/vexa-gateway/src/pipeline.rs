@@ -27,7 +27,9 @@ use crate::observe::{AuthOutcome, Metrics};
 use crate::proxy::{self, PinnedConns, Upstream, UpstreamConns};
 use crate::routes::{self, Access, Domain, Leg, Route, Target};
 use crate::signing::IdentitySigner;
-use crate::ws::{self, Registry, WsContext};
+use crate::ws::original::Terminator;
+use crate::ws::relay::{self, WsContext};
+use crate::ws::{self, Registry};
 
 const HEALTH_BODY: &[u8] = br#"{"status":"ok","service":"gateway"}"#;
 const PROMETHEUS: HeaderValue = HeaderValue::from_static("text/plain; version=0.0.4");
@@ -66,6 +68,8 @@ pub struct State {
     pub metrics: Metrics,
     pub prometheus: PrometheusHandle,
     pub sockets: Arc<Registry>,
+    /// `/ws` terminated as the original gateway does (`MEETINGS_API_KIND=vexa` only).
+    pub terminator: Option<Terminator>,
 }
 
 /// What the access log and metrics learn about one request.
@@ -175,7 +179,7 @@ impl State {
 
     /// The phases, in the contract's order; each `?` is a refusal that ends the request.
     async fn run(
-        &self,
+        self: &Arc<Self>,
         parts: Parts,
         body: &mut Option<Incoming>,
         peer: SocketAddr,
@@ -220,6 +224,12 @@ impl State {
         }
         // A row with no service to go to is not there at all (before any key check).
         let upstream = self.upstream_of(route)?;
+        // In front of the original meeting-api, `/ws` is accepted first and authenticated on
+        // the socket, as the original gateway does.
+        if route.target == Target::WebSocket && !self.ours {
+            let req = Self::reassemble(parts, body)?;
+            return ws::original::accept(self.clone(), req, route, index, request_id.clone());
+        }
 
         // Phase 3: authenticate.
         let who = self.authenticate(&parts, route, index).await?;
@@ -370,10 +380,12 @@ impl State {
             timeout: self.upstream_timeout,
             now,
         };
-        ws::upgrade(ctx, Self::reassemble(parts, body)?, who, request_id.clone()).await
+        relay::upgrade(ctx, Self::reassemble(parts, body)?, who, request_id.clone()).await
     }
 
-    async fn authenticate(
+    /// Phase 3: the key (`X-API-Key`; on MCP rows also `Authorization`; on `/ws` also
+    /// `?api_key=`) through the cache and the identity source.
+    pub(crate) async fn authenticate(
         &self,
         parts: &Parts,
         route: &Route,

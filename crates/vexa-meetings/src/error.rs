@@ -73,12 +73,6 @@ pub enum InvalidInput {
     NothingToEdit,
     #[error("'meeting_id' must be an integer")]
     MeetingIdNotAnInteger,
-    #[error("'webhook_url' is required")]
-    WebhookUrlRequired,
-    #[error("'webhook_url' must be an http(s) URL")]
-    WebhookUrl,
-    #[error("'webhook_events' must be an object of booleans")]
-    WebhookEvents,
     #[error("'status' is required")]
     StatusRequired,
     #[error("unknown lifecycle status '{0}'")]

@@ -8,13 +8,13 @@
 //!   identity it injected;
 //! - `wire` — every JSON shape: requests, views, the bot protocol, live frames;
 //! - `bots` — send, stop and reconfigure bots (atomic one-live-bot and concurrency-cap rules);
-//! - `meetings` — meeting records: listing, plans and metadata, deletion, transcripts;
-//!   `webhook_target` — the user's webhook (secret masked on read);
+//! - `meetings` — meeting records: listing, plans and metadata, deletion, transcripts (the
+//!   user's webhook settings live in the user's `data`, set through the admin API);
 //! - `lifecycle` — bot reports through the FSM, then WebSocket frames and webhooks;
 //! - `bot_callbacks` — the receiving end of the bot protocol (per-meeting HMAC token, `token`);
 //! - `runtime` — the `process` backend (`BOT_COMMAND`, one process group per bot);
 //! - `ws` — live frames for the caller's own meetings (`hub` fans them out); `webhook` —
-//!   signed delivery with retries;
+//!   signed delivery with retries, to the target in the user's `data`;
 //! - `error` — the one request error type and its mapping to HTTP, and the startup error;
 //! - `mock_bot` — the development bot; `config` — [`MeetingsConfig`] and its variables.
 //!
@@ -62,7 +62,6 @@ pub mod runtime;
 mod state;
 mod token;
 pub mod webhook;
-mod webhook_target;
 pub mod wire;
 mod ws;
 

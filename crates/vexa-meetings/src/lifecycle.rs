@@ -119,7 +119,7 @@ pub fn publish_status(
         transition_source: source.as_str(),
     };
     let event = |with_change: bool| MeetingEvent {
-        meeting: MeetingView::new(m),
+        meeting: MeetingView::for_webhook(m),
         status_change: with_change.then(|| change.clone()),
     };
     let dedupe = format!("{}|{}", m.id.0, m.status.as_str());

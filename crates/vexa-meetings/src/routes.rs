@@ -24,7 +24,6 @@ use crate::error::Result;
 use crate::meetings::delete::Deleted;
 use crate::meetings::{self, MeetingRef};
 use crate::state::AppState;
-use crate::webhook_target::{self, WebhookUpdate};
 use crate::wire::bot_callbacks::{LifecycleReceipt, SegmentBatch, SegmentsReceipt};
 use crate::wire::bots::{ReconfigureReceipt, StopReceipt};
 use crate::wire::meetings::{
@@ -32,7 +31,6 @@ use crate::wire::meetings::{
     RunningBots,
 };
 use crate::wire::transcripts::{TranscriptQuery, TranscriptView};
-use crate::wire::webhook::WebhookView;
 use crate::wire::HealthView;
 use crate::{bots, ws};
 
@@ -57,7 +55,6 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/transcripts/by-id/{id}", get(transcript_by_id))
         .route("/transcripts/{platform}/{native}", get(transcript_by_key))
-        .route("/user/webhook", get(get_webhook).put(put_webhook))
         .route("/ws", get(ws::upgrade))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -220,20 +217,6 @@ async fn transcript_by_key(
     let (meeting, segments) =
         meetings::transcript::by_key(&state, &caller, &platform, &native, query).await?;
     Ok(Json(TranscriptView::new(&meeting, &segments)))
-}
-
-async fn get_webhook(State(state): State<AppState>, caller: Caller) -> Result<Json<WebhookView>> {
-    let hook = webhook_target::get(&state, &caller).await?;
-    Ok(Json(WebhookView::new(hook.as_ref())))
-}
-
-async fn put_webhook(
-    State(state): State<AppState>,
-    caller: Caller,
-    Valid(update): Valid<WebhookUpdate>,
-) -> Result<Json<WebhookView>> {
-    let hook = webhook_target::put(&state, &caller, update).await?;
-    Ok(Json(WebhookView::new(Some(&hook))))
 }
 
 async fn post_lifecycle(

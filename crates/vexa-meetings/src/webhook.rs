@@ -1,4 +1,6 @@
-//! Webhook delivery, off the request path: signed envelopes, retries with backoff.
+//! Webhook delivery, off the request path: signed envelopes, retries with backoff. The target
+//! is the user's current one, read from the user's `data` through the store
+//! ([`MeetingStore::webhook`]); the admin API's `PUT /user/webhook` sets it.
 //!
 //! Signature: `X-Webhook-Signature: sha256=<hex HMAC-SHA256(secret, "<ts>.<body>")>` with
 //! `X-Webhook-Timestamp: <unix seconds>`, plus `Authorization: Bearer <secret>` as the original
@@ -11,7 +13,6 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use vexa_core::meeting::{MeetingStore, Webhook};
 use vexa_core::{Clock, UserId};
@@ -51,16 +52,6 @@ pub fn sign(secret: &str, ts: i64, body: &[u8]) -> String {
     mac.update(b".");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-fn wanted(hook: &Webhook, event_type: &str) -> bool {
-    match &hook.events {
-        Some(events) => match events.get(event_type).and_then(Value::as_bool) {
-            Some(flag) => flag,
-            None => event_type == "meeting.completed",
-        },
-        None => event_type == "meeting.completed",
-    }
 }
 
 impl Webhooks {
@@ -104,7 +95,7 @@ impl Webhooks {
         data: MeetingEvent,
     ) {
         let hook = match self.store.webhook(user).await {
-            Ok(Some(h)) if wanted(&h, event_type) => h,
+            Ok(Some(h)) if h.wants(event_type) => h,
             _ => return,
         };
         let digest = Sha256::digest(format!("{dedupe_key}|{event_type}").as_bytes());
@@ -179,8 +170,8 @@ mod tests {
             secret: None,
             events: None,
         };
-        assert!(wanted(&h, "meeting.completed"));
-        assert!(!wanted(&h, "meeting.status_change"));
+        assert!(h.wants("meeting.completed"));
+        assert!(!h.wants("meeting.status_change"));
     }
 
     #[test]

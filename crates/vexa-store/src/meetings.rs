@@ -1,10 +1,12 @@
-//! SQLite and PostgreSQL implementation of [`MeetingStore`], one code path for both.
+//! SQLite and PostgreSQL implementation of [`MeetingStore`], one code path for both. The
+//! webhook target is read from the user's `data` (`users`, owned by the identity store), where
+//! the admin API's `PUT /user/webhook` writes it.
 //!
 //! Rules that must hold under concurrency are decided inside one transaction whose first
 //! statement is a write to a per-user (or per-row) lock: on PostgreSQL that takes a row lock,
 //! on SQLite the database write lock, so check-then-insert cannot interleave.
 //!
-//! Rows are read into `FromRow` structs ([`MeetingRow`], [`SegmentRow`], [`WebhookRow`]) and
+//! Rows are read into `FromRow` structs ([`MeetingRow`], [`SegmentRow`]) and
 //! parsed into domain values in one place each. Status sets in SQL (`IN (…)`) are rendered from
 //! the domain's slices ([`MeetingStatus::LIVE`], [`MeetingStatus::CAP`], …).
 
@@ -21,7 +23,7 @@ use crate::{map_err, with_pool, Db};
 mod sql;
 mod rows;
 
-use rows::{claim_plan, json, status_list, MeetingRow, SegmentRow, WebhookRow};
+use rows::{claim_plan, json_object, status_list, MeetingRow, SegmentRow};
 use sql::{LOCK_USER, SELECT_BY_ID};
 
 /// The meetings store over a [`Db`].
@@ -335,38 +337,14 @@ impl MeetingStore for SqlMeetingStore {
 
     async fn webhook(&self, user: UserId) -> Result<Option<Webhook>, StoreError> {
         with_pool!(&self.db, p => {
-            let row: Option<WebhookRow> =
-                sqlx::query_as("SELECT url, secret, events FROM user_webhooks WHERE user_id = $1")
-                    .bind(user.0)
-                    .fetch_optional(p)
-                    .await
-                    .map_err(map_err)?;
-            Ok(row.map(Webhook::from))
-        })
-    }
-
-    async fn set_webhook(
-        &self,
-        user: UserId,
-        hook: &Webhook,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let events = hook.events.as_ref().map(json);
-        with_pool!(&self.db, p => {
-            sqlx::query(
-                "INSERT INTO user_webhooks (user_id, url, secret, events, updated_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (user_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, \
-                 events = excluded.events, updated_at = excluded.updated_at",
-            )
-            .bind(user.0)
-            .bind(&hook.url)
-            .bind(hook.secret.clone())
-            .bind(events.clone())
-            .bind(now.0)
-            .execute(p)
-            .await
-            .map_err(map_err)?;
-            Ok(())
+            let row: Option<(String,)> = sqlx::query_as("SELECT data FROM users WHERE id = $1")
+                .bind(user.0)
+                .fetch_optional(p)
+                .await
+                .map_err(map_err)?;
+            Ok(row
+                .and_then(|(data,)| json_object(&data))
+                .and_then(|data| Webhook::from_user_data(&data)))
         })
     }
 }

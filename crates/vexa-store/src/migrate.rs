@@ -13,6 +13,10 @@ const SQLITE: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/sqlite/0003_import_origin.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_webhook_in_user_data.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_identity.sql")),
@@ -20,6 +24,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         3,
         include_str!("../migrations/postgres/0003_import_origin.sql"),
+    ),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_webhook_in_user_data.sql"),
     ),
 ];
 

@@ -1,5 +1,5 @@
 //! Property tests of the admin API's request bodies (and query strings) on every route that reads
-//! one, over the real router and a real SQLite store: arbitrary JSON values of every type,
+//! one (`PUT /user/webhook` with the user's key included), over the real router and a real SQLite store: arbitrary JSON values of every type,
 //! unknown fields, wrong types, huge and non-finite-looking numbers, deep nesting, broken and
 //! non-UTF-8 bytes. The answer is always either a 2xx or a 4xx whose JSON body has a `detail`;
 //! never a 5xx, never a panic.
@@ -29,6 +29,9 @@ const FIELDS: &[&str] = &[
     "id",
     "token",
     "user_id",
+    "webhook_url",
+    "webhook_secret",
+    "webhook_events",
 ];
 
 fn number() -> impl Strategy<Value = Value> {
@@ -172,6 +175,8 @@ enum Route {
     MintOnMissingUser,
     ListUsers,
     RevokeMissing,
+    /// `PUT /user/webhook` with the user's own key.
+    PutWebhook,
 }
 
 fn route() -> impl Strategy<Value = Route> {
@@ -182,6 +187,7 @@ fn route() -> impl Strategy<Value = Route> {
         1 => Just(Route::MintOnMissingUser),
         1 => Just(Route::ListUsers),
         1 => Just(Route::RevokeMissing),
+        3 => Just(Route::PutWebhook),
     ]
 }
 
@@ -227,10 +233,12 @@ fn check(res: &Reply, what: &str) -> Result<(), TestCaseError> {
 #[test]
 fn arbitrary_bodies_on_every_admin_route_never_500() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (app, user): (TestApp, i64) = rt.block_on(async {
+    let (app, user, key): (TestApp, i64, String) = rt.block_on(async {
         let app = app_on(TestDb::sqlite().await);
         let user = app.user("fuzz-owner@acme.com").await;
-        (app, user)
+        let minted = app.mint(user, "?scopes=bot").await;
+        let key = minted["token"].as_str().unwrap_or_default().to_owned();
+        (app, user, key)
     });
     let statuses = RefCell::new(BTreeMap::<String, BTreeMap<u16, u32>>::new());
     let strategy = (
@@ -239,6 +247,7 @@ fn arbitrary_bodies_on_every_admin_route_never_500() {
             body_for(&["email", "name", "image_url", "max_concurrent_bots"]),
             body_for(&["name", "image_url", "max_concurrent_bots", "data"]),
             body_for(&["scopes", "name", "expires_in"]),
+            body_for(&["webhook_url", "webhook_secret", "webhook_events"]),
         ],
         query(),
     );
@@ -253,12 +262,17 @@ fn arbitrary_bodies_on_every_admin_route_never_500() {
                 }
                 Route::ListUsers => (Method::GET, format!("/admin/users{query}")),
                 Route::RevokeMissing => (Method::DELETE, "/admin/tokens/999999".to_owned()),
+                Route::PutWebhook => (Method::PUT, "/user/webhook".to_owned()),
             };
             let bytes = match &body {
                 Body::Json(v) => v.to_string().into_bytes(),
                 Body::Raw(b) => b.clone(),
             };
-            let res = rt.block_on(app.admin(method.clone(), &path).raw_json(bytes).send());
+            let call = match route {
+                Route::PutWebhook => app.anon(method.clone(), &path).header("x-api-key", &key),
+                _ => app.admin(method.clone(), &path),
+            };
+            let res = rt.block_on(call.raw_json(bytes).send());
             let what = format!("{method} {path}");
             check(&res, &what)?;
             if matches!(route, Route::Mint) && res.status.as_u16() == 201 {
@@ -282,7 +296,7 @@ fn arbitrary_bodies_on_every_admin_route_never_500() {
     let statuses = statuses.into_inner();
     eprintln!("admin body fuzz: {statuses:?}");
     // The generators reach both outcomes on the body routes.
-    for r in ["CreateUser", "PatchUser", "Mint"] {
+    for r in ["CreateUser", "PatchUser", "Mint", "PutWebhook"] {
         let s = statuses.get(r).cloned().unwrap_or_default();
         assert!(s.keys().any(|c| *c >= 400), "{r}: {s:?}");
     }

@@ -8,6 +8,8 @@
 //! - `keys`: minting, listing, revoking (both);
 //! - `logging`: one log line per request, never a secret;
 //! - `serve`: the API over a real socket, graceful shutdown, keep-alive after a refusal;
+//! - `user_webhook`: `PUT`/`GET /user/webhook` by the user's key, the settings in `data`, the
+//!   reserved `data` keys PATCH refuses (both);
 //! - `users`: find-or-create, lookup, paging, patch and delete (both);
 //! - `support`: the harness (the router over a real store, a request builder).
 
@@ -18,4 +20,5 @@ mod keys;
 mod logging;
 mod serve;
 mod support;
+mod user_webhook;
 mod users;

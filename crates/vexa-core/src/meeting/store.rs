@@ -8,6 +8,7 @@ use super::{DataPatch, MeetingStatus, Platform};
 use crate::error::StoreError;
 use crate::time::Timestamp;
 use crate::user::UserId;
+pub use crate::webhook::Webhook;
 
 /// Database id of a meeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -91,16 +92,7 @@ pub struct Segment {
     pub updated_at: Timestamp,
 }
 
-/// A user's webhook target.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Webhook {
-    pub url: String,
-    pub secret: Option<String>,
-    /// `{event_type: bool}`; `None` = never set (only `meeting.completed` is delivered).
-    pub events: Option<Map<String, Value>>,
-}
-
-/// Meetings, bot sessions, transcripts and webhook targets. Every method is one short
+/// Meetings, bot sessions and transcripts, and the webhook targets meetings deliver to. Every method is one short
 /// transaction; rules that must hold under concurrency are decided inside it.
 #[async_trait]
 pub trait MeetingStore: Send + Sync + 'static {
@@ -166,11 +158,7 @@ pub trait MeetingStore: Send + Sync + 'static {
     async fn upsert_segments(&self, id: MeetingId, segments: &[Segment]) -> Result<(), StoreError>;
     /// The transcript, ordered by start time.
     async fn segments(&self, id: MeetingId) -> Result<Vec<Segment>, StoreError>;
+    /// The user's webhook target, read from the user's `data`
+    /// ([`Webhook::from_user_data`]); `None` when unset or when there is no such user.
     async fn webhook(&self, user: UserId) -> Result<Option<Webhook>, StoreError>;
-    async fn set_webhook(
-        &self,
-        user: UserId,
-        hook: &Webhook,
-        now: Timestamp,
-    ) -> Result<(), StoreError>;
 }

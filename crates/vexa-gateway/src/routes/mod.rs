@@ -525,7 +525,7 @@ mod tests {
     fn ours_rows_fall_back_or_vanish() {
         let (_, row) = find(&Method::PUT, "/user/webhook", false).expect("row");
         assert_eq!(row.domain(false), Some(Domain::Admin));
-        assert_eq!(row.domain(true), Some(Domain::Meetings));
+        assert_eq!(row.domain(true), Some(Domain::Admin));
         let (_, row) = find(&Method::GET, "/recordings", false).expect("row");
         assert_eq!(row.domain(false), Some(Domain::Meetings));
         assert_eq!(row.domain(true), None);

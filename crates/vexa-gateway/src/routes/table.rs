@@ -59,11 +59,6 @@ impl Route {
         self
     }
 
-    const fn ours_at(mut self, d: Domain) -> Route {
-        self.ours = Ours::At(d);
-        self
-    }
-
     const fn leg(mut self, leg: Leg) -> Route {
         self.leg = leg;
         self
@@ -208,9 +203,9 @@ pub const ROUTES: &[Route] = &[
         M,
     )
     .not_ours(),
-    // User settings. The original's identity service serves `/user/webhook`; ours is still in
-    // our meetings service (`ours_at`), which keeps `vexa up` exactly as it was.
-    r(set(&["GET", "PUT"]), "/user/webhook", s(BOT_OR_TX), A).ours_at(Domain::Meetings),
+    // User settings. The identity service serves `/user/webhook` (the settings live in the
+    // user's `data`), the original's and ours alike.
+    r(set(&["GET", "PUT"]), "/user/webhook", s(BOT_OR_TX), A),
     r(one("GET"), "/user/webhook/deliveries", s(BOT_OR_TX), M)
         .to("/webhooks/deliveries")
         .not_ours(),

@@ -10,9 +10,11 @@ pub mod stop;
 use std::sync::Arc;
 
 use rand::RngCore;
+use serde_json::Value;
 use vexa_core::meeting::{
     CreateBotError, LifecycleEvent, Meeting, MeetingStatus, NewMeeting, TransitionSource,
 };
+use vexa_core::webhook::{WEBHOOK_EVENTS, WEBHOOK_URL};
 use vexa_core::Timestamp;
 
 pub use order::BotOrder;
@@ -60,12 +62,22 @@ async fn record(
     order: &BotOrder,
     now: Timestamp,
 ) -> Result<Meeting> {
+    let mut data = order.meeting_data();
+    // The user's webhook as set when the bot was requested, as 0.12 records it on the meeting
+    // (`data.webhook_url`, `data.webhook_events`; reference `vexa-meetings.md` §3.3, §8.1). The
+    // secret is not copied: delivery reads it from the user's `data`, its one place at rest.
+    if let Some(hook) = state.store.webhook(caller.user_id).await? {
+        data.insert(WEBHOOK_URL.into(), Value::from(hook.url));
+        if let Some(events) = hook.events {
+            data.insert(WEBHOOK_EVENTS.into(), Value::Object(events));
+        }
+    }
     let new = NewMeeting {
         user_id: caller.user_id,
         platform: order.target.platform,
         native_meeting_id: Some(order.target.native_id.clone()),
         status: MeetingStatus::Requested,
-        data: order.meeting_data(),
+        data,
     };
     match state
         .store

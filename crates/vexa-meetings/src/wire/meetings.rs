@@ -128,6 +128,16 @@ impl MeetingView {
         view
     }
 
+    /// The meeting as a webhook event carries it: without the webhook settings themselves
+    /// (reference `vexa-meetings.md` §8.2, "cleaned").
+    pub fn for_webhook(m: &Meeting) -> MeetingView {
+        let mut view = MeetingView::new(m);
+        for k in vexa_core::webhook::WEBHOOK_KEYS {
+            view.data.remove(k);
+        }
+        view
+    }
+
     /// A list row: light, the bulky keys are left to `GET /meetings/{id}`.
     pub fn row(m: &Meeting) -> MeetingView {
         let mut view = MeetingView::new(m);

@@ -6,8 +6,7 @@
 //!
 //! - `bots` — `POST /bots`, `PUT /bots/{p}/{n}/config` and their answers;
 //! - `meetings` — listing queries, plans, metadata, meeting views and list shapes;
-//! - `transcripts` — transcript and segment views;
-//! - `webhook` — the user's webhook target (`/user/webhook`).
+//! - `transcripts` — transcript and segment views.
 
 pub mod bot_callbacks;
 pub mod bot_config;
@@ -16,7 +15,6 @@ pub mod field;
 pub mod live;
 pub mod meetings;
 pub mod transcripts;
-pub mod webhook;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -8,6 +8,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vexa_core::webhook::WebhookUpdate;
+use vexa_core::{Email, IdentityStore, NewUser, Timestamp, UserPatch};
+use vexa_store::identity::SqlIdentityStore;
 use vexa_testkit::{on_both_backends, Backend, TestDb, INTERNAL_SECRET};
 
 use crate::support::*;
@@ -419,39 +422,48 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-async fn webhooks_are_signed_retried_and_the_secret_is_masked_on_read(backend: Backend) {
+/// The user's webhook as the admin API's `PUT /user/webhook` stores it: in the user's `data`.
+async fn user_with_webhook(db: &TestDb, url: &str) -> i64 {
+    let ids = SqlIdentityStore::new(db.db.clone());
+    let new = NewUser {
+        email: Email::parse("hooks@acme.example").unwrap(),
+        name: None,
+        image_url: None,
+        max_concurrent_bots: 3,
+    };
+    let (user, _) = ids.create_or_find_user(&new, Timestamp(1)).await.unwrap();
+    let body = json!({"webhook_url": url, "webhook_secret": "whsec_test_secret",
+                      "webhook_events": {"meeting.completed": true, "bot.failed": true}});
+    let patch = UserPatch {
+        data: Some(WebhookUpdate::parse(&body).unwrap().data_patch()),
+        ..UserPatch::default()
+    };
+    ids.update_user(user.id, &patch).await.unwrap().unwrap();
+    user.id.0
+}
+
+async fn webhooks_are_signed_retried_and_read_from_the_users_data(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(db, Some(mock_bot())).await;
     let (url, seen) = receiver().await;
+    let user = user_with_webhook(&db, &url).await;
+    let app = spawn_app(db, Some(mock_bot())).await;
+    // The meetings service no longer serves the settings: the admin API does.
     let (code, _) = app
-        .call(
-            Method::PUT,
-            "/user/webhook",
-            1,
-            Some(json!({"webhook_url": "ftp://x"})),
-        )
+        .call(Method::GET, "/user/webhook", user, None)
         .await
         .parts();
-    assert_eq!(code, 422);
-    let (code, hook) = app
-            .call(Method::PUT, "/user/webhook", 1, Some(json!({"webhook_url": url, "webhook_secret": "whsec_test_secret", "webhook_events": {"meeting.completed": true, "bot.failed": true}})))
-            .await
-.parts();
-    assert_eq!(code, 200, "{hook}");
-    let (_, read) = app
-        .call(Method::GET, "/user/webhook", 1, None)
-        .await
-        .parts();
-    assert_eq!(read["webhook_secret"], "********cret");
-    assert_eq!(read["webhook_secret_set"], true);
-    assert!(!read.to_string().contains("whsec_test_secret"));
+    assert_eq!(code, 404);
 
     let (_, m) = app
-        .post_bot(1, scenario("hook-room", "reject"))
+        .post_bot(user, scenario("hook-room", "reject"))
         .await
         .parts();
+    // The meeting records the webhook as set when the bot was requested; never the secret.
+    assert_eq!(m["data"]["webhook_url"], url.as_str(), "{m}");
+    assert_eq!(m["data"]["webhook_events"]["bot.failed"], true, "{m}");
+    assert!(!m.to_string().contains("whsec_test_secret"), "{m}");
     let id = m["id"].as_i64().unwrap();
-    app.wait_status(1, id, "failed", 10).await;
+    app.wait_status(user, id, "failed", 10).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let (head, body) = loop {
         let got = seen.lock().unwrap().clone();
@@ -479,6 +491,12 @@ async fn webhooks_are_signed_retried_and_the_secret_is_masked_on_read(backend: B
     assert_eq!(envelope["data"]["meeting"]["id"], id);
     assert!(envelope["event_id"].as_str().unwrap().starts_with("evt_"));
     assert!(!String::from_utf8_lossy(&body).contains("whsec_test_secret"));
+    assert!(
+        envelope["data"]["meeting"]["data"]
+            .get("webhook_url")
+            .is_none(),
+        "the event's meeting is cleaned of the webhook settings: {envelope}"
+    );
     let first = seen.lock().unwrap()[0].1.clone();
     assert_eq!(first, body, "a retry resends the same envelope");
     app.wait_no_bots(5).await;
@@ -534,7 +552,7 @@ on_both_backends!(
     parallel_requests_for_one_meeting_create_one_bot_and_the_rest_get_409,
     another_users_identity_sees_nothing,
     metadata_merges_in_any_status_and_finished_transcripts_can_be_erased,
-    webhooks_are_signed_retried_and_the_secret_is_masked_on_read,
+    webhooks_are_signed_retried_and_read_from_the_users_data,
 );
 
 on_both_backends!(planned_meetings_are_created_patched_claimed_and_deleted,);

@@ -122,7 +122,7 @@ async fn a_body_over_the_limit_with_content_length_is_the_contracts_json_413() {
     for route in [
         "POST /bots",
         "POST /meetings",
-        "PUT /user/webhook",
+        "PATCH /meetings/1",
         "POST /internal/bot/segments",
     ] {
         let (method, path) = route.split_once(' ').unwrap();
@@ -183,7 +183,7 @@ async fn malformed_paths_queries_and_bodies_get_a_json_detail(backend: Backend) 
         ("GET /transcripts/google_meet/%C3%28 HTTP/1.1", "", 422),
         ("POST /meetings HTTP/1.1\r\nContent-Length: 5", "{nope", 422),
         ("POST /meetings HTTP/1.1\r\nContent-Length: 5", "[1,2]", 422),
-        ("PUT /user/webhook HTTP/1.1\r\nContent-Length: 2", "{}", 422),
+        ("POST /bots HTTP/1.1\r\nContent-Length: 2", "{}", 422),
         ("GET /ws HTTP/1.1", "", 400),
     ] {
         let (status, headers, answer) = exchange(app.addr, head, body.as_bytes()).await;

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 use vexa_core::meeting::{
-    DataPatch, Meeting, MeetingId, MeetingStatus, NewMeeting, Platform, Segment, Webhook,
+    DataPatch, Meeting, MeetingId, MeetingStatus, NewMeeting, Platform, Segment,
 };
 use vexa_core::{StoreError, Timestamp, UserId};
 
@@ -84,26 +84,7 @@ impl From<SegmentRow> for Segment {
     }
 }
 
-/// A `user_webhooks` row as stored.
-#[derive(sqlx::FromRow)]
-pub(super) struct WebhookRow {
-    url: String,
-    secret: Option<String>,
-    /// JSON object as text.
-    events: Option<String>,
-}
-
-impl From<WebhookRow> for Webhook {
-    fn from(r: WebhookRow) -> Webhook {
-        Webhook {
-            url: r.url,
-            secret: r.secret,
-            events: r.events.as_deref().and_then(json_object),
-        }
-    }
-}
-
-fn json_object(text: &str) -> Option<Map<String, Value>> {
+pub(super) fn json_object(text: &str) -> Option<Map<String, Value>> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(m)) => Some(m),
         _ => None,

@@ -8,8 +8,10 @@ use vexa_core::meeting::{
     CreateBotError, DataPatch, MeetingFilter, MeetingStatus, MeetingStore, NewMeeting, Platform,
     Segment, StatusUpdate, Webhook,
 };
-use vexa_core::{Timestamp, UserId};
+use vexa_core::{Email, IdentityStore, NewUser, Timestamp, UserId, UserPatch};
+use vexa_store::identity::SqlIdentityStore;
 use vexa_store::meetings::SqlMeetingStore;
+use vexa_store::{ConnectOptions, Db};
 use vexa_testkit::{on_both_backends, Backend, TestDb};
 
 fn bot(user: i64, native: &str) -> NewMeeting {
@@ -178,20 +180,155 @@ async fn segments_upsert_by_id_and_confirmed_text_is_not_replaced_by_a_draft(bac
     assert_eq!((got[0].text.as_str(), got[0].completed), ("hello", true));
 }
 
-async fn webhook_targets_round_trip(backend: Backend) {
+fn user(email: &str) -> NewUser {
+    NewUser {
+        email: Email::parse(email).expect("valid email"),
+        name: None,
+        image_url: None,
+        max_concurrent_bots: 3,
+    }
+}
+
+/// The target is read from the user's `data`, where the admin API writes it.
+async fn the_webhook_target_is_read_from_the_users_data(backend: Backend) {
     let t = TestDb::new(backend).await;
     let store = SqlMeetingStore::new(t.db.clone());
-    assert_eq!(store.webhook(UserId(3)).await.expect("read"), None);
+    let ids = SqlIdentityStore::new(t.db.clone());
+    let (u, _) = ids
+        .create_or_find_user(&user("hook@acme.example"), Timestamp(1))
+        .await
+        .expect("user");
+    assert_eq!(store.webhook(u.id).await.expect("read"), None);
+    assert_eq!(store.webhook(UserId(999)).await.expect("read"), None);
+    let data =
+        json!({"webhook_url": "https://x.example/h", "webhook_secret": "s3cret", "plan": "pro"});
+    ids.update_user(
+        u.id,
+        &UserPatch {
+            data: data.as_object().cloned(),
+            ..UserPatch::default()
+        },
+    )
+    .await
+    .expect("write")
+    .expect("exists");
     let hook = Webhook {
         url: "https://x.example/h".into(),
         secret: Some("s3cret".into()),
         events: None,
     };
-    store
-        .set_webhook(UserId(3), &hook, Timestamp(1))
+    assert_eq!(store.webhook(u.id).await.expect("read"), Some(hook));
+}
+
+/// Migration 4 on a database that has a `user_webhooks` row (the schema before it): the row's
+/// target lands in the user's `data`, the user's other keys survive, the table is gone.
+async fn migration_4_moves_webhook_rows_into_the_users_data(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let ids = SqlIdentityStore::new(t.db.clone());
+    let mut made = Vec::new();
+    for email in ["a@acme.example", "b@acme.example", "c@acme.example"] {
+        let (u, _) = ids
+            .create_or_find_user(&user(email), Timestamp(1))
+            .await
+            .expect("user");
+        made.push(u.id);
+    }
+    let keep = json!({"subscription_tier": "pro"});
+    ids.update_user(
+        made[0],
+        &UserPatch {
+            data: keep.as_object().cloned(),
+            ..UserPatch::default()
+        },
+    )
+    .await
+    .expect("write");
+    // Back to the schema before migration 4 (0002's table, verbatim), with rows in it.
+    let before = [
+        "CREATE TABLE user_webhooks (user_id BIGINT PRIMARY KEY, url TEXT NOT NULL, secret TEXT, \
+         events TEXT, updated_at BIGINT NOT NULL)",
+        "DELETE FROM vexa_migrations WHERE version = 4",
+    ];
+    let rows = [
+        (
+            made[0].0,
+            "https://a.example/h",
+            Some("whsec_a"),
+            Some(r#"{"bot.failed":true}"#),
+        ),
+        (made[1].0, "https://b.example/h", Some(""), None),
+        (424_242, "https://gone.example/h", None, None),
+    ];
+    for sql in before {
+        exec(&t.db, sql).await;
+    }
+    for (id, url, secret, events) in rows {
+        let sql = "INSERT INTO user_webhooks (user_id, url, secret, events, updated_at) VALUES ($1, $2, $3, $4, 1)";
+        match &t.db {
+            Db::Sqlite(p) => sqlx::query(sql)
+                .bind(id)
+                .bind(url)
+                .bind(secret)
+                .bind(events)
+                .execute(p)
+                .await
+                .map(|_| ()),
+            Db::Postgres(p) => sqlx::query(sql)
+                .bind(id)
+                .bind(url)
+                .bind(secret)
+                .bind(events)
+                .execute(p)
+                .await
+                .map(|_| ()),
+        }
+        .expect("insert a pre-migration row");
+    }
+    t.db.close().await;
+
+    let db = Db::connect(&t.url, &ConnectOptions::default())
         .await
-        .expect("write");
-    assert_eq!(store.webhook(UserId(3)).await.expect("read"), Some(hook));
+        .expect("migrates");
+    let ids = SqlIdentityStore::new(db.clone());
+    let store = SqlMeetingStore::new(db.clone());
+    let a = ids.user(made[0]).await.expect("read").expect("a");
+    assert_eq!(
+        Value::Object(a.data),
+        json!({"subscription_tier": "pro", "webhook_url": "https://a.example/h", "webhook_secret": "whsec_a", "webhook_events": {"bot.failed": true}})
+    );
+    let b = ids.user(made[1]).await.expect("read").expect("b");
+    assert_eq!(
+        Value::Object(b.data),
+        json!({"webhook_url": "https://b.example/h"})
+    );
+    let c = ids.user(made[2]).await.expect("read").expect("c");
+    assert_eq!(Value::Object(c.data), json!({}));
+    let hook = store
+        .webhook(made[0])
+        .await
+        .expect("read")
+        .expect("a's target");
+    assert_eq!(hook.secret.as_deref(), Some("whsec_a"));
+    assert!(hook.wants("bot.failed"));
+    let gone = match &db {
+        Db::Sqlite(p) => sqlx::query("SELECT 1 FROM user_webhooks")
+            .execute(p)
+            .await
+            .is_err(),
+        Db::Postgres(p) => sqlx::query("SELECT 1 FROM user_webhooks")
+            .execute(p)
+            .await
+            .is_err(),
+    };
+    assert!(gone, "user_webhooks is dropped");
+}
+
+async fn exec(db: &Db, sql: &str) {
+    match db {
+        Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 on_both_backends!(
@@ -200,5 +337,6 @@ on_both_backends!(
     a_terminal_meeting_frees_the_key_and_the_cap,
     a_planned_meeting_is_claimed_in_place_by_a_bot_request,
     segments_upsert_by_id_and_confirmed_text_is_not_replaced_by_a_draft,
-    webhook_targets_round_trip,
+    the_webhook_target_is_read_from_the_users_data,
+    migration_4_moves_webhook_rows_into_the_users_data,
 );

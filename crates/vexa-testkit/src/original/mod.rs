@@ -4,7 +4,8 @@
 //! - [`RecordingDouble`]s of the meeting-api, the identity service's user tier, the agent-api and
 //!   MCP record every request (method, path, query, headers, body) and answer JSON by default, SSE
 //!   on the agent's streaming legs, a long-lived stream on the MCP GET relay, `206` with
-//!   `Content-Range` on a recording download asked with `Range`;
+//!   `Content-Range` on a recording download asked with `Range`, and the meeting-api's
+//!   `/ws/authorize-subscribe` as the original (the meetings a fixture table says the caller owns);
 //! - [`OriginalIdentityDouble`] answers the identity service's `/internal/validate` (valid, 401,
 //!   403, 500 or stalling) and counts the calls, so tests can assert the load put on the original.
 

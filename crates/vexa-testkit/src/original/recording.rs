@@ -1,6 +1,7 @@
 //! [`RecordingDouble`]: the server behind every double of `original`.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,12 +32,29 @@ pub struct Received {
     pub body: Bytes,
 }
 
+/// A meeting the meeting-api double's `/ws/authorize-subscribe` knows: who owns it.
+#[derive(Debug, Clone)]
+struct Owned {
+    user_id: String,
+    platform: String,
+    native_id: String,
+    meeting_id: String,
+}
+
+/// The meeting-api double's `/ws/authorize-subscribe` fixture: which user owns which meeting,
+/// and the status it answers with (200 unless a test says otherwise).
+struct Authorizer {
+    owned: Mutex<Vec<Owned>>,
+    status: AtomicU16,
+}
+
 /// A running double: its base URL and what it received so far.
 #[derive(Clone)]
 pub struct RecordingDouble {
     pub name: &'static str,
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    authorizer: Arc<Authorizer>,
 }
 
 impl RecordingDouble {
@@ -47,12 +65,19 @@ impl RecordingDouble {
             .expect("bind a loopback port");
         let addr = listener.local_addr().expect("local addr");
         let received = Arc::new(Mutex::new(Vec::new()));
+        let authorizer = Arc::new(Authorizer {
+            owned: Mutex::new(Vec::new()),
+            status: AtomicU16::new(200),
+        });
         let log = received.clone();
+        let authz = authorizer.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let log = log.clone();
+                let authz = authz.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(name, log.clone(), req));
+                    let service =
+                        service_fn(move |req| handle(name, log.clone(), authz.clone(), req));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -63,7 +88,37 @@ impl RecordingDouble {
             name,
             url: format!("http://{addr}"),
             received,
+            authorizer,
         }
+    }
+
+    /// meeting-api: `user_id` owns meeting `meeting_id`, known to clients as
+    /// (`platform`, `native_id`); `/ws/authorize-subscribe` authorizes it for that user only.
+    pub fn own(&self, user_id: i64, platform: &str, native_id: &str, meeting_id: i64) {
+        self.authorizer
+            .owned
+            .lock()
+            .expect("fixture lock")
+            .push(Owned {
+                user_id: user_id.to_string(),
+                platform: platform.to_owned(),
+                native_id: native_id.to_owned(),
+                meeting_id: meeting_id.to_string(),
+            });
+    }
+
+    /// meeting-api: the status `/ws/authorize-subscribe` answers with from now on (200 serves
+    /// the fixture; anything else answers `{"detail":"double failure"}`).
+    pub fn set_authorize_status(&self, status: u16) {
+        self.authorizer.status.store(status, Ordering::SeqCst);
+    }
+
+    /// What this double received on `path`, oldest first.
+    pub fn received_on(&self, path: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
     }
 
     /// Everything received so far, oldest first.
@@ -86,6 +141,7 @@ fn full(b: impl Into<Bytes>) -> Body {
 async fn handle(
     name: &'static str,
     log: Arc<Mutex<Vec<Received>>>,
+    authz: Arc<Authorizer>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
@@ -113,6 +169,9 @@ async fn handle(
     if let Some(resp) = ranged(name, &got) {
         return Ok(resp);
     }
+    if name == "meeting-api" && got.method == "POST" && got.path == "/ws/authorize-subscribe" {
+        return Ok(authorize_subscribe(&authz, &got));
+    }
     let out = serde_json::json!({
         "double": name,
         "method": got.method,
@@ -124,6 +183,71 @@ async fn handle(
         .header("content-type", "application/json")
         .body(full(out.to_string()))
         .expect("response"))
+}
+
+fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(full(body.to_string()))
+        .expect("response")
+}
+
+/// The original meeting-api's `POST /ws/authorize-subscribe`: the caller is `x-user-id` (401
+/// without it); each `{platform, native_meeting_id}` is authorized when that user owns it.
+fn authorize_subscribe(authz: &Authorizer, got: &Received) -> Response<Body> {
+    use serde_json::{json, Value};
+    let status = authz.status.load(Ordering::SeqCst);
+    if status != 200 {
+        return json_response(status, &json!({"detail": "double failure"}));
+    }
+    let Some(user) = got
+        .headers
+        .get("x-user-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    else {
+        return json_response(401, &json!({"detail": "Missing X-User-Id"}));
+    };
+    let meetings = serde_json::from_slice::<Value>(&got.body)
+        .ok()
+        .and_then(|b| b.get("meetings").and_then(Value::as_array).cloned());
+    let Some(meetings) = meetings.filter(|m| !m.is_empty()) else {
+        return json_response(
+            422,
+            &json!({"detail": "'meetings' must be a non-empty list"}),
+        );
+    };
+    let owned = authz.owned.lock().expect("fixture lock").clone();
+    let (mut authorized, mut errors) = (Vec::new(), Vec::new());
+    for (idx, m) in meetings.iter().enumerate() {
+        let field = |k: &str| {
+            m.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        };
+        let (platform, native) = (field("platform"), field("native_meeting_id"));
+        match owned
+            .iter()
+            .find(|o| o.user_id == user && o.platform == platform && o.native_id == native)
+        {
+            Some(o) => authorized.push(json!({
+                "platform": platform,
+                "native_id": native,
+                "user_id": o.user_id,
+                "meeting_id": o.meeting_id,
+            })),
+            None => errors.push(format!(
+                "meetings[{idx}] not authorized or not found for user"
+            )),
+        }
+    }
+    json_response(
+        200,
+        &json!({"authorized": authorized, "errors": errors, "user_id": user}),
+    )
 }
 
 /// The agent-api's SSE legs and the MCP GET relay.

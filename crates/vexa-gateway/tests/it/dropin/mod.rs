@@ -6,11 +6,13 @@
 //!   `MEETINGS_API_KIND`s (both backends);
 //! - `streaming`: SSE and the MCP relay are never buffered, Range requests pass;
 //! - `signed_identity`: `X-Vexa-Identity` checked by an independent verifier (Python
-//!   `cryptography`).
+//!   `cryptography`);
+//! - `ws_original`: `/ws` terminated as the original gateway does, over the real Redis.
 
 mod route_walk;
 mod signed_identity;
 mod streaming;
+mod ws_original;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -117,7 +117,8 @@ fn verify(secret: &str, d: &Delivery) -> Value {
     serde_json::from_slice(&d.body).expect("envelope is JSON")
 }
 
-/// `PUT /user/webhook` through the gateway; a happy bot runs and stops; the receiver gets signed
+/// `PUT /user/webhook` through the gateway (served by the admin API, stored in the user's
+/// `data`); the meeting records `data.webhook_url`; a happy bot runs and stops; the receiver gets signed
 /// deliveries (started, status changes, completed — the refused one redelivered with the same
 /// event id). Another user's bot sends nothing to it.
 async fn signed_webhooks(backend: Backend) {
@@ -139,7 +140,11 @@ async fn signed_webhooks(backend: Backend) {
         .await
         .parts();
     assert_eq!(code, 200, "{hook}");
-    assert_eq!(hook["webhook_url"], url.as_str());
+    // The answer is the user record (the admin API's), the settings in `data`, no secret.
+    assert_eq!(hook["email"], "hooks@acme.example");
+    assert_eq!(hook["data"]["webhook_url"], url.as_str());
+    assert_eq!(hook["data"]["webhook_events"], events);
+    assert!(!hook.to_string().contains(SECRET), "{hook}");
     let (code, read) = s
         .call(Method::GET, "/user/webhook", &key, None)
         .await
@@ -155,6 +160,9 @@ async fn signed_webhooks(backend: Backend) {
 
     let (code, m) = s.post_bot(&key, MEET, "happy").await.parts();
     assert_eq!(code, 201, "{m}");
+    // A meeting created after the webhook is set carries it, as 0.12's do (never the secret).
+    assert_eq!(m["data"]["webhook_url"], url.as_str(), "{m}");
+    assert!(!m.to_string().contains(SECRET), "{m}");
     let id = m["id"].as_i64().expect("id");
     s.wait_status(&key, id, "active").await;
     let (code, o) = s.post_bot(&other, "other-room", "crash").await.parts();

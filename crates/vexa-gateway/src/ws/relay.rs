@@ -1,131 +1,27 @@
-//! `GET /ws`: the gateway terminates the client's WebSocket, opens its own to the meetings
-//! service with the injected identity, and relays frames both ways. Relaying frames (rather than
+//! `GET /ws` in front of our own meetings service: the gateway terminates the client's WebSocket,
+//! opens its own to the meetings service with the injected identity, and relays frames both ways. Relaying frames (rather than
 //! splicing bytes) lets it close the client with 4401 the moment the key is revoked, its user is
 //! deleted, or `expires_at` passes.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-use vexa_core::{KeyDigest, Timestamp, UserId};
+use vexa_core::Timestamp;
 
+use super::{accept_key, strip_api_key, switching_protocols, CloseReason, Registry};
 use crate::body::GwBody;
 use crate::cache::ResolvedIdentity;
 use crate::error::Rejection;
 use crate::headers::{inject_identity, X_REQUEST_ID};
-
-/// Why the gateway closes a relayed socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    Revoked,
-    Expired,
-    Shutdown,
-}
-
-impl CloseReason {
-    fn frame(self) -> CloseFrame {
-        match self {
-            CloseReason::Revoked => CloseFrame {
-                code: CloseCode::from(4401),
-                reason: "API key revoked".into(),
-            },
-            CloseReason::Expired => CloseFrame {
-                code: CloseCode::from(4401),
-                reason: "API key expired".into(),
-            },
-            CloseReason::Shutdown => CloseFrame {
-                code: CloseCode::Away,
-                reason: "gateway shutting down".into(),
-            },
-        }
-    }
-}
-
-struct Conn {
-    user: UserId,
-    digest: KeyDigest,
-    close: oneshot::Sender<CloseReason>,
-}
-
-/// Open relayed sockets, so identity changes can close them.
-#[derive(Default)]
-pub struct Registry {
-    next: AtomicU64,
-    conns: Mutex<HashMap<u64, Conn>>,
-}
-
-impl Registry {
-    fn register(&self, user: UserId, digest: KeyDigest) -> (u64, oneshot::Receiver<CloseReason>) {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.lock().insert(
-            id,
-            Conn {
-                user,
-                digest,
-                close: tx,
-            },
-        );
-        (id, rx)
-    }
-
-    fn deregister(&self, id: u64) {
-        self.lock().remove(&id);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Conn>> {
-        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Closes every socket opened with this key.
-    pub fn close_key(&self, digest: &KeyDigest, reason: CloseReason) {
-        self.close_where(|c| c.digest == *digest, reason);
-    }
-
-    /// The digests of this user's open sockets (to re-check them after a user change).
-    pub fn user_digests(&self, user: UserId) -> Vec<KeyDigest> {
-        let mut out: Vec<KeyDigest> = self
-            .lock()
-            .values()
-            .filter(|c| c.user == user)
-            .map(|c| c.digest)
-            .collect();
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
-    pub fn close_all(&self, reason: CloseReason) {
-        self.close_where(|_| true, reason);
-    }
-
-    fn close_where(&self, pred: impl Fn(&Conn) -> bool, reason: CloseReason) {
-        let mut conns = self.lock();
-        let ids: Vec<u64> = conns
-            .iter()
-            .filter(|(_, c)| pred(c))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            if let Some(conn) = conns.remove(&id) {
-                let _ = conn.close.send(reason);
-            }
-        }
-    }
-}
 
 /// What the relay needs from the gateway.
 pub struct WsContext {
@@ -136,35 +32,6 @@ pub struct WsContext {
     pub now: Timestamp,
 }
 
-fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
-    let has_token = |name, token: &str| {
-        req.headers()
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
-    has_token(UPGRADE, "websocket") && has_token(CONNECTION, "upgrade")
-}
-
-/// The query string without any `api_key` parameter.
-pub fn strip_api_key(query: &str) -> String {
-    query
-        .split('&')
-        .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some("api_key"))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The `api_key` query parameter, if any (keys are `[A-Za-z0-9_]`, so no decoding is needed).
-pub fn query_key(query: Option<&str>) -> Option<&str> {
-    query?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("api_key="))
-        .filter(|v| !v.is_empty())
-}
-
 /// Opens the upstream socket, answers 101 and spawns the relay.
 pub async fn upgrade(
     ctx: WsContext,
@@ -172,16 +39,7 @@ pub async fn upgrade(
     who: Arc<ResolvedIdentity>,
     request_id: HeaderValue,
 ) -> Result<Response<GwBody>, Rejection> {
-    if !is_websocket_upgrade(&req) {
-        return Err(Rejection::NotWebSocket);
-    }
-    let Some(accept) = req
-        .headers()
-        .get(SEC_WEBSOCKET_KEY)
-        .map(|k| derive_accept_key(k.as_bytes()))
-    else {
-        return Err(Rejection::NotWebSocket);
-    };
+    let accept = accept_key(req.headers())?;
     let query = req.uri().query().map(strip_api_key).unwrap_or_default();
     let target = if query.is_empty() {
         format!("ws://{}/ws", ctx.upstream_authority)
@@ -224,15 +82,7 @@ pub async fn upgrade(
         registry.deregister(conn_id);
     });
 
-    let mut resp = Response::new(GwBody::empty());
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert(SEC_WEBSOCKET_ACCEPT, v);
-    }
-    Ok(resp)
+    Ok(switching_protocols(&accept))
 }
 
 async fn relay<C, U>(
