@@ -34,6 +34,15 @@ impl Upstream {
             HeaderValue::from_str(authority.as_str()).map_err(|_| GatewayError::Config(what))?;
         Ok(Upstream { authority, host })
     }
+
+    /// The absolute URI of `pq` on this upstream, for clients that dial by URI.
+    pub fn uri(&self, pq: http::uri::PathAndQuery) -> Result<Uri, http::Error> {
+        Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+    }
 }
 
 /// Sends `req` (headers already prepared, its URI the origin-form path and query) to `upstream`
