@@ -125,11 +125,20 @@ machine_json() {
 
 # ------------------------------------------------------------------ micro
 run_micro() {
-  log "criterion micro-benchmarks (cargo bench -p vexa-bench --bench micro)"
+  log "criterion micro-benchmarks (cargo bench -p vexa-bench --bench micro, --bench identity_source)"
   rm -rf "$ROOT/target/criterion"
   cargo bench --locked -p vexa-bench --bench micro -- --noplot >"$RAW/micro.log" 2>&1 \
     || { tail -30 "$RAW/micro.log" >&2; die "criterion benches failed"; }
+  # The authentication step per identity source (store vs IDENTITY_SOURCE=vexa), cache hit.
+  cargo bench --locked -p vexa-bench --bench identity_source -- --noplot >>"$RAW/micro.log" 2>&1 \
+    || { tail -30 "$RAW/micro.log" >&2; die "criterion benches failed"; }
   grep -E '^[a-z_]+/|time:' "$RAW/micro.log" | paste - - | sed 's/  */ /g' >&2 || true
+  log "allocations per forwarded request (cargo bench -p vexa-bench --bench allocs)"
+  BENCH_RAW="$RAW" cargo bench --locked -p vexa-bench --bench allocs >"$RAW/allocs.log" 2>&1 \
+    || { tail -30 "$RAW/allocs.log" >&2; die "allocation bench failed"; }
+  BENCH_RAW="$RAW" cargo bench --locked -p vexa-bench --bench allocs -- --access-log >>"$RAW/allocs.log" 2>&1 \
+    || { tail -30 "$RAW/allocs.log" >&2; die "allocation bench failed"; }
+  grep '^allocs:' "$RAW/allocs.log" >&2 || true
 }
 
 # ------------------------------------------------------------------ load

@@ -39,6 +39,9 @@ pub const ENV_UPSTREAM_TIMEOUT_S: &str = "UPSTREAM_TIMEOUT_S";
 pub const ENV_REDIS_URL: &str = "REDIS_URL";
 /// `GUARD_TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed.
 pub const ENV_GUARD_TRUSTED_PROXIES: &str = "GUARD_TRUSTED_PROXIES";
+/// `GATEWAY_WORKERS`: 0 serves on the process's shared runtime; N serves thread-per-core on N
+/// threads, each with its own runtime and `SO_REUSEPORT` listener.
+pub const ENV_GATEWAY_WORKERS: &str = "GATEWAY_WORKERS";
 /// `KEY_CACHE_CAPACITY`: most key resolutions held in memory.
 pub const ENV_KEY_CACHE_CAPACITY: &str = "KEY_CACHE_CAPACITY";
 
@@ -149,6 +152,8 @@ pub struct GatewayConfig {
     pub cache: CacheConfig,
     /// Where keys are resolved (`IDENTITY_*`).
     pub identity: IdentityConfig,
+    /// `GATEWAY_WORKERS`: 0 = the shared runtime; N = thread-per-core on N threads.
+    pub workers: usize,
 }
 
 impl Default for GatewayConfig {
@@ -172,6 +177,7 @@ impl Default for GatewayConfig {
             trusted_proxies: TrustedProxies::none(),
             cache: CacheConfig::default(),
             identity: IdentityConfig::default(),
+            workers: 0,
         }
     }
 }
@@ -219,6 +225,7 @@ impl GatewayConfig {
                 ..d.cache
             },
             identity: IdentityConfig::from_env(env)?,
+            workers: env.parse(ENV_GATEWAY_WORKERS, d.workers)?,
         })
     }
 }
@@ -270,6 +277,7 @@ impl fmt::Debug for GatewayConfig {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("cache", &self.cache)
             .field("identity", &self.identity)
+            .field("workers", &self.workers)
             .finish()
     }
 }

@@ -30,6 +30,7 @@ use vexa_core::{Clock, IdentityListener, IdentityStore};
 pub use crate::body::GwBody;
 pub use crate::config::{CacheConfig, GatewayConfig, LocalUpstreams, MeetingsApiKind};
 pub use crate::error::{GatewayError, Rejection};
+pub use crate::server::reuseport_listeners;
 pub use crate::signing::IdentitySigner;
 
 pub use crate::cache::{KeyCache, Lookup};
@@ -94,7 +95,7 @@ impl Gateway {
             edge: EdgeGuard::new(cfg.edge.clone()),
             user_limit,
             trusted: cfg.trusted_proxies.clone(),
-            client: proxy::client(),
+            upstream_conns: Arc::default(),
             meetings,
             browser,
             admin,
@@ -136,6 +137,16 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         server::serve(self.state, listener, shutdown).await
+    }
+
+    /// [`Gateway::serve`], thread-per-core: one thread and current-thread runtime per
+    /// listener (from [`reuseport_listeners`]).
+    pub async fn serve_per_core(
+        self,
+        listeners: Vec<std::net::TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        server::serve_per_core(self.state, listeners, shutdown).await
     }
 }
 

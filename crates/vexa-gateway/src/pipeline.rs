@@ -24,7 +24,7 @@ use crate::headers::{self, X_API_KEY, X_REQUEST_ID, X_TRACE_ID, X_VEXA_IDENTITY}
 use crate::last_used::LastUsed;
 use crate::limit::{client_ip_from_headers, Decision, EdgeGuard, TrustedProxies, UserLimiter};
 use crate::observe::{AuthOutcome, Metrics};
-use crate::proxy::{self, HttpClient, Upstream};
+use crate::proxy::{self, PinnedConns, Upstream, UpstreamConns};
 use crate::routes::{self, Access, Domain, Leg, Route, Target};
 use crate::signing::IdentitySigner;
 use crate::ws::original::Terminator;
@@ -49,7 +49,8 @@ pub struct State {
     pub edge: EdgeGuard,
     pub user_limit: UserLimiter,
     pub trusted: TrustedProxies,
-    pub client: HttpClient,
+    /// Idle upstream connections given back by client connections that ended.
+    pub upstream_conns: Arc<UpstreamConns>,
     pub meetings: Upstream,
     pub browser: Option<Upstream>,
     /// The admin domain (`ADMIN_API_URL`): `/user/*` settings, and `/admin/*` when `admin_proxy`.
@@ -83,6 +84,7 @@ impl State {
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: SocketAddr,
+        conns: &PinnedConns,
     ) -> Response<GwBody> {
         let started = Instant::now();
         let request_id = vexa_http::request_id::accept_or_mint(req.headers());
@@ -95,7 +97,7 @@ impl State {
         let awaits_continue = parts.headers.contains_key(http::header::EXPECT);
         let mut body = Some(body);
         let mut resp = match self
-            .run(parts, &mut body, peer, &request_id, &mut trace)
+            .run(parts, &mut body, peer, conns, &request_id, &mut trace)
             .await
         {
             Ok(resp) => resp,
@@ -181,6 +183,7 @@ impl State {
         parts: Parts,
         body: &mut Option<Incoming>,
         peer: SocketAddr,
+        conns: &PinnedConns,
         request_id: &HeaderValue,
         trace: &mut Trace,
     ) -> Result<Response<GwBody>, Rejection> {
@@ -208,7 +211,15 @@ impl State {
         if route.access == Access::Passthrough {
             let upstream = self.admin.as_ref().ok_or(Rejection::NotFound)?;
             return self
-                .forward(parts, body, upstream, route, None, request_id, peer)
+                .forward(
+                    parts,
+                    body,
+                    upstream,
+                    route,
+                    None,
+                    request_id,
+                    (peer, conns),
+                )
                 .await;
         }
         // A row with no service to go to is not there at all (before any key check).
@@ -243,8 +254,16 @@ impl State {
                     _ => Rejection::NotFound,
                 };
                 let upstream = upstream.ok_or(missing)?;
-                self.forward(parts, body, upstream, route, Some(&who), request_id, peer)
-                    .await?
+                self.forward(
+                    parts,
+                    body,
+                    upstream,
+                    route,
+                    Some(&who),
+                    request_id,
+                    (peer, conns),
+                )
+                .await?
             }
             Target::Passthrough | Target::Health | Target::Metrics => {
                 return Err(Rejection::NotFound)
@@ -420,13 +439,12 @@ impl State {
         route: &Route,
         who: Option<&ResolvedIdentity>,
         request_id: &HeaderValue,
-        peer: SocketAddr,
+        (peer, conns): (SocketAddr, &PinnedConns),
     ) -> Result<Response<GwBody>, Rejection> {
         let body = body.take().ok_or(Rejection::NotFound)?;
         let body = proxy::limited_body(body, self.max_body_bytes)?;
-        parts.uri = upstream
-            .uri(upstream_pq(&parts.uri, route)?)
-            .map_err(|_| Rejection::NotFound)?;
+        // Origin form: the upstream connection is already the upstream's.
+        parts.uri = http::Uri::from(upstream_pq(&parts.uri, route)?);
         // Where the row really goes (with our own services, maybe not its declared domain).
         let forwarded_key = match route.domain(self.ours) {
             Some(d) if d.receives_key() && who.is_some() => {
@@ -457,7 +475,8 @@ impl State {
         headers::add_forwarded(h, peer.ip());
         parts.version = http::Version::HTTP_11;
         let mut resp = proxy::forward(
-            &self.client,
+            conns,
+            upstream,
             Request::from_parts(parts, body),
             self.upstream_timeout,
         )

@@ -1,5 +1,5 @@
-//! The accept loop: HTTP/1.1 with keep-alive and upgrades, `TCP_NODELAY`, graceful shutdown,
-//! and the periodic `last_used_at` flush.
+//! The accept loops: HTTP/1.1 with keep-alive and upgrades, `TCP_NODELAY`, graceful shutdown,
+//! and the periodic `last_used_at` flush; on the caller's runtime, or one runtime per core.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::last_used::FLUSH_EVERY;
 use crate::pipeline::State;
+use crate::proxy::PinnedConns;
 use crate::ws::CloseReason;
 
 const DRAIN_FOR: Duration = Duration::from_secs(10);
@@ -21,18 +22,113 @@ const DRAIN_FOR: Duration = Duration::from_secs(10);
 /// keep-alive connection is kept). hyper's default is 30 s.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What every accept loop of one gateway shares: when to stop accepting, when to drain, and
+/// the connections still open.
+#[derive(Clone)]
+struct Lifecycle {
+    stop_accepting: CancellationToken,
+    draining: CancellationToken,
+    connections: TaskTracker,
+}
+
+impl Lifecycle {
+    fn new() -> Lifecycle {
+        Lifecycle {
+            stop_accepting: CancellationToken::new(),
+            draining: CancellationToken::new(),
+            connections: TaskTracker::new(),
+        }
+    }
+}
+
+/// Serves on `listener` from the current runtime.
 pub async fn serve(
     state: Arc<State>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let draining = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let life = Lifecycle::new();
+    let accepting = tokio::spawn(accept_loop(state.clone(), listener, life.clone()));
+    run_until_shutdown(&state, &life, shutdown).await;
+    let _ = accepting.await;
+    finish(&state, &life).await;
+    Ok(())
+}
+
+/// Thread-per-core serving: one OS thread per listener, each with its own current-thread
+/// runtime and accept loop, so a request is accepted, served and forwarded on one thread with
+/// no work stealing and no cross-thread wake-ups. The listeners share the port through
+/// `SO_REUSEPORT` (see [`reuseport_listeners`]): the kernel spreads connections over them.
+pub async fn serve_per_core(
+    state: Arc<State>,
+    listeners: Vec<std::net::TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let life = Lifecycle::new();
+    let drained = CancellationToken::new();
+    let mut threads = Vec::with_capacity(listeners.len());
+    for (i, listener) in listeners.into_iter().enumerate() {
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (state, life, drained) = (state.clone(), life.clone(), drained.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("vexa-gateway-{i}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => accept_loop(state, listener, life).await,
+                        Err(e) => tracing::error!(error = %e, "gateway listener unusable"),
+                    }
+                    // Keep this runtime (and the connections it drives) until all drained.
+                    drained.cancelled().await;
+                });
+            })?;
+        threads.push(thread);
+    }
+    run_until_shutdown(&state, &life, shutdown).await;
+    finish(&state, &life).await;
+    drained.cancel();
+    for thread in threads {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    Ok(())
+}
+
+/// `n` listeners on `addr` sharing it through `SO_REUSEPORT`, for [`serve_per_core`]. With
+/// port 0 the first picks the port and the others join it.
+pub fn reuseport_listeners(
+    addr: std::net::SocketAddr,
+    n: usize,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let first = reuseport_listener(addr)?;
+    let addr = first.local_addr()?;
+    let mut all = vec![first];
+    for _ in 1..n {
+        all.push(reuseport_listener(addr)?);
+    }
+    Ok(all)
+}
+
+fn reuseport_listener(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)?.into_std()
+}
+
+/// Starts the `last_used_at` flusher, waits for `shutdown`, then stops every accept loop.
+async fn run_until_shutdown(
+    state: &Arc<State>,
+    life: &Lifecycle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     let flusher = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -44,10 +140,36 @@ pub async fn serve(
             }
         })
     };
-    tokio::pin!(shutdown);
+    shutdown.await;
+    life.stop_accepting.cancel();
+    flusher.abort();
+}
+
+/// After the accept loops stopped: close relayed WebSockets, drain open requests (bounded),
+/// flush what is left of `last_used_at`.
+async fn finish(state: &Arc<State>, life: &Lifecycle) {
+    state.sockets.close_all(CloseReason::Shutdown);
+    life.draining.cancel();
+    life.connections.close();
+    if tokio::time::timeout(DRAIN_FOR, life.connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("gateway connections did not drain within {DRAIN_FOR:?}");
+    }
+    state.last_used.flush().await;
+}
+
+/// Accepts connections until told to stop; each is served on a task of the current runtime.
+async fn accept_loop(state: Arc<State>, listener: tokio::net::TcpListener, life: Lifecycle) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     loop {
         let (stream, peer) = tokio::select! {
-            () = &mut shutdown => break,
+            () = life.stop_accepting.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -60,15 +182,16 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let conns = Arc::new(PinnedConns::new(state.upstream_conns.clone()));
         let service = service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(state.handle(req, peer).await) }
+            let (state, conns) = (state.clone(), conns.clone());
+            async move { Ok::<_, Infallible>(state.handle(req, peer, &conns).await) }
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
-        let draining = draining.clone();
-        tracker.spawn(async move {
+        let draining = life.draining.clone();
+        life.connections.spawn(async move {
             tokio::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,
@@ -83,17 +206,4 @@ pub async fn serve(
             }
         });
     }
-    drop(listener);
-    state.sockets.close_all(CloseReason::Shutdown);
-    draining.cancel();
-    tracker.close();
-    if tokio::time::timeout(DRAIN_FOR, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("gateway connections did not drain within {DRAIN_FOR:?}");
-    }
-    flusher.abort();
-    state.last_used.flush().await;
-    Ok(())
 }

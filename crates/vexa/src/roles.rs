@@ -63,7 +63,7 @@ pub async fn run(mut settings: Settings, roles: Roles) -> anyhow::Result<()> {
     settings.check_admin_token_safety()?;
     share_internal_secret(&mut settings, roles)?;
     let shared = Shared::open(&settings).await?;
-    let listeners = Listeners::bind(&settings.listen, roles).await?;
+    let listeners = Listeners::bind(&settings.listen, roles, settings.gateway.workers).await?;
     let mut tasks = JoinSet::new();
     let mut on_change: Arc<dyn IdentityListener> = Arc::new(IgnoreChanges);
     if let Some(listener) = listeners.gateway {
@@ -127,20 +127,15 @@ impl Shared {
 
 /// Every listener this process serves, bound before anything is served.
 struct Listeners {
-    gateway: Option<TcpListener>,
+    gateway: Option<GatewayListener>,
     admin: Option<TcpListener>,
     meetings: Option<TcpListener>,
 }
 
 impl Listeners {
-    async fn bind(listen: &Listen, roles: Roles) -> anyhow::Result<Listeners> {
+    async fn bind(listen: &Listen, roles: Roles, workers: usize) -> anyhow::Result<Listeners> {
         Ok(Listeners {
-            gateway: bind_if(
-                roles.gateway,
-                listen.addr(listen.gateway_port),
-                ENV_API_GATEWAY_HOST_PORT,
-            )
-            .await?,
+            gateway: bind_gateway(roles.gateway, listen.addr(listen.gateway_port), workers).await?,
             admin: bind_if(
                 roles.admin,
                 listen.addr(listen.admin_port),
@@ -162,7 +157,7 @@ impl Listeners {
 async fn start_gateway(
     shared: &Shared,
     settings: &Settings,
-    listener: TcpListener,
+    listener: GatewayListener,
     tasks: &mut Tasks,
 ) -> anyhow::Result<Arc<dyn IdentityListener>> {
     let gateway = Gateway::new(
@@ -180,9 +175,24 @@ async fn start_gateway(
         settings.store.identity_event_poll,
         shared.cancel.clone(),
     );
-    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let shutdown = shared.cancel.clone().cancelled_owned();
-    tasks.spawn(async move { gateway.serve(listener, shutdown).await.context("gateway") });
+    match listener {
+        GatewayListener::Shared(listener) => {
+            tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+            tasks.spawn(async move { gateway.serve(listener, shutdown).await.context("gateway") });
+        }
+        GatewayListener::PerCore(listeners) => {
+            if let Some(first) = listeners.first() {
+                tracing::info!(addr = %first.local_addr()?, workers = listeners.len(), "gateway listening, thread-per-core");
+            }
+            tasks.spawn(async move {
+                gateway
+                    .serve_per_core(listeners, shutdown)
+                    .await
+                    .context("gateway")
+            });
+        }
+    }
     Ok(invalidator)
 }
 
@@ -257,6 +267,31 @@ fn share_internal_secret(settings: &mut Settings, roles: Roles) -> anyhow::Resul
         return Ok(());
     }
     anyhow::bail!("{ENV_INTERNAL_API_SECRET} must be set (the same value for the gateway and the meetings service) when roles run as separate processes")
+}
+
+/// The gateway's port: one listener for the shared runtime, or one per worker thread
+/// (`GATEWAY_WORKERS`), sharing the port through `SO_REUSEPORT`.
+enum GatewayListener {
+    Shared(TcpListener),
+    PerCore(Vec<std::net::TcpListener>),
+}
+
+async fn bind_gateway(
+    wanted: bool,
+    addr: SocketAddr,
+    workers: usize,
+) -> anyhow::Result<Option<GatewayListener>> {
+    if workers == 0 {
+        return Ok(bind_if(wanted, addr, ENV_API_GATEWAY_HOST_PORT)
+            .await?
+            .map(GatewayListener::Shared));
+    }
+    if !wanted {
+        return Ok(None);
+    }
+    vexa_gateway::reuseport_listeners(addr, workers)
+        .map(|l| Some(GatewayListener::PerCore(l)))
+        .with_context(|| format!("cannot listen on {addr} (set {ENV_API_GATEWAY_HOST_PORT} or BIND_HOST to change it; is another stack running?)"))
 }
 
 async fn bind_if(wanted: bool, addr: SocketAddr, var: &str) -> anyhow::Result<Option<TcpListener>> {

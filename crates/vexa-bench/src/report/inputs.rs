@@ -31,6 +31,9 @@ pub struct Run {
     pub load: BTreeMap<&'static str, VariantFigures>,
     /// Criterion's estimates: full id → (median ns, mean ns).
     pub micro: BTreeMap<String, (f64, f64)>,
+    /// `allocs.json` and `allocs-log.json` (benches/allocs.rs): heap allocations per forwarded
+    /// request, without and with the access log.
+    pub allocs: Vec<Value>,
 }
 
 impl Run {
@@ -41,6 +44,10 @@ impl Run {
             scale: read_json(&raw.join("scale.json")),
             load: load_figures(raw),
             micro: criterion_figures(criterion),
+            allocs: ["allocs.json", "allocs-log.json"]
+                .iter()
+                .filter_map(|f| read_json(&raw.join(f)))
+                .collect(),
         }
     }
 
@@ -317,6 +324,7 @@ mod tests {
             scale: None,
             load,
             micro: BTreeMap::new(),
+            allocs: Vec::new(),
         }
     }
 

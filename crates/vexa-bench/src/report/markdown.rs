@@ -24,6 +24,7 @@ pub fn report(run: &Run, goals: &[Goal]) -> String {
         throughput_rounds(&mut md, run);
     }
     micro(&mut md, run);
+    allocs(&mut md, run);
     if let Some(scale) = &run.scale {
         scale_sections::scale(&mut md, run, scale);
     }
@@ -188,6 +189,39 @@ fn micro(md: &mut String, run: &Run) {
     let _ = writeln!(md, "| benchmark | median | mean |\n|---|---|---|");
     for (k, (m, mean)) in &run.micro {
         let _ = writeln!(md, "| {k} | {} | {} |", fmt_ns(*m), fmt_ns(*mean));
+    }
+    let _ = writeln!(md);
+}
+
+fn allocs(md: &mut String, run: &Run) {
+    if run.allocs.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Heap allocations per forwarded request (benches/allocs.rs)\n"
+    );
+    let _ = writeln!(
+        md,
+        "A counting allocator; client, gateway and upstream on one current-thread runtime; the same client straight \
+         to the upstream is subtracted, so the figure is the gateway's own (its server and client HTTP/1 halves \
+         included). Counts, not time: the same on a busy machine.\n"
+    );
+    let _ = writeln!(md, "| access log | allocations / request | bytes / request | client + upstream alone |\n|---|---|---|---|");
+    for a in &run.allocs {
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} | {:.0} | {:.1} allocations, {:.0} bytes |",
+            if a["access_log"].as_bool().unwrap_or(false) {
+                "on (JSON, to a sink)"
+            } else {
+                "off"
+            },
+            a["gateway_allocs_per_request"].as_f64().unwrap_or(f64::NAN),
+            a["gateway_bytes_per_request"].as_f64().unwrap_or(f64::NAN),
+            a["direct_allocs_per_request"].as_f64().unwrap_or(f64::NAN),
+            a["direct_bytes_per_request"].as_f64().unwrap_or(f64::NAN),
+        );
     }
     let _ = writeln!(md);
 }

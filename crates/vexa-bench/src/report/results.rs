@@ -45,6 +45,7 @@ pub fn results(run: &Run, goals: &[Goal]) -> Value {
             "p99_vs_nginx": run.rate_p99("c") - run.rate_p99("b"),
         },
         "micro_ns": run.micro.iter().map(|(k, (m, mean))| (k.clone(), json!({"median": m, "mean": mean}))).collect::<serde_json::Map<_, _>>(),
+        "allocs_per_request": run.allocs,
         "scale": run.scale.clone().unwrap_or(Value::Null),
         "goals": goals.iter().map(|g| json!({"goal": g.name, "target": g.target, "measured": g.measured, "met": g.met})).collect::<Vec<_>>(),
     })

@@ -90,6 +90,31 @@ pub async fn start(cfg: GatewayConfig, store: Arc<TestStore>) -> Running {
     }
 }
 
+/// [`start`], thread-per-core: `workers` threads with their own runtimes and `SO_REUSEPORT`
+/// listeners on one loopback port.
+pub async fn start_per_core(cfg: GatewayConfig, store: Arc<TestStore>, workers: usize) -> Running {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let gw = Gateway::new(cfg, store, clock, metrics())
+        .await
+        .expect("gateway");
+    let invalidator = gw.invalidator();
+    let listeners =
+        vexa_gateway::reuseport_listeners("127.0.0.1:0".parse().expect("addr"), workers)
+            .expect("bind");
+    let addr = listeners[0].local_addr().expect("addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(gw.serve_per_core(listeners, async move {
+        let _ = rx.await;
+    }));
+    Running {
+        base: format!("http://{addr}"),
+        addr,
+        invalidator,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
 pub fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())
 }
