@@ -1,5 +1,5 @@
 //! The accept loop: HTTP/1.1 with keep-alive and upgrades, `TCP_NODELAY`, graceful shutdown,
-//! and the periodic `last_used_at` flush.
+//! the periodic `last_used_at` flush and the imported-keys probe.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -44,6 +44,16 @@ pub async fn serve(
             }
         })
     };
+    let prober = state.imported.clone().map(|flag| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::identity::IMPORTED_PROBE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                flag.refresh().await;
+            }
+        })
+    });
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -94,6 +104,9 @@ pub async fn serve(
         tracing::warn!("gateway connections did not drain within {DRAIN_FOR:?}");
     }
     flusher.abort();
+    if let Some(p) = prober {
+        p.abort();
+    }
     state.last_used.flush().await;
     Ok(())
 }
