@@ -20,6 +20,20 @@ pub enum AdminError {
     /// Input that breaks a rule: out-of-range value, bad email, bad mint options.
     #[error("{0}")]
     Invalid(String),
+    /// `/internal/*` with no `INTERNAL_API_SECRET` configured (fail-closed).
+    #[error("INTERNAL_API_SECRET not configured")]
+    InternalSecretNotConfigured,
+    /// `X-Internal-Secret` missing or wrong.
+    #[error("Invalid internal secret")]
+    InvalidInternalSecret,
+    /// `POST /internal/validate` without a token.
+    #[error("Missing token")]
+    MissingToken,
+    /// A token that matches no live key.
+    #[error("Invalid token")]
+    InvalidToken,
+    #[error("Token expired")]
+    TokenExpired,
     #[error("User not found")]
     UserNotFound,
     #[error("Token not found")]
@@ -40,7 +54,11 @@ impl AdminError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AdminError::Forbidden => StatusCode::FORBIDDEN,
+            AdminError::Forbidden | AdminError::InvalidInternalSecret => StatusCode::FORBIDDEN,
+            AdminError::InternalSecretNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::MissingToken | AdminError::InvalidToken | AdminError::TokenExpired => {
+                StatusCode::UNAUTHORIZED
+            }
             AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::UserNotFound | AdminError::TokenNotFound => StatusCode::NOT_FOUND,
             AdminError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +93,11 @@ impl IntoResponse for AdminError {
             AdminError::StoreUnavailable(msg) => tracing::warn!(error = %msg, "store unavailable"),
             AdminError::Internal(msg) => tracing::error!(error = %msg, "internal error"),
             AdminError::Forbidden
+            | AdminError::InternalSecretNotConfigured
+            | AdminError::InvalidInternalSecret
+            | AdminError::MissingToken
+            | AdminError::InvalidToken
+            | AdminError::TokenExpired
             | AdminError::Invalid(_)
             | AdminError::UserNotFound
             | AdminError::TokenNotFound => {}
