@@ -33,8 +33,9 @@ pub fn scale(md: &mut String, run: &Run, scale: &Value) {
 fn import(md: &mut String, rows: &[Value]) {
     let _ = writeln!(
         md,
-        "`vexa import vexa`: an original Vexa database (its schema, {} users, tokens in the original's `vxa_bot_…` shape)          imported into an empty store by the real binary, timed from process start to exit (digesting, batched writes,          sequences).
-",
+        "`vexa import vexa`: an original Vexa database (its schema, {} users, tokens in the original's `vxa_bot_…` shape) \
+         imported into an empty store by the real binary, timed from process start to exit (digesting, batched writes, \
+         sequences).\n",
         rows[0]["users"]
     );
     let _ = writeln!(md, "| backend | keys | time | keys/s |\n|---|---|---|---|");
