@@ -15,13 +15,14 @@
 #           access log (RUST_LOG=warn, a second `vexa gateway` on the same database).
 #           Throughput + p50/p99 at fixed concurrency (wrk), latency at a fixed rate (oha -q).
 # - scale:  1M keys in SQLite and PostgreSQL (cold/warm), revocation across two replicas on
-#           PostgreSQL, gateway RSS with 100k keys cached (vexa-bench scale).
+#           PostgreSQL, gateway RSS with 100k keys cached, `vexa import vexa` of 100k keys into
+#           SQLite and PostgreSQL (vexa-bench scale).
 # - report: (re)writes bench/REPORT.md and bench/results.json from target/bench/raw.
 #
 # Installs what it needs when missing: wrk, nginx, haproxy, libnginx-mod-http-lua, jq, curl (apt-get), oha (cargo install into
 # target/bench-tools). Knobs (environment): BENCH_ROUNDS (5), BENCH_DURATION (5 s per run),
 # BENCH_CONNECTIONS (64), BENCH_RATE (1000 req/s), BENCH_RATE_CONNECTIONS (16),
-# BENCH_SCALE_KEYS (1000000), BENCH_RSS_KEYS (100000), BENCH_REVOCATIONS (20),
+# BENCH_SCALE_KEYS (1000000), BENCH_RSS_KEYS (100000), BENCH_REVOCATIONS (20), BENCH_IMPORT_KEYS (100000),
 # BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/test).
 # Benchmarks are not tests: nothing here gates CI and `make test` never runs it.
 set -euo pipefail
@@ -38,6 +39,7 @@ RATE_CONNS="${BENCH_RATE_CONNECTIONS:-16}"
 SCALE_KEYS="${BENCH_SCALE_KEYS:-1000000}"
 RSS_KEYS="${BENCH_RSS_KEYS:-100000}"
 REVOCATIONS="${BENCH_REVOCATIONS:-20}"
+IMPORT_KEYS="${BENCH_IMPORT_KEYS:-100000}"
 PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 VARIANTS="${BENCH_VARIANTS:-a b c d e f g h i j k l}"
 # Extra environment for the gateway process (experiments, e.g. "RUST_LOG=warn"); empty by default.
@@ -423,10 +425,10 @@ run_load() {
 
 # ------------------------------------------------------------------ scale
 run_scale() {
-  log "scale: $SCALE_KEYS keys (SQLite, PostgreSQL), revocation x$REVOCATIONS on PostgreSQL, RSS with $RSS_KEYS keys"
+  log "scale: $SCALE_KEYS keys (SQLite, PostgreSQL), revocation x$REVOCATIONS on PostgreSQL, RSS with $RSS_KEYS keys, import of $IMPORT_KEYS keys"
   pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || log "warning: PostgreSQL on 127.0.0.1:5432 does not answer pg_isready"
   "$BENCH_BIN" scale --vexa "$VEXA" --work "$WORK/scale" --out "$RAW/scale.json" \
-    --keys "$SCALE_KEYS" --rss-keys "$RSS_KEYS" --revocations "$REVOCATIONS" --pg "$PG_URL" ${BENCH_SCALE_ONLY:+--only "$BENCH_SCALE_ONLY"}
+    --keys "$SCALE_KEYS" --rss-keys "$RSS_KEYS" --revocations "$REVOCATIONS" --import-keys "$IMPORT_KEYS" --pg "$PG_URL" ${BENCH_SCALE_ONLY:+--only "$BENCH_SCALE_ONLY"}
 }
 
 # ------------------------------------------------------------------ report
@@ -486,7 +488,7 @@ write_meta() {
         "curl -X POST \"$ADMIN/admin/users/$ID/tokens?scopes=browser\" -H \"X-Admin-API-Key: $T\"",
         "WRK_OUT=<file> wrk -t1 -c\($conns) -d\($d)s --latency -s bench/wrk-report.lua -H \"X-API-Key: $KEY\" <url>",
         "oha -z \($d)s -c \($rconns) -q \($rate) --latency-correction --no-tui --output-format json -H \"X-API-Key: $KEY\" <url>",
-        "target/release/vexa-bench scale --vexa target/release/vexa --work target/bench/scale --out target/bench/raw/scale.json --keys 1000000 --rss-keys 100000 --revocations 20 --pg postgres://postgres@127.0.0.1:5432/test",
+        "target/release/vexa-bench scale --vexa target/release/vexa --work target/bench/scale --out target/bench/raw/scale.json --keys 1000000 --rss-keys 100000 --revocations 20 --import-keys 100000 --pg postgres://postgres@127.0.0.1:5432/test",
         "target/release/vexa-bench report --raw target/bench/raw --criterion target/criterion --out bench"
       ]
     }' >"$RAW/meta.json.new"

@@ -29,6 +29,20 @@ pub enum AdminError {
     /// Input that breaks a rule: out-of-range value, bad email, bad mint options.
     #[error("{0}")]
     Invalid(String),
+    /// `/internal/*` with no `INTERNAL_API_SECRET` configured (fail-closed).
+    #[error("INTERNAL_API_SECRET not configured")]
+    InternalSecretNotConfigured,
+    /// `X-Internal-Secret` missing or wrong.
+    #[error("Invalid internal secret")]
+    InvalidInternalSecret,
+    /// `POST /internal/validate` without a token.
+    #[error("Missing token")]
+    MissingToken,
+    /// A token that matches no live key.
+    #[error("Invalid token")]
+    InvalidToken,
+    #[error("Token expired")]
+    TokenExpired,
     #[error("User not found")]
     UserNotFound,
     #[error("Token not found")]
@@ -49,10 +63,15 @@ impl AdminError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AdminError::MissingApiKey => StatusCode::UNAUTHORIZED,
-            AdminError::Forbidden | AdminError::InvalidApiKey | AdminError::ScopeNotAuthorized => {
-                StatusCode::FORBIDDEN
-            }
+            AdminError::Forbidden
+            | AdminError::InvalidApiKey
+            | AdminError::ScopeNotAuthorized
+            | AdminError::InvalidInternalSecret => StatusCode::FORBIDDEN,
+            AdminError::InternalSecretNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::MissingApiKey
+            | AdminError::MissingToken
+            | AdminError::InvalidToken
+            | AdminError::TokenExpired => StatusCode::UNAUTHORIZED,
             AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::UserNotFound | AdminError::TokenNotFound => StatusCode::NOT_FOUND,
             AdminError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -90,6 +109,11 @@ impl IntoResponse for AdminError {
             | AdminError::MissingApiKey
             | AdminError::InvalidApiKey
             | AdminError::ScopeNotAuthorized
+            | AdminError::InternalSecretNotConfigured
+            | AdminError::InvalidInternalSecret
+            | AdminError::MissingToken
+            | AdminError::InvalidToken
+            | AdminError::TokenExpired
             | AdminError::Invalid(_)
             | AdminError::UserNotFound
             | AdminError::TokenNotFound => {}

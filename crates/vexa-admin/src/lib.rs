@@ -1,4 +1,5 @@
-//! The admin API (CONTRACT §3): users and API keys behind `X-Admin-API-Key`.
+//! The admin API (CONTRACT §3): users and API keys behind `X-Admin-API-Key`, and the original's
+//! `POST /internal/validate` behind `X-Internal-Secret` (CONTRACT §9).
 //!
 //! `router` builds the axum app from an [`AdminState`]; `serve` runs it on a bound listener until
 //! the shutdown future resolves. Storage is reached only through the `IdentityStore` port; the
@@ -14,13 +15,16 @@ mod auth;
 pub mod console;
 pub mod error;
 mod extract;
+pub mod internal;
 pub mod mint;
 mod observe;
 mod routes;
 pub mod service;
+pub mod validate;
 pub mod wire;
 
 pub use error::AdminError;
+pub use internal::InternalApi;
 pub use routes::router;
 
 /// Everything the admin API needs from the process that runs it.
@@ -37,6 +41,9 @@ pub struct AdminState {
     /// sent, so an in-process key cache evicts at once (`vexa_core::IgnoreChanges` when this
     /// process runs no gateway).
     pub on_change: Arc<dyn IdentityListener>,
+    /// `/internal/*` (the original's `POST /internal/validate`): its secret and the last-used
+    /// batcher the running process flushes.
+    pub internal: InternalApi,
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

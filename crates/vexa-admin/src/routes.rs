@@ -36,10 +36,16 @@ const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
 /// Builds the admin API router.
 pub fn router(state: AdminState) -> Router {
     let service = Arc::new(AdminService::new(
-        state.store,
+        state.store.clone(),
         state.clock.clone(),
         state.on_change,
     ));
+    let validator = Arc::new(crate::validate::Validator::new(
+        state.store.clone(),
+        state.clock.clone(),
+        state.internal.last_used.clone(),
+    ));
+    let internal = crate::internal::router(state.internal, validator);
     let console = crate::console::router(service.clone(), state.admin_token.clone(), state.clock);
     let app = App {
         service,
@@ -72,6 +78,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(render_metrics))
         .nest("/admin", admin)
         .merge(user)
+        .nest("/internal", internal)
         .nest_service("/console", console)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

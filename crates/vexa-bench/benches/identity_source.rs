@@ -13,7 +13,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::future::{BoxFuture, FutureExt};
 use vexa_core::{KeyId, MintedKey, Principal, Scope, ScopeSet, Timestamp, UserId};
 use vexa_gateway::identity::{
-    admit_store_key, admit_vexa_key, KeySource, PresentedKey, SourceResult,
+    admit_store_key, admit_store_or_imported_key, admit_vexa_key, KeySource, PresentedKey,
+    SourceResult,
 };
 use vexa_gateway::{CacheConfig, KeyCache, Lookup};
 
@@ -24,6 +25,8 @@ const NOW_MS: i64 = 1_760_000_000_000;
 struct Primed {
     admit: fn(&str) -> Option<PresentedKey>,
     lookups: Arc<AtomicU64>,
+    /// `false`: every lookup answers "no such key" (a garbage key's first sight).
+    found: bool,
 }
 
 impl KeySource for Primed {
@@ -33,6 +36,9 @@ impl KeySource for Primed {
 
     fn lookup(&self, _key: PresentedKey) -> BoxFuture<'static, SourceResult> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
+        if !self.found {
+            return async { Ok(None) }.boxed();
+        }
         let principal = Principal {
             user_id: UserId(1),
             email: "bench@vexa.local".into(),
@@ -71,6 +77,7 @@ fn admit_and_hit(c: &mut Criterion) {
         let source = Arc::new(Primed {
             admit,
             lookups: lookups.clone(),
+            found: true,
         });
         let cache = KeyCache::with_source(
             CacheConfig {
@@ -104,5 +111,48 @@ fn admit_and_hit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, admit_and_hit);
+/// A flood of distinct garbage keys against a store WITH imported keys (so non-format keys are
+/// admitted by digest): after each key's first sight (one lookup, primed here) every request is
+/// a negative-cache hit, never a lookup. Per request: admit (format check fails, SHA-256 of the
+/// raw key) + the cached miss. The edge guard in front is measured by the load runs, not here.
+fn garbage_flood_with_imports(c: &mut Criterion) {
+    const DISTINCT: usize = 10_000;
+    let lookups = Arc::new(AtomicU64::new(0));
+    let source = Arc::new(Primed {
+        admit: |raw| admit_store_or_imported_key(raw, true),
+        lookups: lookups.clone(),
+        found: false,
+    });
+    let cache = KeyCache::with_source(
+        CacheConfig {
+            negative_ttl: Duration::from_secs(3600),
+            ..CacheConfig::default()
+        },
+        source,
+    );
+    let garbage: Vec<String> = (0..DISTINCT).map(|i| format!("garbage-key-{i:08}")).collect();
+    for g in &garbage {
+        let k = cache.admit(g).expect("admitted while imports exist");
+        let r = cache.resolve(k, Timestamp(NOW_MS)).now_or_never();
+        assert!(matches!(r, Some(Lookup::Unknown)), "priming {g}");
+    }
+    let mut i = 0usize;
+    c.bench_function("identity_source/store with imports: garbage-key flood (negative hit)", |b| {
+        b.iter(|| {
+            i = (i + 1) % DISTINCT;
+            let Some(key) = cache.admit(black_box(&garbage[i])) else {
+                return false;
+            };
+            let r = cache.resolve(key, Timestamp(NOW_MS)).now_or_never();
+            matches!(r, Some(Lookup::Unknown))
+        })
+    });
+    assert_eq!(
+        lookups.load(Ordering::Relaxed),
+        DISTINCT as u64,
+        "one lookup per distinct garbage key, none in the measured loop"
+    );
+}
+
+criterion_group!(benches, admit_and_hit, garbage_flood_with_imports);
 criterion_main!(benches);

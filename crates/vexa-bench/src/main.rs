@@ -2,14 +2,15 @@
 //!
 //! - `vexa-bench free-ports N` — prints N free loopback TCP ports, one per line.
 //! - `vexa-bench scale --vexa target/release/vexa --work DIR --out FILE [--keys N] [--samples N]
-//!   [--rss-keys N] [--revocations N] [--pg URL] [--only sqlite,postgres,revocation,rss]` — the
-//!   scale runs (see `scale.rs`).
+//!   [--rss-keys N] [--revocations N] [--import-keys N] [--pg URL]
+//!   [--only sqlite,postgres,revocation,rss,import]` — the scale runs (see `scale.rs`).
 //! - `vexa-bench report --raw DIR --criterion DIR --out DIR` — turns the raw results of a run
 //!   into `REPORT.md` and `results.json`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod import_run;
 mod report;
 mod scale;
 mod stack;
@@ -87,6 +88,7 @@ fn main() -> ExitCode {
                 samples: number(&f, "samples", 2000)?,
                 rss_keys: number(&f, "rss-keys", 100_000)?,
                 revocations: number(&f, "revocations", 20)?,
+                import_keys: number(&f, "import-keys", 100_000)?,
                 pg_url: get(&f, "pg")
                     .unwrap_or("postgres://postgres@127.0.0.1:5432/test")
                     .to_owned(),

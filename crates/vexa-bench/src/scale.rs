@@ -1,6 +1,7 @@
 //! The scale runs: key resolution with 1M keys stored (SQLite and PostgreSQL, cold and warm
 //! cache), revocation propagation between two gateway replicas on PostgreSQL, and gateway RSS
-//! with 100k distinct keys cached. Each runs the real `vexa` binary against a real database.
+//! with 100k distinct keys cached, and `vexa import vexa` of 100k keys (`import_run.rs`). Each runs
+//! the real `vexa` binary against a real database.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +27,8 @@ pub struct ScaleArgs {
     pub samples: usize,
     pub rss_keys: usize,
     pub revocations: usize,
+    /// Keys in the original Vexa database of the import run.
+    pub import_keys: usize,
     pub pg_url: String,
     pub only: Vec<String>,
 }
@@ -108,6 +111,13 @@ pub async fn run(mut args: ScaleArgs) -> anyhow::Result<()> {
         }
         out.insert("rss".into(), json!(rss));
     }
+    if wants("import") {
+        eprintln!(
+            "[scale] vexa import vexa: {} keys from an original's database",
+            args.import_keys
+        );
+        out.insert("import".into(), crate::import_run::run(&args).await?);
+    }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -116,7 +126,7 @@ pub async fn run(mut args: ScaleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn database(args: &ScaleArgs, backend: &str, name: &str) -> anyhow::Result<String> {
+pub async fn database(args: &ScaleArgs, backend: &str, name: &str) -> anyhow::Result<String> {
     match backend {
         "sqlite" => {
             let dir = args.work.join(name);

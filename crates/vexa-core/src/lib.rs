@@ -8,6 +8,7 @@ pub mod env;
 pub mod error;
 pub mod import;
 pub mod key;
+pub mod last_used;
 pub mod meeting;
 pub mod mint;
 pub mod principal;

@@ -88,8 +88,13 @@ impl Gateway {
             (Some(url), false) => UserLimiter::with_redis(cfg.user_limit, url).await?,
             _ => UserLimiter::local(cfg.user_limit),
         };
+        let (cache, imported) = identity_cache(&cfg, store.clone())?;
+        if let Some(flag) = &imported {
+            flag.refresh().await;
+        }
         let state = State {
-            cache: identity_cache(&cfg, store.clone())?,
+            cache,
+            imported,
             last_used: last_used::LastUsed::new(store.clone()),
             clock,
             edge: EdgeGuard::new(cfg.edge.clone()),
@@ -126,6 +131,7 @@ impl Gateway {
             cache: self.state.cache.clone(),
             sockets: self.state.sockets.clone(),
             store: self.store.clone(),
+            imported: self.state.imported.clone(),
         }
     }
 
@@ -157,6 +163,7 @@ pub struct Invalidator {
     cache: KeyCache,
     sockets: Arc<Registry>,
     store: Arc<dyn IdentityStore>,
+    imported: Option<Arc<identity::ImportedKeys>>,
 }
 
 impl std::fmt::Debug for Invalidator {
@@ -172,6 +179,12 @@ impl IdentityListener for Invalidator {
     /// longer resolves (a deleted user), but kept for a mere profile change.
     fn on_change(&self, change: &IdentityChange) {
         self.cache.apply(change);
+        // A revocation or deletion may have removed the last imported key: re-probe now rather
+        // than at the next tick.
+        if let (Some(flag), Ok(rt)) = (&self.imported, tokio::runtime::Handle::try_current()) {
+            let flag = flag.clone();
+            rt.spawn(async move { flag.refresh().await });
+        }
         match change {
             IdentityChange::KeyRevoked(digest) => {
                 self.sockets.close_key(digest, CloseReason::Revoked)
@@ -208,15 +221,21 @@ impl IdentityListener for Invalidator {
 /// The key cache over the configured [`identity::KeySource`]. With the original's identity
 /// service nobody tells us of revocations, so its answers are trusted for `IDENTITY_CACHE_TTL_S`
 /// only, and never past it while that service is down (a revocation is seen within the TTL).
+/// With our store, also the flag that says whether it holds imported keys (not yet probed).
 fn identity_cache(
     cfg: &GatewayConfig,
     store: Arc<dyn IdentityStore>,
-) -> Result<KeyCache, GatewayError> {
-    use identity::{IdentitySource, StoreKeySource, VexaKeySource};
+) -> Result<(KeyCache, Option<Arc<identity::ImportedKeys>>), GatewayError> {
+    use identity::{IdentitySource, ImportedKeys, StoreKeySource, VexaKeySource};
     let id = &cfg.identity;
     Ok(match id.source {
         IdentitySource::Store => {
-            KeyCache::with_source(cfg.cache.clone(), Arc::new(StoreKeySource::new(store)))
+            let imported = ImportedKeys::new(store.clone());
+            let source = StoreKeySource::with_imported(store, imported.clone());
+            (
+                KeyCache::with_source(cfg.cache.clone(), Arc::new(source)),
+                Some(imported),
+            )
         }
         IdentitySource::Vexa => {
             let base = id.validate_base.as_ref().ok_or(GatewayError::Config(
@@ -231,7 +250,7 @@ fn identity_cache(
                 negative_ttl: id.negative_ttl,
                 max_stale: std::time::Duration::ZERO,
             };
-            KeyCache::with_source(cache, Arc::new(source))
+            (KeyCache::with_source(cache, Arc::new(source)), None)
         }
     })
 }

@@ -44,6 +44,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Everything a request needs, shared by all connections.
 pub struct State {
     pub cache: KeyCache,
+    /// With our own store: whether it holds imported keys (refreshed by `server::serve`).
+    pub imported: Option<Arc<crate::identity::ImportedKeys>>,
     pub last_used: LastUsed,
     pub clock: Arc<dyn Clock>,
     pub edge: EdgeGuard,

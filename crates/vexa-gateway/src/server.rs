@@ -1,5 +1,6 @@
 //! The accept loops: HTTP/1.1 with keep-alive and upgrades, `TCP_NODELAY`, graceful shutdown,
-//! and the periodic `last_used_at` flush; on the caller's runtime, or one runtime per core.
+//! the periodic `last_used_at` flush and the imported-keys probe; on the caller's runtime, or
+//! one runtime per core.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -140,9 +141,22 @@ async fn run_until_shutdown(
             }
         })
     };
+    let prober = state.imported.clone().map(|flag| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::identity::IMPORTED_PROBE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                flag.refresh().await;
+            }
+        })
+    });
     shutdown.await;
     life.stop_accepting.cancel();
     flusher.abort();
+    if let Some(p) = prober {
+        p.abort();
+    }
 }
 
 /// After the accept loops stopped: close relayed WebSockets, drain open requests (bounded),

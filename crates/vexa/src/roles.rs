@@ -61,6 +61,9 @@ impl Roles {
 
 pub async fn run(mut settings: Settings, roles: Roles) -> anyhow::Result<()> {
     settings.check_admin_token_safety()?;
+    // The admin API's `/internal/*` answers only to a secret the operator configured: a random
+    // one picked below for an all-in-one process would never be known to any caller.
+    let configured_internal_secret = settings.gateway.internal_secret.clone();
     share_internal_secret(&mut settings, roles)?;
     let shared = Shared::open(&settings).await?;
     let listeners = Listeners::bind(&settings.listen, roles, settings.gateway.workers).await?;
@@ -70,7 +73,8 @@ pub async fn run(mut settings: Settings, roles: Roles) -> anyhow::Result<()> {
         on_change = start_gateway(&shared, &settings, listener, &mut tasks).await?;
     }
     if let Some(listener) = listeners.admin {
-        start_admin(&shared, &settings, on_change, listener, &mut tasks)?;
+        let internal = internal_api(&shared, configured_internal_secret, &mut tasks);
+        start_admin(&shared, &settings, on_change, internal, listener, &mut tasks)?;
     }
     if let Some(listener) = listeners.meetings {
         start_meetings(&shared, &settings, listener, &mut tasks).await?;
@@ -196,10 +200,37 @@ async fn start_gateway(
     Ok(invalidator)
 }
 
+/// The admin API's internal tier, with its `last_used_at` batcher flushed every few seconds and
+/// once more at shutdown, before the database closes (it ends only when cancelled).
+fn internal_api(shared: &Shared, secret: Secret, tasks: &mut Tasks) -> vexa_admin::InternalApi {
+    use vexa_core::last_used::{LastUsed, FLUSH_EVERY};
+    let last_used = Arc::new(LastUsed::new(shared.identity.clone()));
+    let (batcher, cancel) = (last_used.clone(), shared.cancel.clone());
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = batcher.flush().await {
+                tracing::warn!(error = %e, "could not record key use; will retry");
+            }
+        }
+        if let Err(e) = batcher.flush().await {
+            tracing::warn!(error = %e, "could not record key use at shutdown");
+        }
+        Ok(())
+    });
+    vexa_admin::InternalApi { secret, last_used }
+}
+
 fn start_admin(
     shared: &Shared,
     settings: &Settings,
     on_change: Arc<dyn IdentityListener>,
+    internal: vexa_admin::InternalApi,
     listener: TcpListener,
     tasks: &mut Tasks,
 ) -> anyhow::Result<()> {
@@ -210,6 +241,7 @@ fn start_admin(
         admin_token: AdminToken::new(settings.admin.token.expose()),
         metrics: shared.metrics.clone(),
         on_change,
+        internal,
     };
     tracing::info!(addr = %listener.local_addr()?, "admin API listening");
     let shutdown = shared.cancel.clone().cancelled_owned();

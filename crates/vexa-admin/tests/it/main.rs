@@ -5,6 +5,7 @@
 //! - `edge`: the admin-token gate, body limits, contract-shaped 404/405, health, metrics,
 //!   request ids, a database outage (both);
 //! - `fuzz_bodies`: property tests of every body and query the API reads;
+//! - `internal_validate`: the original's `POST /internal/validate` (both);
 //! - `keys`: minting, listing, revoking (both);
 //! - `logging`: one log line per request, never a secret;
 //! - `serve`: the API over a real socket, graceful shutdown, keep-alive after a refusal;
@@ -16,6 +17,7 @@
 mod console;
 mod edge;
 mod fuzz_bodies;
+mod internal_validate;
 mod keys;
 mod logging;
 mod serve;

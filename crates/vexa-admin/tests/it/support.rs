@@ -9,11 +9,12 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use serde_json::Value;
 use tower::ServiceExt;
-use vexa_admin::AdminState;
+use vexa_admin::{AdminState, InternalApi};
+use vexa_core::last_used::LastUsed;
 use vexa_core::store::IdentityChange;
 use vexa_core::{AdminToken, IdentityListener, IdentityStore, ManualClock, Timestamp};
 use vexa_store::identity::SqlIdentityStore;
-use vexa_testkit::{metrics, Reply, TestDb, ADMIN_TOKEN};
+use vexa_testkit::{metrics, Reply, TestDb, ADMIN_TOKEN, INTERNAL_SECRET};
 
 /// 2026-11-28T18:00:00Z.
 pub const START: Timestamp = Timestamp(1_795_888_800_000);
@@ -24,13 +25,21 @@ pub struct TestApp {
     pub store: Arc<dyn IdentityStore>,
     pub clock: ManualClock,
     pub changes: Arc<Mutex<Vec<IdentityChange>>>,
+    /// The internal tier's `last_used_at` batcher; tests flush it by hand.
+    pub last_used: Arc<LastUsed>,
     pub db: TestDb,
     /// `"sqlite"` or `"postgres"`, for failure messages.
     pub backend: &'static str,
 }
 
-/// The app on `db`, its clock at [`START`].
+/// The app on `db`, its clock at [`START`], `/internal/*` behind the testkit's
+/// `INTERNAL_SECRET`.
 pub fn app_on(db: TestDb) -> TestApp {
+    app_with_internal_secret(db, INTERNAL_SECRET)
+}
+
+/// [`app_on`] with this `INTERNAL_API_SECRET` (empty: not configured).
+pub fn app_with_internal_secret(db: TestDb, internal_secret: &str) -> TestApp {
     let backend = match db.db.backend() {
         vexa_store::Backend::Sqlite => "sqlite",
         vexa_store::Backend::Postgres => "postgres",
@@ -39,6 +48,7 @@ pub fn app_on(db: TestDb) -> TestApp {
     let clock = ManualClock::new(START);
     let changes = Arc::new(Mutex::new(Vec::new()));
     let on_change: Arc<dyn IdentityListener> = Arc::new(Recorder(changes.clone()));
+    let last_used = Arc::new(LastUsed::new(store.clone()));
     let state = AdminState {
         store: store.clone(),
         clock: Arc::new(clock.clone()),
@@ -46,10 +56,15 @@ pub fn app_on(db: TestDb) -> TestApp {
         admin_token: AdminToken::new(ADMIN_TOKEN),
         metrics: metrics(),
         on_change,
+        internal: InternalApi {
+            secret: internal_secret.into(),
+            last_used: last_used.clone(),
+        },
     };
     TestApp {
         router: vexa_admin::router(state),
         store,
+        last_used,
         clock,
         changes,
         db,

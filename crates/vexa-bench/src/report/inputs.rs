@@ -169,6 +169,16 @@ impl Run {
             .unwrap_or_default()
     }
 
+    /// The `vexa import vexa` rows of `scale.json` (one per backend).
+    pub fn import_rows(&self) -> Vec<Value> {
+        self.scale
+            .as_ref()
+            .and_then(|s| s.get("import"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The RSS rows of `scale.json`: an array, or one object from older runs.
     pub fn rss_rows(&self) -> Vec<Value> {
         match self.scale.as_ref().and_then(|s| s.get("rss")) {

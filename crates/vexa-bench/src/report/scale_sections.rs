@@ -1,5 +1,6 @@
 //! The "Scale runs" section of `REPORT.md`: key resolution with a small and a large store,
-//! revocation between two replicas, and gateway memory with many keys cached.
+//! revocation between two replicas, gateway memory with many keys cached, and the import rate of
+//! `vexa import vexa`.
 
 use std::fmt::Write as _;
 
@@ -23,6 +24,32 @@ pub fn scale(md: &mut String, run: &Run, scale: &Value) {
     if !rss_rows.is_empty() {
         memory(md, &rss_rows);
     }
+    let import_rows = run.import_rows();
+    if !import_rows.is_empty() {
+        import(md, &import_rows);
+    }
+}
+
+fn import(md: &mut String, rows: &[Value]) {
+    let _ = writeln!(
+        md,
+        "`vexa import vexa`: an original Vexa database (its schema, {} users, tokens in the original's `vxa_bot_…` shape) \
+         imported into an empty store by the real binary, timed from process start to exit (digesting, batched writes, \
+         sequences).\n",
+        rows[0]["users"]
+    );
+    let _ = writeln!(md, "| backend | keys | time | keys/s |\n|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.2} s | {} |",
+            text(r, "backend"),
+            r["keys"],
+            number_at(r, &["seconds"]).unwrap_or(f64::NAN),
+            num(number_at(r, &["keys_per_second"]).unwrap_or(f64::NAN))
+        );
+    }
+    let _ = writeln!(md);
 }
 
 fn resolution_table(md: &mut String, scale: &Value, rows: &[Value]) {

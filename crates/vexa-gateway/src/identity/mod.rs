@@ -5,13 +5,15 @@
 //! looked up ([`KeySource::lookup`]). Caching, single-flight and revocation tombstones stay in
 //! [`crate::cache::KeyCache`], the same for every source. Two sources exist:
 //!
-//! - [`StoreKeySource`]: our own identity store, by SHA-256 digest (`IDENTITY_SOURCE=store`);
+//! - [`StoreKeySource`]: our own identity store, by SHA-256 digest (`IDENTITY_SOURCE=store`),
+//!   including keys imported from an original Vexa ([`ImportedKeys`]);
 //! - [`VexaKeySource`]: the original Vexa identity service's `POST /internal/validate`
 //!   (`IDENTITY_SOURCE=vexa`), which needs the key itself for the duration of one call.
 //!
 //! This module must not know about HTTP requests of clients, routes or limits.
 
 mod config;
+mod imported;
 mod store;
 mod vexa;
 
@@ -25,7 +27,8 @@ pub use config::{
     IdentityConfig, IdentitySource, ENV_IDENTITY_CACHE_TTL_S, ENV_IDENTITY_NEGATIVE_TTL_S,
     ENV_IDENTITY_SOURCE, ENV_IDENTITY_VALIDATE_TIMEOUT_S,
 };
-pub use store::admit_store_key;
+pub use imported::{ImportedKeys, PROBE_EVERY as IMPORTED_PROBE_EVERY};
+pub use store::{admit_store_key, admit_store_or_imported_key};
 pub use store::StoreKeySource;
 pub use vexa::{admit_vexa_key, VexaKeySource};
 

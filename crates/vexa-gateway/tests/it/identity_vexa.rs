@@ -3,7 +3,8 @@
 //! lookup in flight per digest, 4xx → 401, everything else → 503 (never 401), garbage floods
 //! held at the edge, and a revocation at the original seen within `IDENTITY_CACHE_TTL_S`.
 //! Our store is not involved in this mode (it only backs the gateway's constructor), so these
-//! run on SQLite only.
+//! run on SQLite only — except the drop-in case at the end, where OUR admin API is the identity
+//! service (both backends).
 
 use std::time::{Duration, Instant};
 
@@ -202,3 +203,95 @@ async fn a_revocation_at_the_original_is_seen_within_the_cache_ttl() {
     );
     gw.shutdown().await;
 }
+
+/// Drop-in: the gateway in `IDENTITY_SOURCE=vexa` mode, pointed at OUR admin API's
+/// `/internal/validate` (real router on a real socket, real store) instead of the original's:
+/// a key minted there authenticates with its identity, and a revoked one stops within the TTL.
+async fn our_admin_api_serves_a_vexa_mode_gateway_as_its_identity_service(backend: Backend) {
+    use std::sync::Arc;
+    use vexa_core::{AdminToken, IdentityStore, IgnoreChanges, SystemClock};
+    let db = vexa_testkit::TestDb::new(backend).await;
+    let store: Arc<dyn IdentityStore> =
+        Arc::new(vexa_store::identity::SqlIdentityStore::new(db.db.clone()));
+    let admin = vexa_admin::router(vexa_admin::AdminState {
+        store: store.clone(),
+        clock: Arc::new(SystemClock),
+        max_body_bytes: vexa_http::DEFAULT_MAX_BODY_BYTES,
+        admin_token: AdminToken::new(vexa_testkit::ADMIN_TOKEN),
+        metrics: vexa_testkit::metrics(),
+        on_change: Arc::new(IgnoreChanges),
+        internal: vexa_admin::InternalApi {
+            secret: INTERNAL_SECRET.into(),
+            last_used: Arc::new(vexa_core::last_used::LastUsed::new(store.clone())),
+        },
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let admin_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(vexa_admin::serve(listener, admin, async move {
+        let _ = stopped.await;
+    }));
+
+    let admin_key = [
+        ("x-admin-api-key", vexa_testkit::ADMIN_TOKEN),
+        ("content-type", "application/json"),
+    ];
+    let user = send(
+        &admin_url,
+        http::Method::POST,
+        "/admin/users",
+        &admin_key,
+        r#"{"email": "dropin@acme.com", "max_concurrent_bots": 6}"#,
+    )
+    .await
+    .json();
+    let id = user["id"].as_i64().expect("id");
+    let minted = send(
+        &admin_url,
+        http::Method::POST,
+        &format!("/admin/users/{id}/tokens?scopes=tx,bot"),
+        &admin_key[..1],
+        "",
+    )
+    .await
+    .json();
+    let token = minted["token"].as_str().expect("token").to_owned();
+
+    let echo = EchoUpstream::start().await;
+    let ttl = Duration::from_millis(300);
+    let gw = start(
+        vexa_config(&echo.url, &admin_url, ttl),
+        TestStore::new(Backend::Sqlite).await,
+    )
+    .await;
+    let r = get(&gw.base, "/meetings", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let seen = r.json();
+    assert_eq!(seen["headers"]["x-user-id"], id.to_string());
+    assert_eq!(seen["headers"]["x-user-scopes"], "tx,bot");
+    assert_eq!(seen["headers"]["x-user-limits"], "6");
+    assert_eq!(seen["headers"]["x-user-email"], "dropin@acme.com");
+    let bad = get(&gw.base, "/meetings", Some("vxa_tx_not-a-real-token")).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+
+    let revoked = send(
+        &admin_url,
+        http::Method::DELETE,
+        &format!("/admin/tokens/{}", minted["id"]),
+        &admin_key[..1],
+        "",
+    )
+    .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    let r = get(&gw.base, "/meetings", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "revoked, past the TTL");
+
+    gw.shutdown().await;
+    let _ = stop.send(());
+    let _ = served.await;
+}
+
+vexa_testkit::on_both_backends!(our_admin_api_serves_a_vexa_mode_gateway_as_its_identity_service);

@@ -7,6 +7,7 @@
 //! - `dropin`: the gateway in front of recording doubles of the original Vexa services (both);
 //! - `gateway_http`: the HTTP behaviour of the contract (both);
 //! - `gateway_ws`: the `/ws` relay and its 4401 closes (both);
+//! - `imported_keys`: keys imported from an original Vexa on the store path (both);
 //! - `identity_vexa`: `IDENTITY_SOURCE=vexa` against the original identity service's double;
 //! - `limit_client_ip`, `limit_edge`, `limit_redis`, `limit_user`: client address resolution, the
 //!   per-IP edge guard, the Redis-shared and the in-process per-user buckets;
@@ -20,6 +21,7 @@ mod dropin;
 mod gateway_http;
 mod gateway_ws;
 mod identity_vexa;
+mod imported_keys;
 mod limit_client_ip;
 mod limit_edge;
 mod limit_redis;

@@ -21,7 +21,7 @@ mod header_bytes;
 mod identity;
 mod oversized;
 mod paths;
-mod raw_http;
+pub(crate) mod raw_http;
 mod slow_loris;
 
 use std::sync::Arc;

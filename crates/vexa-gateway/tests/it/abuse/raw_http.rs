@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 
 /// An answer as read off the wire.
 #[derive(Debug)]
-pub(super) struct RawReply {
+pub(crate) struct RawReply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -81,7 +81,7 @@ pub(super) fn parse_reply(buf: &[u8]) -> Option<RawReply> {
 
 /// Sends raw bytes on a fresh connection and reads until the server closes (the requests carry
 /// `Connection: close`). `None` when the server closed without an HTTP answer.
-pub(super) async fn raw(addr: SocketAddr, request: &[u8]) -> Option<RawReply> {
+pub(crate) async fn raw(addr: SocketAddr, request: &[u8]) -> Option<RawReply> {
     let s = TcpStream::connect(addr).await.expect("connect");
     let (mut rd, mut wr) = s.into_split();
     // The server may answer and close before the whole request is written (refused bodies,
@@ -99,7 +99,7 @@ pub(super) async fn raw(addr: SocketAddr, request: &[u8]) -> Option<RawReply> {
 }
 
 /// A request with `Connection: close`, and `Content-Length` when there is a body.
-pub(super) fn request(
+pub(crate) fn request(
     method: &str,
     path: &[u8],
     headers: &[(Vec<u8>, Vec<u8>)],
@@ -125,6 +125,6 @@ pub(super) fn request(
 }
 
 /// One header as raw bytes.
-pub(super) fn h(n: &str, v: &str) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn h(n: &str, v: &str) -> (Vec<u8>, Vec<u8>) {
     (n.as_bytes().to_vec(), v.as_bytes().to_vec())
 }

@@ -1,7 +1,7 @@
 //! The identity store of the gateway tests: the real [`SqlIdentityStore`] on a fresh SQLite file
 //! or PostgreSQL database, observed by a thin wrapper that can make every call fail as
-//! `Unavailable` (the database is down), counts resolutions (proving what never reaches the
-//! store) and logs `record_key_use` batches (proving write-behind batching).
+//! `Unavailable` (the database is down), counts resolutions (`resolves`: the counting wrapper
+//! that proves what never reaches the store) and logs `record_key_use` batches (proving write-behind batching).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -63,6 +63,44 @@ impl TestStore {
             .expect("resolve")
             .expect("live key");
         minted.expose_secret().to_owned()
+    }
+
+    /// A user and one key as `vexa import vexa` stores them from an original Vexa row: `token`
+    /// in whatever format the original had, kept only as its digest; `scopes` as mapped
+    /// (a scope-less row arrives as full scope). Ids are `id` for both. Straight to the inner
+    /// store, like [`TestStore::add`].
+    pub async fn import_legacy(&self, id: i64, token: &str, scopes: &[Scope]) {
+        use vexa_core::import::{display_prefix, ImportedKey, ImportedUser};
+        let email = format!("legacy{id}@acme.com");
+        let batch = vexa_store::import::ImportBatch {
+            new_users: vec![ImportedUser {
+                id: UserId(id),
+                email: email.clone(),
+                email_lower: email,
+                name: None,
+                image_url: None,
+                max_concurrent_bots: 2,
+                data: Default::default(),
+                created_at: NOW,
+            }],
+            new_keys: vec![ImportedKey {
+                id: KeyId(id),
+                user_id: UserId(id),
+                digest: KeyDigest::of(token),
+                display_prefix: display_prefix(token),
+                scopes: scopes.iter().copied().collect(),
+                name: Some("imported".into()),
+                created_at: NOW,
+                last_used_at: None,
+                expires_at: None,
+            }],
+            ..Default::default()
+        };
+        self.inner.apply_import(&batch, NOW).await.expect("import");
+        self.inner
+            .continue_id_sequences()
+            .await
+            .expect("sequences");
     }
 
     /// Revokes the key in the store, returning the change the admin API would announce.
@@ -178,6 +216,10 @@ impl IdentityStore for TestStore {
     async fn latest_event_seq(&self) -> Result<i64, StoreError> {
         self.check()?;
         self.inner.latest_event_seq().await
+    }
+    async fn holds_imported_keys(&self) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.holds_imported_keys().await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.check()?;
