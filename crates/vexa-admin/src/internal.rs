@@ -56,7 +56,10 @@ async fn require_internal_secret(
     req: Request,
     next: Next,
 ) -> Response {
-    match check_secret(&secret, req.headers().get(X_INTERNAL_SECRET).map(|v| v.as_bytes())) {
+    match check_secret(
+        &secret,
+        req.headers().get(X_INTERNAL_SECRET).map(|v| v.as_bytes()),
+    ) {
         Ok(()) => next.run(req).await,
         Err(e) => answer_after_body(req, e.into_response()).await,
     }

@@ -176,15 +176,19 @@ mod tests {
     fn the_answer_has_the_originals_shape_and_optional_fields() {
         let a = answer(
             &principal(ScopeSet::parse_names(["bot", "tx"]).unwrap_or_default()),
-            &user(json!({"webhook_url": "https://h.example/x", "webhook_secret": "s3",
-                         "is_admin": true, "memberships": [{"workspace_id": "wsA"}, {"role": "x"}]})),
+            &user(
+                json!({"webhook_url": "https://h.example/x", "webhook_secret": "s3",
+                         "is_admin": true, "memberships": [{"workspace_id": "wsA"}, {"role": "x"}]}),
+            ),
         );
         assert_eq!(
             serde_json::to_value(&a).ok(),
-            Some(json!({"user_id": 1, "scopes": ["bot", "tx"], "max_concurrent": 5,
+            Some(
+                json!({"user_id": 1, "scopes": ["bot", "tx"], "max_concurrent": 5,
                         "email": "jane@acme.com", "is_admin": true,
                         "webhook_url": "https://h.example/x", "webhook_secret": "s3",
-                        "workspaces": ["wsA"]}))
+                        "workspaces": ["wsA"]})
+            )
         );
     }
 
@@ -192,11 +196,16 @@ mod tests {
     fn a_scope_less_row_answers_legacy_and_webhook_extras_need_the_url() {
         let a = answer(
             &principal(ScopeSet::default()),
-            &user(json!({"webhook_secret": "s3", "webhook_events": {"a": true}, "is_admin": "true"})),
+            &user(
+                json!({"webhook_secret": "s3", "webhook_events": {"a": true}, "is_admin": "true"}),
+            ),
         );
         assert_eq!(a.scopes, vec!["legacy"]);
         assert!(!a.is_admin, "only the JSON boolean true");
-        assert_eq!((a.webhook_secret, a.webhook_events, a.workspaces), (None, None, None));
+        assert_eq!(
+            (a.webhook_secret, a.webhook_events, a.workspaces),
+            (None, None, None)
+        );
     }
 
     #[test]

@@ -130,23 +130,28 @@ fn garbage_flood_with_imports(c: &mut Criterion) {
         },
         source,
     );
-    let garbage: Vec<String> = (0..DISTINCT).map(|i| format!("garbage-key-{i:08}")).collect();
+    let garbage: Vec<String> = (0..DISTINCT)
+        .map(|i| format!("garbage-key-{i:08}"))
+        .collect();
     for g in &garbage {
         let k = cache.admit(g).expect("admitted while imports exist");
         let r = cache.resolve(k, Timestamp(NOW_MS)).now_or_never();
         assert!(matches!(r, Some(Lookup::Unknown)), "priming {g}");
     }
     let mut i = 0usize;
-    c.bench_function("identity_source/store with imports: garbage-key flood (negative hit)", |b| {
-        b.iter(|| {
-            i = (i + 1) % DISTINCT;
-            let Some(key) = cache.admit(black_box(&garbage[i])) else {
-                return false;
-            };
-            let r = cache.resolve(key, Timestamp(NOW_MS)).now_or_never();
-            matches!(r, Some(Lookup::Unknown))
-        })
-    });
+    c.bench_function(
+        "identity_source/store with imports: garbage-key flood (negative hit)",
+        |b| {
+            b.iter(|| {
+                i = (i + 1) % DISTINCT;
+                let Some(key) = cache.admit(black_box(&garbage[i])) else {
+                    return false;
+                };
+                let r = cache.resolve(key, Timestamp(NOW_MS)).now_or_never();
+                matches!(r, Some(Lookup::Unknown))
+            })
+        },
+    );
     assert_eq!(
         lookups.load(Ordering::Relaxed),
         DISTINCT as u64,

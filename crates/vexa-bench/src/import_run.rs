@@ -37,7 +37,9 @@ pub async fn run(args: &ScaleArgs) -> anyhow::Result<Value> {
         .connect(&src_url)
         .await
         .context("connect to the import source")?;
-    src.execute(ORIGINAL_SCHEMA).await.context("original schema")?;
+    src.execute(ORIGINAL_SCHEMA)
+        .await
+        .context("original schema")?;
     src.execute(
         format!(
             "INSERT INTO users (id, email) SELECT g, 'u' || g || '@acme.com' FROM generate_series(1, {users}) g;

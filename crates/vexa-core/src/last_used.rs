@@ -39,7 +39,10 @@ impl LastUsed {
 
     /// Notes one use of key `id` at `now`: one short shard lock.
     pub fn note(&self, id: KeyId, now: Timestamp) {
-        let mut map = self.shard(id).lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .shard(id)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let slot = map.entry(id).or_insert(now);
         if *slot < now {
             *slot = now;

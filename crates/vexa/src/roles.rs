@@ -74,7 +74,9 @@ pub async fn run(mut settings: Settings, roles: Roles) -> anyhow::Result<()> {
     }
     if let Some(listener) = listeners.admin {
         let internal = internal_api(&shared, configured_internal_secret, &mut tasks);
-        start_admin(&shared, &settings, on_change, internal, listener, &mut tasks)?;
+        start_admin(
+            &shared, &settings, on_change, internal, listener, &mut tasks,
+        )?;
     }
     if let Some(listener) = listeners.meetings {
         start_meetings(&shared, &settings, listener, &mut tasks).await?;

@@ -33,7 +33,9 @@ fn detail(s: &str) -> Value {
 /// Imports one user (id 500) and a scope-less legacy key of theirs, as `vexa import vexa` does.
 async fn import_legacy(app: &TestApp) {
     let store = SqlIdentityStore::new(app.db.db.clone());
-    let full: vexa_core::ScopeSet = [Scope::Bot, Scope::Tx, Scope::Browser].into_iter().collect();
+    let full: vexa_core::ScopeSet = [Scope::Bot, Scope::Tx, Scope::Browser]
+        .into_iter()
+        .collect();
     let batch = ImportBatch {
         new_users: vec![ImportedUser {
             id: UserId(500),
@@ -96,17 +98,26 @@ async fn the_secret_gate_is_fail_closed_and_runs_before_the_body(backend: Backen
             .json(&json!({"token": "x"}))
             .send()
             .await;
-        assert_eq!(r.parts(), (503, detail("INTERNAL_API_SECRET not configured")));
+        assert_eq!(
+            r.parts(),
+            (503, detail("INTERNAL_API_SECRET not configured"))
+        );
     }
 }
 
 async fn every_refusal_has_the_originals_status_and_detail(backend: Backend) {
     let app = app_on(TestDb::new(backend).await);
     for body in [json!({}), json!({"token": ""}), json!({"token": null})] {
-        assert_eq!(validate(&app, body).await, (StatusCode::UNAUTHORIZED, detail("Missing token")));
+        assert_eq!(
+            validate(&app, body).await,
+            (StatusCode::UNAUTHORIZED, detail("Missing token"))
+        );
     }
     for body in [json!({"token": "vxa_bot_nope"}), json!({"token": 12345})] {
-        assert_eq!(validate(&app, body).await, (StatusCode::UNAUTHORIZED, detail("Invalid token")));
+        assert_eq!(
+            validate(&app, body).await,
+            (StatusCode::UNAUTHORIZED, detail("Invalid token"))
+        );
     }
     // A body that is not a JSON object: 422, like the original's `payload: dict`.
     let r = app
@@ -143,7 +154,10 @@ async fn a_minted_key_answers_the_originals_shape_until_revoked(backend: Backend
     let (_, body) = validate(&app, json!({"token": token})).await;
     assert_eq!(body["is_admin"], true);
     assert_eq!(body["webhook_url"], "https://hooks.acme.com/v");
-    assert_eq!(body["webhook_secret"], "whsec-1", "in clear over the internal hop");
+    assert_eq!(
+        body["webhook_secret"], "whsec-1",
+        "in clear over the internal hop"
+    );
     assert_eq!(body["webhook_events"], json!({"meeting.completed": true}));
     assert!(body.get("workspaces").is_none());
 
@@ -165,7 +179,11 @@ async fn an_expired_key_is_token_expired_strictly_after_its_expiry(backend: Back
     let token = key["token"].as_str().unwrap().to_owned();
     app.clock.advance_millis(60_000);
     let (status, _) = validate(&app, json!({"token": token})).await;
-    assert_eq!(status, StatusCode::OK, "at its expires_at the original still accepts it");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "at its expires_at the original still accepts it"
+    );
     app.clock.advance_millis(1);
     assert_eq!(
         validate(&app, json!({"token": token})).await,
@@ -196,10 +214,17 @@ async fn many_validations_write_nothing_until_one_batched_flush(backend: Backend
     };
     for _ in 0..50 {
         app.clock.advance_millis(10);
-        assert_eq!(validate(&app, json!({"token": token})).await.0, StatusCode::OK);
+        assert_eq!(
+            validate(&app, json!({"token": token})).await.0,
+            StatusCode::OK
+        );
     }
     assert_eq!(last_used().await, None, "no write per validation");
-    assert_eq!(app.last_used.flush().await.unwrap(), 1, "one key, one row in the batch");
+    assert_eq!(
+        app.last_used.flush().await.unwrap(),
+        1,
+        "one key, one row in the batch"
+    );
     assert_eq!(last_used().await, Some(Timestamp(START.0 + 500)));
     assert_eq!(app.last_used.flush().await.unwrap(), 0, "nothing pending");
 }

@@ -11,7 +11,9 @@ use serde_json::Value;
 use vexa_bench::stats::median;
 
 /// The load variants, in the order every table lists them.
-pub const VARIANTS: [&str; 12] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
+pub const VARIANTS: [&str; 13] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+];
 
 /// The peers that check the key as the gateway does (HAProxy map file, nginx + Lua), no access log.
 pub const KEY_CHECKING_PEERS: [&str; 2] = ["i", "k"];

@@ -63,5 +63,8 @@ fn ratios(run: &Run) -> Value {
         "gateway_valid_over_bare_hyper_proxy": run.round_ratio("c", "f"),
         "pinned_bare_proxy_over_nginx": run.round_ratio("g", "b"),
         "pinned_bare_proxy_over_pooled_bare_proxy": run.round_ratio("g", "f"),
+        "gateway_no_log_over_as_shipped": run.round_ratio("l", "c"),
+        "gateway_per_core_over_shared_runtime": run.round_ratio("m", "l"),
+        "gateway_no_log_over_pinned_bare_proxy": run.round_ratio("l", "g"),
     })
 }

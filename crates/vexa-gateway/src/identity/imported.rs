@@ -41,7 +41,9 @@ impl ImportedKeys {
     pub async fn refresh(&self) {
         match self.store.holds_imported_keys().await {
             Ok(present) => self.present.store(present, Ordering::Relaxed),
-            Err(e) => tracing::warn!(error = %e, "could not probe for imported keys; keeping the last answer"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not probe for imported keys; keeping the last answer")
+            }
         }
     }
 }

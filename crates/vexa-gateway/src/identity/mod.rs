@@ -28,8 +28,8 @@ pub use config::{
     ENV_IDENTITY_SOURCE, ENV_IDENTITY_VALIDATE_TIMEOUT_S,
 };
 pub use imported::{ImportedKeys, PROBE_EVERY as IMPORTED_PROBE_EVERY};
-pub use store::{admit_store_key, admit_store_or_imported_key};
 pub use store::StoreKeySource;
+pub use store::{admit_store_key, admit_store_or_imported_key};
 pub use vexa::{admit_vexa_key, VexaKeySource};
 
 /// A key a client presented that its source agreed to look up: always its digest (the cache

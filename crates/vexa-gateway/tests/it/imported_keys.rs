@@ -119,7 +119,10 @@ async fn a_garbage_flood_with_imports_costs_one_lookup_per_distinct_key_and_meet
             &request(
                 "GET",
                 b"/meetings",
-                &[h("x-forwarded-for", "203.0.113.9"), h("x-api-key", &garbage)],
+                &[
+                    h("x-forwarded-for", "203.0.113.9"),
+                    h("x-api-key", &garbage),
+                ],
                 b"",
             ),
         )
@@ -135,7 +138,10 @@ async fn a_garbage_flood_with_imports_costs_one_lookup_per_distinct_key_and_meet
         }
     }
     assert!(limited > 0, "the edge guard refused none of {flood}");
-    assert!(unauthorized < flood, "{unauthorized} of {flood} reached authentication");
+    assert!(
+        unauthorized < flood,
+        "{unauthorized} of {flood} reached authentication"
+    );
     let flood_lookups = store.resolves.load(Ordering::SeqCst) - before;
     assert!(
         flood_lookups <= distinct,
@@ -178,7 +184,10 @@ async fn revoking_the_last_imported_key_closes_the_digest_path_again(backend: Ba
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(closed, "the digest path stayed open with no imported key left");
+    assert!(
+        closed,
+        "the digest path stayed open with no imported key left"
+    );
     gw.shutdown().await;
 }
 

@@ -418,7 +418,10 @@ async fn imported_keys_work_through_the_live_gateway_and_validate_as_the_origina
     for (token, key_id, user, scopes) in &fx.live {
         let (status, me) = auth_me(&env, token).await;
         assert_eq!(status, 200, "key {key_id}: {me}");
-        assert_eq!((me["user_id"].as_i64(), me["key_id"].as_i64()), (Some(*user), Some(*key_id)));
+        assert_eq!(
+            (me["user_id"].as_i64(), me["key_id"].as_i64()),
+            (Some(*user), Some(*key_id))
+        );
         let got: Vec<&str> = me["scopes"]
             .as_array()
             .expect("scopes")
@@ -427,14 +430,21 @@ async fn imported_keys_work_through_the_live_gateway_and_validate_as_the_origina
             .collect();
         assert_eq!(got.join(","), *scopes, "key {key_id}");
     }
-    for t in [&fx.expired, &fx.skipped_unknown_scope, &fx.colliding_user_token] {
+    for t in [
+        &fx.expired,
+        &fx.skipped_unknown_scope,
+        &fx.colliding_user_token,
+    ] {
         assert_eq!(auth_me(&env, t).await.0, 401);
     }
     // Our /internal/validate against the original's rules over the same source rows.
     let mut compared: Vec<&String> = fx.live.iter().map(|l| &l.0).collect();
     compared.push(&fx.expired);
     for t in &compared {
-        assert_eq!(our_answer(&env, t).await, original_answer(&src.pool, t).await);
+        assert_eq!(
+            our_answer(&env, t).await,
+            original_answer(&src.pool, t).await
+        );
     }
 
     // Changes at the source while the stack serves: key 11 deleted, key 20 added; re-import.
@@ -449,7 +459,10 @@ async fn imported_keys_work_through_the_live_gateway_and_validate_as_the_origina
         .await
         .expect("add");
     let second = import(&env, &src.url, &[]);
-    assert!(second.contains("1 copied") && second.contains("1 revoked"), "{second}");
+    assert!(
+        second.contains("1 copied") && second.contains("1 revoked"),
+        "{second}"
+    );
     let deleted = &fx.live[1].0;
     let mut stopped = false;
     for _ in 0..100 {
@@ -463,17 +476,28 @@ async fn imported_keys_work_through_the_live_gateway_and_validate_as_the_origina
     let (status, me) = auth_me(&env, &added).await;
     assert_eq!((status, me["key_id"].as_i64()), (200, Some(20)), "{me}");
     for t in [deleted, &added] {
-        assert_eq!(our_answer(&env, t).await, original_answer(&src.pool, t).await);
+        assert_eq!(
+            our_answer(&env, t).await,
+            original_answer(&src.pool, t).await
+        );
     }
 
     sigterm(&mut up, "up", "").await;
     let mut plaintexts: Vec<&String> = fx.live.iter().map(|l| &l.0).collect();
-    plaintexts.extend([&fx.expired, &fx.skipped_unknown_scope, &fx.colliding_user_token, &added]);
+    plaintexts.extend([
+        &fx.expired,
+        &fx.skipped_unknown_scope,
+        &fx.colliding_user_token,
+        &added,
+    ]);
     let store = our_store(&url).await;
     let dump = store_dump(&url).await;
     store_close(store).await;
     for t in plaintexts {
-        assert!(!first.contains(t.as_str()) && !second.contains(t.as_str()), "token in output");
+        assert!(
+            !first.contains(t.as_str()) && !second.contains(t.as_str()),
+            "token in output"
+        );
         assert!(files_contain(dir.path(), t).is_empty(), "token on disk");
         assert!(!dump.contains(t.as_str()), "token in our tables");
     }
@@ -482,7 +506,9 @@ async fn imported_keys_work_through_the_live_gateway_and_validate_as_the_origina
 
 /// Every row of our identity tables as text (for PostgreSQL, whose files are not ours to read).
 async fn store_dump(url: &str) -> String {
-    let db = Db::connect(url, &ConnectOptions::default()).await.expect("db");
+    let db = Db::connect(url, &ConnectOptions::default())
+        .await
+        .expect("db");
     let mut out = String::new();
     for table in ["users", "api_keys", "identity_events"] {
         let q = format!("SELECT * FROM {table}");

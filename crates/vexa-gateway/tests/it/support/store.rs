@@ -97,10 +97,7 @@ impl TestStore {
             ..Default::default()
         };
         self.inner.apply_import(&batch, NOW).await.expect("import");
-        self.inner
-            .continue_id_sequences()
-            .await
-            .expect("sequences");
+        self.inner.continue_id_sequences().await.expect("sequences");
     }
 
     /// Revokes the key in the store, returning the change the admin API would announce.
