@@ -196,6 +196,15 @@ impl IdentityStore for TestStore {
         self.check()?;
         self.inner.revoke_key(id, now).await
     }
+    async fn update_key_limits(
+        &self,
+        id: KeyId,
+        patch: &vexa_core::KeyLimitsPatch,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        self.check()?;
+        self.inner.update_key_limits(id, patch, now).await
+    }
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         self.check()?;
         self.resolves.fetch_add(1, Ordering::SeqCst);
