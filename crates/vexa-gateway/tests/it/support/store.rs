@@ -39,6 +39,17 @@ impl TestStore {
 
     /// A fresh user with a fresh key of `scopes` (the first names its prefix); the plaintext.
     pub async fn add(&self, scopes: &[Scope], expires_at: Option<Timestamp>) -> String {
+        self.add_with_limits(scopes, expires_at, vexa_core::KeyLimits::NONE)
+            .await
+    }
+
+    /// [`TestStore::add`] with the key's own limits.
+    pub async fn add_with_limits(
+        &self,
+        scopes: &[Scope],
+        expires_at: Option<Timestamp>,
+        limits: vexa_core::KeyLimits,
+    ) -> String {
         let n = self.next_user.fetch_add(1, Ordering::SeqCst) + 1;
         let new = NewUser {
             email: Email::parse(&format!("user{n}@acme.com")).expect("email"),
@@ -54,6 +65,7 @@ impl TestStore {
         let (minted, new_key) = NewKeyBuilder::new(user.id, scopes)
             .created_at(NOW)
             .expires_at(expires_at)
+            .limits(limits)
             .build();
         self.inner.insert_key(&new_key).await.expect("insert key");
         // Straight to the inner store: a harness lookup must not count as the gateway's.
