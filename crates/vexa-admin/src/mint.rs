@@ -38,6 +38,7 @@ impl MintQuery {
 /// Resolves body-over-query precedence field by field into what the caller asked to mint.
 pub fn requested_spec(body: Option<MintRequest>, query: MintQuery) -> KeySpec {
     let body = body.unwrap_or_default();
+    let limits = body.limits();
     let scopes = match body.scopes {
         Some(list) => list,
         None if !query.scopes.is_empty() => split_csv(&query.scopes),
@@ -52,6 +53,7 @@ pub fn requested_spec(body: Option<MintRequest>, query: MintQuery) -> KeySpec {
         scopes,
         name: body.name.or(query.name),
         expires_in,
+        limits,
     }
 }
 

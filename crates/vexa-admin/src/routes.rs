@@ -20,7 +20,7 @@ use crate::extract::{EmailParam, KeyIdParam, Paging, UserIdParam};
 use crate::mint::MintQuery;
 use crate::observe::observe;
 use crate::service::AdminService;
-use crate::wire::{CreateUserRequest, MintRequest, PatchUserRequest, WebhookView};
+use crate::wire::{CreateUserRequest, MintRequest, PatchKeyRequest, PatchUserRequest, WebhookView};
 use crate::AdminState;
 
 #[derive(Clone)]
@@ -59,7 +59,7 @@ pub fn router(state: AdminState) -> Router {
             get(get_user).patch(patch_user).delete(delete_user),
         )
         .route("/users/{user_id}/tokens", post(mint_key).get(list_keys))
-        .route("/tokens/{token_id}", delete(revoke_key))
+        .route("/tokens/{token_id}", delete(revoke_key).patch(patch_key))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -164,6 +164,14 @@ async fn list_keys(State(app): State<App>, UserIdParam(id): UserIdParam) -> Resu
 async fn revoke_key(State(app): State<App>, KeyIdParam(id): KeyIdParam) -> Result<StatusCode> {
     app.service.revoke_key(id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn patch_key(
+    State(app): State<App>,
+    KeyIdParam(id): KeyIdParam,
+    JsonBody(req): JsonBody<PatchKeyRequest>,
+) -> Result<Response> {
+    Ok(Json(app.service.patch_key(id, req).await?).into_response())
 }
 
 async fn put_webhook(

@@ -19,7 +19,8 @@ use vexa_core::{
 use crate::error::AdminError;
 use crate::mint::{self, MintQuery};
 use crate::wire::{
-    CreateUserRequest, MintRequest, MintedKeyView, PatchUserRequest, UserView, WebhookView,
+    CreateUserRequest, MintRequest, MintedKeyView, PatchKeyRequest, PatchUserRequest, UserView,
+    WebhookView,
 };
 
 /// Scopes that may read and set a user's webhook (CONTRACT §4 scope table).
@@ -164,6 +165,7 @@ impl AdminService {
             name: record.name,
             expires_at: record.expires_at,
             created_at: record.created_at,
+            limits: record.limits,
         })
     }
 
@@ -173,6 +175,28 @@ impl AdminService {
             .list_keys(user_id)
             .await?
             .ok_or(AdminError::UserNotFound)
+    }
+
+    /// Changes a live key's limits and evicts it from in-process caches before returning (other
+    /// replicas follow the event the store recorded with the change).
+    pub async fn patch_key(
+        &self,
+        id: KeyId,
+        req: PatchKeyRequest,
+    ) -> Result<KeyRecord, AdminError> {
+        let patch = vexa_core::KeyLimitsPatch::from(req).validate()?;
+        if patch.is_empty() {
+            return Err(AdminError::invalid(
+                "at least one key field must be supplied",
+            ));
+        }
+        let (record, digest) = self
+            .store
+            .update_key_limits(id, &patch, self.clock.now())
+            .await?
+            .ok_or(AdminError::TokenNotFound)?;
+        self.notify(&IdentityChange::KeyChanged(digest));
+        Ok(record)
     }
 
     /// Revokes a key and evicts it from in-process caches before returning.

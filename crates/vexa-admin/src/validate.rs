@@ -156,6 +156,7 @@ mod tests {
             max_concurrent_bots: 3,
             key_id: KeyId(7),
             expires_at: Some(Timestamp(1000)),
+            limits: vexa_core::KeyLimits::NONE,
             profile: UserProfile::default(),
         }
     }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use vexa_core::webhook::{masked_secret, Webhook};
-use vexa_core::{KeyId, ScopeSet, Timestamp, User, UserId};
+use vexa_core::{KeyId, KeyLimits, KeyLimitsPatch, ScopeSet, Timestamp, User, UserId};
 
 /// `POST /admin/users`.
 #[derive(Debug, Deserialize)]
@@ -46,6 +46,46 @@ pub struct MintRequest {
     pub name: Option<String>,
     #[serde(default)]
     pub expires_in: Option<i64>,
+    /// The key's own limits (CONTRACT §10); body only, absent or `null` means none.
+    #[serde(default)]
+    pub rate_limit_rps: Option<f64>,
+    #[serde(default)]
+    pub rate_limit_burst: Option<i64>,
+    #[serde(default)]
+    pub max_concurrent_bots: Option<i64>,
+}
+
+impl MintRequest {
+    /// The limits the body asks for, still unvalidated.
+    pub fn limits(&self) -> KeyLimits {
+        KeyLimits {
+            rate_limit_rps: self.rate_limit_rps,
+            rate_limit_burst: self.rate_limit_burst,
+            max_concurrent_bots: self.max_concurrent_bots,
+        }
+    }
+}
+
+/// `PATCH /admin/tokens/{id}`: any of the limits; `null` clears one (`Some(None)`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchKeyRequest {
+    #[serde(default, deserialize_with = "nullable")]
+    pub rate_limit_rps: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub rate_limit_burst: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub max_concurrent_bots: Option<Option<i64>>,
+}
+
+impl From<PatchKeyRequest> for KeyLimitsPatch {
+    fn from(r: PatchKeyRequest) -> KeyLimitsPatch {
+        KeyLimitsPatch {
+            rate_limit_rps: r.rate_limit_rps,
+            rate_limit_burst: r.rate_limit_burst,
+            max_concurrent_bots: r.max_concurrent_bots,
+        }
+    }
 }
 
 /// Distinguishes an absent field (`None`, via `default`) from an explicit `null` (`Some(None)`).
@@ -108,6 +148,9 @@ pub struct MintedKeyView {
     pub name: Option<String>,
     pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// `rate_limit_rps`, `rate_limit_burst`, `max_concurrent_bots`, as listed.
+    #[serde(flatten)]
+    pub limits: KeyLimits,
 }
 
 impl std::fmt::Debug for MintedKeyView {
@@ -155,5 +198,6 @@ mod tests {
         assert!(serde_json::from_str::<MintRequest>(r#"{"scope":"bot"}"#).is_err());
         assert!(serde_json::from_str::<PatchUserRequest>(r#"{"email":"a@b.co"}"#).is_err());
         assert!(serde_json::from_str::<CreateUserRequest>(r#"{"email":"a@b.co","x":1}"#).is_err());
+        assert!(serde_json::from_str::<PatchKeyRequest>(r#"{"rate_limit":1}"#).is_err());
     }
 }

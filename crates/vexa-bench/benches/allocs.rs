@@ -6,6 +6,10 @@
 //! minimal upstream. The same client is measured once straight against the upstream; the
 //! difference is what the gateway allocates per request. Counts, not time: the figure is the
 //! same on a busy machine. `BENCH_RAW=<dir>` also writes `<dir>/allocs.json` for the report.
+//!
+//! The same run drives a second key of the same user that has a rate limit of its own (budgets no
+//! run exhausts), so the cost of a key bucket is measured beside the plain key's, which must not
+//! change: a key without limits never touches a key bucket.
 
 use std::alloc::System;
 use std::convert::Infallible;
@@ -111,7 +115,10 @@ async fn gateway(
     Ok(addr)
 }
 
-async fn store_with_key(dir: &std::path::Path) -> anyhow::Result<(Arc<dyn IdentityStore>, String)> {
+/// The store with one user and two keys: `(store, plain key, key with its own rate limit)`.
+async fn store_with_key(
+    dir: &std::path::Path,
+) -> anyhow::Result<(Arc<dyn IdentityStore>, String, String)> {
     let url = format!("sqlite://{}/allocs.db", dir.display());
     let db = vexa_store::Db::connect(&url, &vexa_store::ConnectOptions::default()).await?;
     let store = vexa_store::identity::SqlIdentityStore::new(db);
@@ -127,31 +134,44 @@ async fn store_with_key(dir: &std::path::Path) -> anyhow::Result<(Arc<dyn Identi
             now,
         )
         .await?;
-    let minted = MintedKey::generate(Scope::Browser);
-    store
-        .insert_key(&NewKey {
-            user_id: user.id,
-            digest: minted.digest,
-            display_prefix: minted.display_prefix.clone(),
-            scopes: [Scope::Browser].into_iter().collect(),
-            name: None,
-            created_at: now,
-            expires_at: None,
-        })
-        .await?;
-    Ok((Arc::new(store), minted.expose_secret().to_owned()))
+    let mut keys = Vec::new();
+    let limited = vexa_core::KeyLimits {
+        rate_limit_rps: Some(1_000_000.0),
+        rate_limit_burst: Some(1_000_000),
+        max_concurrent_bots: None,
+    };
+    for limits in [vexa_core::KeyLimits::NONE, limited] {
+        let minted = MintedKey::generate(Scope::Browser);
+        store
+            .insert_key(&NewKey {
+                user_id: user.id,
+                digest: minted.digest,
+                display_prefix: minted.display_prefix.clone(),
+                scopes: [Scope::Browser].into_iter().collect(),
+                name: None,
+                created_at: now,
+                expires_at: None,
+                limits,
+            })
+            .await?;
+        keys.push(minted.expose_secret().to_owned());
+    }
+    let limited = keys.pop().unwrap_or_default();
+    let plain = keys.pop().unwrap_or_default();
+    Ok((Arc::new(store), plain, limited))
 }
 
 async fn run(with_log: bool) -> anyhow::Result<serde_json::Value> {
     let dir = std::env::temp_dir().join(format!("vexa-allocs-{}-{with_log}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (store, key) = store_with_key(&dir).await?;
+    let (store, key, limited_key) = store_with_key(&dir).await?;
     let up = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let up_addr = up.local_addr()?;
     tokio::spawn(upstream(up));
     let gw_addr = gateway(up_addr, store).await?;
     let (direct_allocs, direct_bytes) = drive(up_addr, &key, MEASURED).await?;
     let (gw_allocs, gw_bytes) = drive(gw_addr, &key, MEASURED).await?;
+    let (limited_allocs, limited_bytes) = drive(gw_addr, &limited_key, MEASURED).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let per = |x: u64| x as f64 / MEASURED as f64;
     Ok(serde_json::json!({
@@ -161,6 +181,8 @@ async fn run(with_log: bool) -> anyhow::Result<serde_json::Value> {
         "direct_bytes_per_request": per(direct_bytes),
         "gateway_allocs_per_request": per(gw_allocs.saturating_sub(direct_allocs)),
         "gateway_bytes_per_request": per(gw_bytes.saturating_sub(direct_bytes)),
+        "limited_key_allocs_per_request": per(limited_allocs.saturating_sub(direct_allocs)),
+        "limited_key_bytes_per_request": per(limited_bytes.saturating_sub(direct_bytes)),
     }))
 }
 

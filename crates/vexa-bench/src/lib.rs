@@ -45,6 +45,7 @@ impl MemStore {
                 max_concurrent_bots: 3,
                 key_id: KeyId(1 + i as i64),
                 expires_at: None,
+                limits: Default::default(),
                 profile: Default::default(),
             };
             keys.insert(minted.digest, principal);
@@ -116,6 +117,14 @@ impl IdentityStore for MemStore {
         _id: KeyId,
         _now: Timestamp,
     ) -> Result<Option<KeyDigest>, StoreError> {
+        unsupported()
+    }
+    async fn update_key_limits(
+        &self,
+        _id: KeyId,
+        _patch: &vexa_core::KeyLimitsPatch,
+        _now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
         unsupported()
     }
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {

@@ -12,6 +12,7 @@ use rand::RngCore;
 
 use crate::error::ValidationError;
 use crate::key::MintedKey;
+use crate::key_limits::KeyLimits;
 use crate::scope::{invalid_scopes_message, Scope, ScopeSet};
 use crate::store::NewKey;
 use crate::time::Timestamp;
@@ -37,26 +38,30 @@ pub enum Lifetime {
 }
 
 /// What a caller asks to mint, before any rule is applied.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct KeySpec {
     /// Scope names as given; surrounding spaces and empty entries are ignored.
     pub scopes: Vec<String>,
     /// The key's label; an empty one counts as none.
     pub name: Option<String>,
     pub expires_in: Option<Lifetime>,
+    /// The key's own limits, as given.
+    pub limits: KeyLimits,
 }
 
 /// A [`KeySpec`] that passed every rule: at least one scope, so a primary scope exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValidKeySpec {
     scopes: ScopeSet,
     primary: Scope,
     name: Option<String>,
     expires_in: Option<i64>,
+    limits: KeyLimits,
 }
 
 impl KeySpec {
-    /// Applies the minting rules, in the order the caller reads them: scopes, name, lifetime.
+    /// Applies the minting rules, in the order the caller reads them: scopes, name, lifetime,
+    /// limits.
     pub fn validate(self) -> Result<ValidKeySpec, ValidationError> {
         let scopes = parse_scopes(&self.scopes)?;
         let primary = scopes
@@ -67,11 +72,13 @@ impl KeySpec {
             check_len("name", n, MAX_NAME_LEN)?;
         }
         let expires_in = self.expires_in.map(check_lifetime).transpose()?;
+        let limits = self.limits.validate()?;
         Ok(ValidKeySpec {
             scopes,
             primary,
             name,
             expires_in,
+            limits,
         })
     }
 }
@@ -96,6 +103,11 @@ impl ValidKeySpec {
         self.expires_in
     }
 
+    /// The key's own limits (validated).
+    pub fn limits(&self) -> KeyLimits {
+        self.limits
+    }
+
     /// Generates the key (OS CSPRNG) and the row that stores it for `user_id`, created `now`.
     pub fn mint(self, user_id: UserId, now: Timestamp) -> (MintedKey, NewKey) {
         self.mint_with(user_id, now, &mut OsRng)
@@ -110,13 +122,15 @@ impl ValidKeySpec {
     ) -> (MintedKey, NewKey) {
         let key = MintedKey::generate_with(self.primary, rng);
         let expires_at = self.expires_in.map(|secs| now.plus_secs(secs));
-        let row = NewKey::new(user_id, &key, self.scopes, self.name, now, expires_at);
+        let mut row = NewKey::new(user_id, &key, self.scopes, self.name, now, expires_at);
+        row.limits = self.limits;
         (key, row)
     }
 }
 
 impl NewKey {
-    /// The row that stores `key`: its digest and display prefix, never its plaintext.
+    /// The row that stores `key`: its digest and display prefix, never its plaintext. No limits
+    /// of its own; set [`NewKey::limits`] to give it some.
     pub fn new(
         user_id: UserId,
         key: &MintedKey,
@@ -133,6 +147,7 @@ impl NewKey {
             name,
             created_at,
             expires_at,
+            limits: KeyLimits::NONE,
         }
     }
 }
@@ -251,6 +266,7 @@ mod tests {
             scopes: vec!["foo".into()],
             name: Some("n".repeat(MAX_NAME_LEN + 1)),
             expires_in: Some(Lifetime::Seconds(-1)),
+            limits: KeyLimits::default(),
         };
         assert!(refusal(all_wrong.clone()).starts_with("Invalid scope(s)"));
         let name_and_lifetime = KeySpec {
@@ -267,6 +283,10 @@ mod tests {
             scopes: vec!["tx".into(), "bot".into()],
             name: Some("ci".into()),
             expires_in: Some(Lifetime::Seconds(60)),
+            limits: KeyLimits {
+                rate_limit_rps: Some(2.0),
+                ..KeyLimits::NONE
+            },
         }
         .validate()
         .expect("valid");
@@ -280,5 +300,6 @@ mod tests {
         assert_eq!(row.name.as_deref(), Some("ci"));
         assert_eq!(row.created_at, now);
         assert_eq!(row.expires_at, Some(now.plus_secs(60)));
+        assert_eq!(row.limits.rate_limit_rps, Some(2.0));
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::key_limits::KeyLimits;
 use crate::scope::ScopeSet;
 use crate::store::KeyId;
 use crate::time::Timestamp;
@@ -16,6 +17,8 @@ pub struct Principal {
     pub max_concurrent_bots: i64,
     pub key_id: KeyId,
     pub expires_at: Option<Timestamp>,
+    /// The key's own limits, inside the user's (`max_concurrent_bots` above is the user's).
+    pub limits: KeyLimits,
     /// What else is known about the user, when the identity source knows it (the original's
     /// identity service answers workspaces and webhook settings; our store may not).
     pub profile: UserProfile,

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::error::StoreError;
 use crate::key::KeyDigest;
+use crate::key_limits::{KeyLimits, KeyLimitsPatch};
 use crate::principal::Principal;
 use crate::scope::ScopeSet;
 use crate::time::Timestamp;
@@ -26,6 +27,7 @@ pub struct NewKey {
     pub name: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
+    pub limits: KeyLimits,
 }
 
 /// A key's metadata as listed by the admin API.
@@ -39,6 +41,10 @@ pub struct KeyRecord {
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
+    /// Shown as top-level `rate_limit_rps`, `rate_limit_burst`, `max_concurrent_bots` (`null`
+    /// when the key has none of its own).
+    #[serde(flatten)]
+    pub limits: KeyLimits,
 }
 
 /// A change that makes cached resolutions stale, in the order the store recorded it.
@@ -54,6 +60,8 @@ pub enum IdentityChange {
     KeyRevoked(KeyDigest),
     /// A user was updated or deleted: every cached key of this user is stale.
     UserChanged(UserId),
+    /// a key's metadata changed: evict it
+    KeyChanged(KeyDigest),
 }
 
 /// Whoever must act on an [`IdentityChange`] in this process: the gateway's `Invalidator` evicts
@@ -102,6 +110,15 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Revokes a live key and returns its digest (so callers can evict caches at once);
     /// `None` when there is no such live key. Durable on return.
     async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError>;
+    /// Applies `patch` to a live key's limits and records a [`IdentityChange::KeyChanged`] in
+    /// the same transaction; the updated key and its digest (so callers can evict caches at
+    /// once), or `None` when there is no such live key. Durable on return.
+    async fn update_key_limits(
+        &self,
+        id: KeyId,
+        patch: &KeyLimitsPatch,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError>;
     /// Resolves a digest to its live (not revoked) key's principal, in one indexed lookup.
     /// Expiry is carried in the principal and checked by the caller against its clock.
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError>;

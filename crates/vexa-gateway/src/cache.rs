@@ -44,6 +44,8 @@ pub struct ResolvedIdentity {
     pub h_scopes: HeaderValue,
     pub h_limits: HeaderValue,
     pub h_key_id: HeaderValue,
+    /// The key's own bot cap, when it has one (our meetings service only).
+    pub h_key_bots: Option<HeaderValue>,
     /// Epoch ms of the last use handed to the last-used recorder (throttles it to 1/s per key).
     pub last_recorded_ms: AtomicI64,
 }
@@ -59,6 +61,7 @@ impl ResolvedIdentity {
                 .unwrap_or_else(|_| HeaderValue::from_static("")),
             h_limits: HeaderValue::from(principal.max_concurrent_bots),
             h_key_id: HeaderValue::from(principal.key_id.0),
+            h_key_bots: principal.limits.max_concurrent_bots.map(HeaderValue::from),
             last_recorded_ms: AtomicI64::new(i64::MIN),
             principal,
             digest,
@@ -330,6 +333,10 @@ impl KeyCache {
                 );
             }
             IdentityChange::UserChanged(user) => self.evict_user(*user),
+            // Evicted, not tombstoned: the key still works, the next use reads its new limits.
+            IdentityChange::KeyChanged(digest) => {
+                lock_write(&inner.shards[shard_of(digest)]).remove(digest);
+            }
         }
     }
 

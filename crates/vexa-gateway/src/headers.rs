@@ -10,8 +10,9 @@ use http::header::{
 };
 pub use vexa_http::headers::{X_API_KEY, X_REQUEST_ID, X_TRACE_ID, X_VEXA_IDENTITY};
 use vexa_http::headers::{
-    X_INTERNAL_SECRET, X_KEY_ID, X_USER_EMAIL, X_USER_ID, X_USER_LIMITS, X_USER_SCOPES,
-    X_USER_WEBHOOK_EVENTS, X_USER_WEBHOOK_SECRET, X_USER_WEBHOOK_URL, X_USER_WORKSPACES,
+    X_INTERNAL_SECRET, X_KEY_ID, X_KEY_MAX_CONCURRENT_BOTS, X_USER_EMAIL, X_USER_ID, X_USER_LIMITS,
+    X_USER_SCOPES, X_USER_WEBHOOK_EVENTS, X_USER_WEBHOOK_SECRET, X_USER_WEBHOOK_URL,
+    X_USER_WORKSPACES,
 };
 
 use crate::cache::ResolvedIdentity;
@@ -137,6 +138,14 @@ pub fn inject_identity(headers: &mut HeaderMap, who: &ResolvedIdentity, secret: 
         if let Some(events) = &hook.events {
             insert_text(headers, X_USER_WEBHOOK_EVENTS, &events.to_string());
         }
+    }
+}
+
+/// Sets what only our own meetings service reads (nothing new goes to the original Vexa): the
+/// key's own bot cap, when it has one.
+pub fn inject_key_limits(headers: &mut HeaderMap, who: &ResolvedIdentity) {
+    if let Some(cap) = &who.h_key_bots {
+        headers.insert(X_KEY_MAX_CONCURRENT_BOTS, cap.clone());
     }
 }
 

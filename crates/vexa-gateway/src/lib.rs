@@ -174,6 +174,7 @@ impl std::fmt::Debug for Invalidator {
 
 impl IdentityListener for Invalidator {
     /// `KeyRevoked(d)`: evicts `d` and closes its WebSockets (4401 "API key revoked").
+    /// `KeyChanged(d)`: evicts `d` (its limits changed); its WebSockets stay open.
     /// `UserChanged(u)`: evicts every cached key of `u`; that user's open WebSockets are
     /// re-checked against the store (on a spawned task) and closed the same way if their key no
     /// longer resolves (a deleted user), but kept for a mere profile change.
@@ -189,6 +190,8 @@ impl IdentityListener for Invalidator {
             IdentityChange::KeyRevoked(digest) => {
                 self.sockets.close_key(digest, CloseReason::Revoked)
             }
+            // New limits apply to the key's next requests; its open sockets stay.
+            IdentityChange::KeyChanged(_) => {}
             IdentityChange::UserChanged(user) => {
                 let digests = self.sockets.user_digests(*user);
                 if digests.is_empty() {

@@ -344,7 +344,8 @@ impl State {
         Ok(())
     }
 
-    /// Phase 5: the user's budget. An admitted request counts as `valid` and notes its key's use;
+    /// Phase 5: the user's budget, and the key's inside it when the key has a rate limit of its
+    /// own (the stricter refuses, with the same 429). An admitted request counts as `valid` and notes its key's use;
     /// the decision's `RateLimit-*` headers go on the eventual response.
     async fn limit_user(
         &self,
@@ -352,7 +353,16 @@ impl State {
         index: routes::RouteIndex,
         now: Timestamp,
     ) -> Result<Decision, Rejection> {
-        let decision = self.user_limit.check(who.principal.user_id.0, now.0).await;
+        let (user_id, limits) = (who.principal.user_id.0, &who.principal.limits);
+        // A key without a rate limit of its own costs exactly the user bucket, nothing more.
+        let decision = if limits.has_rate_limit() {
+            let key_id = who.principal.key_id.0;
+            self.user_limit
+                .check_key(user_id, key_id, limits, now.0)
+                .await
+        } else {
+            self.user_limit.check(user_id, now.0).await
+        };
         if !decision.allowed {
             self.metrics.count(index, AuthOutcome::RateLimited);
             return Err(Rejection::UserRateLimited(decision));
@@ -462,6 +472,9 @@ impl State {
         headers::strip_identity(h, route.target == Target::Passthrough);
         if let Some(who) = who {
             headers::inject_identity(h, who, &self.secret);
+            if self.ours {
+                headers::inject_key_limits(h, who);
+            }
             if let Some(signer) = &self.signer {
                 if let Some(token) = signer.header(&who.principal, self.clock.now().as_secs()) {
                     h.insert(X_VEXA_IDENTITY, token);

@@ -32,5 +32,9 @@ pub const X_USER_WEBHOOK_SECRET: HeaderName = HeaderName::from_static("x-user-we
 pub const X_USER_WEBHOOK_EVENTS: HeaderName = HeaderName::from_static("x-user-webhook-events");
 /// The id of the key that authenticated the request.
 pub const X_KEY_ID: HeaderName = HeaderName::from_static("x-key-id");
+/// The key's own `max_concurrent_bots` (a bare integer), when it has one: bots started with the
+/// key count against it, inside the user's cap. Sent to our own meetings service only.
+pub const X_KEY_MAX_CONCURRENT_BOTS: HeaderName =
+    HeaderName::from_static("x-key-max-concurrent-bots");
 /// The signed identity token newer Vexa services verify.
 pub const X_VEXA_IDENTITY: HeaderName = HeaderName::from_static("x-vexa-identity");

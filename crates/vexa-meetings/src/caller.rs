@@ -9,9 +9,12 @@ use axum::http::{HeaderMap, HeaderName};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
-use vexa_core::UserId;
+use vexa_core::meeting::BotCaps;
+use vexa_core::{KeyId, UserId};
 use vexa_http::answer_after_body;
-use vexa_http::headers::{X_INTERNAL_SECRET, X_USER_ID, X_USER_LIMITS};
+use vexa_http::headers::{
+    X_INTERNAL_SECRET, X_KEY_ID, X_KEY_MAX_CONCURRENT_BOTS, X_USER_ID, X_USER_LIMITS,
+};
 
 use crate::error::MeetingsError;
 use crate::state::AppState;
@@ -22,6 +25,11 @@ pub struct Caller {
     pub user_id: UserId,
     /// `max_concurrent_bots`; `None` = no cap given.
     pub max_concurrent: Option<i64>,
+    /// The key the request came with (`X-Key-Id`); `None` when not given or not a key of ours
+    /// (the original's identity service names none: id 0).
+    pub key_id: Option<KeyId>,
+    /// The key's own bot cap (`X-Key-Max-Concurrent-Bots`), inside the user's.
+    pub key_max_concurrent: Option<i64>,
 }
 
 /// Lets a request through only from the gateway, with the caller's identity attached.
@@ -49,7 +57,24 @@ fn identify(headers: &HeaderMap, secret: &str) -> Result<Caller, MeetingsError> 
     Ok(Caller {
         user_id: UserId(id),
         max_concurrent: parse_limits(header(headers, &X_USER_LIMITS)),
+        key_id: header(headers, &X_KEY_ID)
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|id| *id > 0)
+            .map(KeyId),
+        key_max_concurrent: header(headers, &X_KEY_MAX_CONCURRENT_BOTS)
+            .and_then(|v| v.parse::<i64>().ok()),
     })
+}
+
+impl Caller {
+    /// The caps a bot this caller starts must stay under, and the key it is recorded against.
+    pub fn bot_caps(&self) -> BotCaps {
+        BotCaps {
+            user: self.max_concurrent,
+            key_id: self.key_id,
+            key: self.key_max_concurrent,
+        }
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {

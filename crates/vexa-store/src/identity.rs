@@ -1,7 +1,7 @@
 //! SQLite and PostgreSQL implementation of [`IdentityStore`], one code path for both.
 //!
 //! Keys are stored as SHA-256 digests only. Every change that makes a cached resolution stale
-//! (revocation, user update or deletion) appends to `identity_events` in the same transaction,
+//! (revocation, a key's limits, user update or deletion) appends to `identity_events` in the same transaction,
 //! so other processes can follow the log (see [`crate::watch`]); on PostgreSQL a trigger also
 //! NOTIFYs them at commit.
 
@@ -10,8 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use vexa_core::{
-    Email, IdentityChange, IdentityEvent, IdentityStore, KeyDigest, KeyId, KeyRecord, NewKey,
-    NewUser, Principal, ScopeSet, StoreError, Timestamp, User, UserId, UserPatch, UserProfile,
+    Email, IdentityChange, IdentityEvent, IdentityStore, KeyDigest, KeyId, KeyLimits,
+    KeyLimitsPatch, KeyRecord, NewKey, NewUser, Principal, ScopeSet, StoreError, Timestamp, User,
+    UserId, UserPatch, UserProfile,
 };
 
 use crate::{map_err, now_millis, with_pool, Db};
@@ -62,7 +63,8 @@ struct UserRow {
 }
 
 /// The columns of [`KeyRow`], in its field order.
-const KEY_COLS: &str = "id, user_id, scopes, name, prefix, created_at, last_used_at, expires_at";
+const KEY_COLS: &str = "id, user_id, scopes, name, prefix, created_at, last_used_at, expires_at, \
+     rate_limit_rps, rate_limit_burst, max_concurrent_bots";
 
 /// One `api_keys` row as stored (never the digest), read by column name.
 #[derive(sqlx::FromRow)]
@@ -76,6 +78,9 @@ struct KeyRow {
     created_at: i64,
     last_used_at: Option<i64>,
     expires_at: Option<i64>,
+    rate_limit_rps: Option<f64>,
+    rate_limit_burst: Option<i64>,
+    max_concurrent_bots: Option<i64>,
 }
 
 /// What resolving a key reads: the key's own columns and its user's.
@@ -89,6 +94,9 @@ struct ResolvedRow {
     expires_at: Option<i64>,
     email: String,
     max_concurrent_bots: i64,
+    rate_limit_rps: Option<f64>,
+    rate_limit_burst: Option<i64>,
+    key_max_concurrent_bots: Option<i64>,
 }
 
 /// One `identity_events` row.
@@ -102,6 +110,7 @@ struct EventRow {
 
 const KIND_KEY_REVOKED: &str = "key_revoked";
 const KIND_USER_CHANGED: &str = "user_changed";
+const KIND_KEY_CHANGED: &str = "key_changed";
 const INSERT_EVENT: &str =
     "INSERT INTO identity_events (kind, key_digest, user_id, created_at) VALUES ($1, $2, $3, $4) RETURNING seq";
 
@@ -154,6 +163,11 @@ fn to_key(r: KeyRow) -> KeyRecord {
         created_at: Timestamp(r.created_at),
         last_used_at: r.last_used_at.map(Timestamp),
         expires_at: r.expires_at.map(Timestamp),
+        limits: KeyLimits {
+            rate_limit_rps: r.rate_limit_rps,
+            rate_limit_burst: r.rate_limit_burst,
+            max_concurrent_bots: r.max_concurrent_bots,
+        },
     }
 }
 
@@ -165,6 +179,11 @@ fn to_principal(r: ResolvedRow) -> Principal {
         expires_at: r.expires_at.map(Timestamp),
         email: Arc::from(r.email),
         max_concurrent_bots: r.max_concurrent_bots,
+        limits: KeyLimits {
+            rate_limit_rps: r.rate_limit_rps,
+            rate_limit_burst: r.rate_limit_burst,
+            max_concurrent_bots: r.key_max_concurrent_bots,
+        },
         profile: UserProfile::default(),
     }
 }
@@ -176,6 +195,9 @@ fn to_change(r: &EventRow) -> Option<IdentityChange> {
             KeyDigest::from_hex(hex).map(IdentityChange::KeyRevoked)
         }
         (KIND_USER_CHANGED, _, Some(uid)) => Some(IdentityChange::UserChanged(UserId(uid))),
+        (KIND_KEY_CHANGED, Some(hex), _) => {
+            KeyDigest::from_hex(hex).map(IdentityChange::KeyChanged)
+        }
         _ => None,
     }
 }
@@ -321,8 +343,9 @@ impl IdentityStore for SqlIdentityStore {
     async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
         with_pool!(&self.db, p => {
             let row: KeyRow = sqlx::query_as(&format!(
-                "INSERT INTO api_keys (user_id, digest, prefix, scopes, name, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLS}"
+                "INSERT INTO api_keys (user_id, digest, prefix, scopes, name, created_at, expires_at, \
+                 rate_limit_rps, rate_limit_burst, max_concurrent_bots) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {KEY_COLS}"
             ))
             .bind(key.user_id.0)
             .bind(key.digest.to_hex())
@@ -331,6 +354,9 @@ impl IdentityStore for SqlIdentityStore {
             .bind(key.name.as_deref())
             .bind(key.created_at.0)
             .bind(key.expires_at.map(|t| t.0))
+            .bind(key.limits.rate_limit_rps)
+            .bind(key.limits.rate_limit_burst)
+            .bind(key.limits.max_concurrent_bots)
             .fetch_one(p)
             .await
             .map_err(map_err)?;
@@ -383,10 +409,55 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
+    async fn update_key_limits(
+        &self,
+        id: KeyId,
+        patch: &KeyLimitsPatch,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            // Lock first (as `update_user`), so concurrent patches of different fields of one key
+            // cannot lose each other's change.
+            let locked = sqlx::query("UPDATE api_keys SET id = id WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if locked.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let row: KeyRow = sqlx::query_as(&format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1"))
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let mut key = to_key(row);
+            key.limits = patch.apply_to(key.limits);
+            let (hex,): (String,) = sqlx::query_as(
+                "UPDATE api_keys SET rate_limit_rps = $1, rate_limit_burst = $2, max_concurrent_bots = $3 \
+                 WHERE id = $4 RETURNING digest",
+            )
+            .bind(key.limits.rate_limit_rps)
+            .bind(key.limits.rate_limit_burst)
+            .bind(key.limits.max_concurrent_bots)
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let digest = KeyDigest::from_hex(&hex)
+                .ok_or_else(|| StoreError::Other(format!("stored digest of key {} is malformed", id.0)))?;
+            record_event!(self, tx, KIND_KEY_CHANGED, Some(hex), None::<i64>, now.0);
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some((key, digest)))
+        })
+    }
+
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         with_pool!(&self.db, p => {
             let row: Option<ResolvedRow> = sqlx::query_as(
-                "SELECT k.id, k.user_id, k.scopes, k.expires_at, u.email, u.max_concurrent_bots \
+                "SELECT k.id, k.user_id, k.scopes, k.expires_at, u.email, u.max_concurrent_bots, \
+                 k.rate_limit_rps, k.rate_limit_burst, k.max_concurrent_bots AS key_max_concurrent_bots \
                  FROM api_keys k JOIN users u ON u.id = k.user_id \
                  WHERE k.digest = $1 AND k.revoked_at IS NULL",
             )

@@ -12,8 +12,8 @@
 
 use async_trait::async_trait;
 use vexa_core::meeting::{
-    CreateBotError, DataPatch, Meeting, MeetingFilter, MeetingId, MeetingStatus, MeetingStore,
-    NewMeeting, Platform, Segment, StatusUpdate, Webhook,
+    BotCaps, CreateBotError, DataPatch, Meeting, MeetingFilter, MeetingId, MeetingStatus,
+    MeetingStore, NewMeeting, Platform, Segment, StatusUpdate, Webhook,
 };
 use vexa_core::{StoreError, Timestamp, UserId};
 
@@ -43,7 +43,7 @@ impl MeetingStore for SqlMeetingStore {
     async fn create_bot_meeting(
         &self,
         new: &NewMeeting,
-        cap: Option<i64>,
+        caps: &BotCaps,
         now: Timestamp,
     ) -> Result<Meeting, CreateBotError> {
         let open_for_key = format!(
@@ -56,6 +56,12 @@ impl MeetingStore for SqlMeetingStore {
             "SELECT COUNT(*) FROM meetings WHERE user_id = $1 AND status IN {}",
             status_list(&MeetingStatus::CAP)
         );
+        let count_key_capped = format!(
+            "SELECT COUNT(*) FROM meetings WHERE user_id = $1 AND started_by_key_id = $2 AND status IN {}",
+            status_list(&MeetingStatus::CAP)
+        );
+        // The key's cap counts only the bots it started; without a known key it cannot bind.
+        let key_cap = caps.key_id.zip(caps.key);
         with_pool!(&self.db, p => {
             let mut tx = p.begin().await.map_err(map_err)?;
             sqlx::query(LOCK_USER).bind(new.user_id.0).execute(&mut *tx).await.map_err(map_err)?;
@@ -66,11 +72,27 @@ impl MeetingStore for SqlMeetingStore {
             if open.as_ref().is_some_and(|m| !m.status.is_planned()) {
                 return Err(CreateBotError::AlreadyActive);
             }
-            if let Some(cap) = cap {
+            // The user's cap first (it is the one the original knows), then the key's: both
+            // counted under the user's lock, so neither can be overrun by concurrent requests.
+            if let Some(cap) = caps.user {
                 // A cap of 0 (or less) refuses without counting.
                 let full = cap <= 0 || {
                     let (live,): (i64,) = sqlx::query_as(&count_capped)
                         .bind(new.user_id.0)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    live >= cap
+                };
+                if full {
+                    return Err(CreateBotError::LimitReached(cap));
+                }
+            }
+            if let Some((key, cap)) = key_cap {
+                let full = cap <= 0 || {
+                    let (live,): (i64,) = sqlx::query_as(&count_key_capped)
+                        .bind(new.user_id.0)
+                        .bind(key.0)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(map_err)?;
@@ -93,6 +115,14 @@ impl MeetingStore for SqlMeetingStore {
                     Err(e) => return Err(e.into()),
                 },
             };
+            if let Some(key) = caps.key_id {
+                sqlx::query("UPDATE meetings SET started_by_key_id = $1 WHERE id = $2")
+                    .bind(key.0)
+                    .bind(meeting.id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
             tx.commit().await.map_err(map_err)?;
             Ok(meeting)
         })

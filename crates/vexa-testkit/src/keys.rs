@@ -22,6 +22,7 @@ pub struct NewKeyBuilder {
     name: Option<String>,
     created_at: Timestamp,
     expires_at: Option<Timestamp>,
+    limits: vexa_core::KeyLimits,
 }
 
 impl NewKeyBuilder {
@@ -33,6 +34,7 @@ impl NewKeyBuilder {
             name: None,
             created_at: CREATED_AT,
             expires_at: None,
+            limits: vexa_core::KeyLimits::NONE,
         }
     }
 
@@ -43,6 +45,12 @@ impl NewKeyBuilder {
 
     pub fn created_at(mut self, at: Timestamp) -> NewKeyBuilder {
         self.created_at = at;
+        self
+    }
+
+    /// The key's own limits (none by default).
+    pub fn limits(mut self, limits: vexa_core::KeyLimits) -> NewKeyBuilder {
+        self.limits = limits;
         self
     }
 
@@ -63,6 +71,7 @@ impl NewKeyBuilder {
             name: self.name,
             created_at: self.created_at,
             expires_at: self.expires_at,
+            limits: self.limits,
         };
         (minted, key)
     }

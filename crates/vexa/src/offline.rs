@@ -106,6 +106,7 @@ pub async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()>
                 scopes: scopes.split(',').map(str::to_owned).collect(),
                 name,
                 expires_in: expires_in.map(Lifetime::Text),
+                limits: vexa_core::KeyLimits::NONE,
             }
             .validate()?;
             let new_user = NewUser {

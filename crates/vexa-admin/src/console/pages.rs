@@ -297,6 +297,8 @@ pub async fn mint_key(
                 scopes: Some(form.all("scopes")),
                 name: (!name.is_empty()).then(|| name.to_owned()),
                 expires_in,
+                // The console's form has no limit fields yet: set them by PATCH.
+                ..MintRequest::default()
             };
             match st
                 .service

@@ -77,7 +77,10 @@ async fn a_minted_key_has_the_full_shape_parses_and_resolves_through_its_digest(
             "created_at",
             "expires_at",
             "id",
+            "max_concurrent_bots",
             "name",
+            "rate_limit_burst",
+            "rate_limit_rps",
             "scopes",
             "token",
             "user_id"
@@ -398,8 +401,11 @@ async fn listed_keys_carry_metadata_and_never_the_secret(backend: Backend) {
             "expires_at",
             "id",
             "last_used_at",
+            "max_concurrent_bots",
             "name",
             "prefix",
+            "rate_limit_burst",
+            "rate_limit_rps",
             "scopes",
             "user_id"
         ]

@@ -6,6 +6,7 @@
 //!   request ids, a database outage (both);
 //! - `fuzz_bodies`: property tests of every body and query the API reads;
 //! - `internal_validate`: the original's `POST /internal/validate` (both);
+//! - `key_limits`: per-key limits at mint and by `PATCH /admin/tokens/{id}` (both);
 //! - `keys`: minting, listing, revoking (both);
 //! - `logging`: one log line per request, never a secret;
 //! - `serve`: the API over a real socket, graceful shutdown, keep-alive after a refusal;
@@ -18,6 +19,7 @@ mod console;
 mod edge;
 mod fuzz_bodies;
 mod internal_validate;
+mod key_limits;
 mod keys;
 mod logging;
 mod serve;

@@ -14,7 +14,7 @@ pub use data::{ArtifactDeletion, DataPatch, StatusTransition, TransitionSource};
 pub use fsm::{advance, Advance, IllegalTransition, LifecycleEvent};
 pub use platform::{parse_meeting_url, validate_native_id, Platform};
 pub use store::{
-    CreateBotError, Meeting, MeetingFilter, MeetingId, MeetingStore, NewMeeting, Segment,
+    BotCaps, CreateBotError, Meeting, MeetingFilter, MeetingId, MeetingStore, NewMeeting, Segment,
     StatusUpdate, Webhook,
 };
 pub use target::{BotTarget, TargetError};

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::{DataPatch, MeetingStatus, Platform};
 use crate::error::StoreError;
+use crate::store::KeyId;
 use crate::time::Timestamp;
 use crate::user::UserId;
 pub use crate::webhook::Webhook;
@@ -42,6 +43,28 @@ pub struct NewMeeting {
     pub native_meeting_id: Option<String>,
     pub status: MeetingStatus,
     pub data: Map<String, Value>,
+}
+
+/// Who starts a bot and the caps it must stay under: the user's and the starting key's own
+/// (CONTRACT §10); the stricter decides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BotCaps {
+    /// The user's `max_concurrent_bots`; `None` = no cap given.
+    pub user: Option<i64>,
+    /// The key the bot is started with, recorded on the meeting (`None` = not known).
+    pub key_id: Option<KeyId>,
+    /// The key's own cap on the bots started with it; counted only with `key_id`.
+    pub key: Option<i64>,
+}
+
+impl BotCaps {
+    /// Only the user's cap.
+    pub fn user(cap: Option<i64>) -> BotCaps {
+        BotCaps {
+            user: cap,
+            ..BotCaps::default()
+        }
+    }
 }
 
 /// Why a bot could not be recorded.
@@ -96,12 +119,14 @@ pub struct Segment {
 /// transaction; rules that must hold under concurrency are decided inside it.
 #[async_trait]
 pub trait MeetingStore: Send + Sync + 'static {
-    /// Records a bot request atomically per user: 409 when a live row exists for the key, 429
-    /// when `cap` live bots are running; a planned row for the key is claimed in place.
+    /// Records a bot request atomically per user: 409 when a live row exists for the meeting,
+    /// 429 when the user's cap of live bots is reached, or the key's cap of live bots started
+    /// with `caps.key_id`; a planned row for the meeting is claimed in place. The starting key
+    /// is stored on the row.
     async fn create_bot_meeting(
         &self,
         new: &NewMeeting,
-        cap: Option<i64>,
+        caps: &BotCaps,
         now: Timestamp,
     ) -> Result<Meeting, CreateBotError>;
     /// Inserts a planned meeting; `Conflict` when a non-terminal row exists for the key.

@@ -1,6 +1,8 @@
 //! Per-user buckets shared by every gateway replica through Redis: one atomic Lua script per
 //! decision (EVALSHA, loading the script on NOSCRIPT), one key per user holding its TAT, expiring
-//! exactly when the bucket is full again (a missing key is a full bucket).
+//! exactly when the bucket is full again (a missing key is a full bucket). A key with a rate limit
+//! of its own has a second bucket (`<prefix>key:<key_id>`), decided with its user's in one script
+//! so that a request spends a token from both or from neither.
 //!
 //! Owns the connection and its health, nothing else: when Redis is down, slow (> 50 ms) or
 //! returns an error, [`RedisBuckets::acquire`] answers `None` and the caller decides locally.
@@ -46,11 +48,37 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', string.format('
 return {1, new_tat, 0}
 ";
 
+/// The user's and the key's bucket at once. KEYS: user, key. ARGV: now, then interval and
+/// tolerance of the user's bucket, then of the key's. Both are written only when both admit.
+/// Returns {user_ok, user_tat, user_wait, key_ok, key_tat, key_wait}; a bucket that admits
+/// reports the TAT it would store (and stored, when the other admitted too).
+const PAIR_LUA: &str = r"
+local now = tonumber(ARGV[1])
+local function decide(key, interval, tolerance)
+  local tat = now
+  local stored = tonumber(redis.call('GET', key) or '')
+  if stored and stored > now then tat = stored end
+  local ahead = tat - now
+  if ahead > tolerance then
+    return 0, tat, ahead - tolerance
+  end
+  return 1, tat + interval, 0
+end
+local uok, utat, uwait = decide(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+local kok, ktat, kwait = decide(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]))
+if uok == 1 and kok == 1 then
+  redis.call('SET', KEYS[1], string.format('%.0f', utat), 'PX', string.format('%.0f', math.ceil((utat - now) / 1000)))
+  redis.call('SET', KEYS[2], string.format('%.0f', ktat), 'PX', string.format('%.0f', math.ceil((ktat - now) / 1000)))
+end
+return {uok, utat, uwait, kok, ktat, kwait}
+";
+
 /// Shared buckets plus the state of the one multiplexed connection to Redis.
 pub(crate) struct RedisBuckets {
     client: Client,
     prefix: String,
     script: Script,
+    pair_script: Script,
     /// `None` while disconnected. Cloned out (cheap) so the lock is never held across `.await`.
     conn: Mutex<Option<MultiplexedConnection>>,
     reconnecting: AtomicBool,
@@ -77,6 +105,7 @@ impl RedisBuckets {
             client,
             prefix: prefix.to_owned(),
             script: Script::new(BUCKET_LUA),
+            pair_script: Script::new(PAIR_LUA),
             conn: Mutex::new(None),
             reconnecting: AtomicBool::new(false),
             next_retry_ms: AtomicI64::new(i64::MIN),
@@ -107,6 +136,47 @@ impl RedisBuckets {
         user_id: i64,
         now_ms: i64,
     ) -> Option<Verdict> {
+        let mut call = self.script.prepare_invoke();
+        call.key(format!("{}{}", self.prefix, user_id))
+            .arg(now_ms.saturating_mul(1000))
+            .arg(gcra.interval_us())
+            .arg(gcra.tolerance_us());
+        let values = self.invoke(call, now_ms).await?;
+        self.parsed(parse_reply(&values), now_ms)
+    }
+
+    /// One shared decision on a user's bucket and one of its keys' (see [`PAIR_LUA`]), or
+    /// `None` when Redis could not give one in time.
+    pub(crate) async fn acquire_pair(
+        self: &Arc<Self>,
+        (user, user_id): (&Gcra, i64),
+        (key, key_id): (&Gcra, i64),
+        now_ms: i64,
+    ) -> Option<(Verdict, Verdict)> {
+        let mut call = self.pair_script.prepare_invoke();
+        call.key(format!("{}{}", self.prefix, user_id))
+            .key(format!("{}key:{}", self.prefix, key_id))
+            .arg(now_ms.saturating_mul(1000))
+            .arg(user.interval_us())
+            .arg(user.tolerance_us())
+            .arg(key.interval_us())
+            .arg(key.tolerance_us());
+        let values = self.invoke(call, now_ms).await?;
+        let pair = if values.len() == 6 {
+            parse_reply(&values[..3]).zip(parse_reply(&values[3..]))
+        } else {
+            None
+        };
+        self.parsed(pair, now_ms)
+    }
+
+    /// Runs a prepared script on the shared connection; `None` (counted as a fallback) when
+    /// there is no connection or the call fails or times out.
+    async fn invoke(
+        self: &Arc<Self>,
+        call: redis::ScriptInvocation<'_>,
+        now_ms: i64,
+    ) -> Option<Vec<i64>> {
         let conn = self
             .conn
             .lock()
@@ -117,23 +187,23 @@ impl RedisBuckets {
             self.schedule_reconnect(now_ms);
             return None;
         };
-        let mut call = self.script.prepare_invoke();
-        call.key(format!("{}{}", self.prefix, user_id))
-            .arg(now_ms.saturating_mul(1000))
-            .arg(gcra.interval_us())
-            .arg(gcra.tolerance_us());
         let reply =
             tokio::time::timeout(CALL_TIMEOUT, call.invoke_async::<Vec<i64>>(&mut conn)).await;
         let failure = match reply {
-            Ok(Ok(values)) => match parse_reply(&values) {
-                Some(verdict) => return Some(verdict),
-                None => Failure::BadReply,
-            },
+            Ok(Ok(values)) => return Some(values),
             Ok(Err(err)) => Failure::Redis(err),
             Err(_elapsed) => Failure::Timeout,
         };
         self.record_failure(failure, now_ms);
         None
+    }
+
+    /// A reply that did not parse counts as a failed call.
+    fn parsed<T>(&self, value: Option<T>, now_ms: i64) -> Option<T> {
+        if value.is_none() {
+            self.record_failure(Failure::BadReply, now_ms);
+        }
+        value
     }
 
     /// Decisions this process took locally because Redis could not answer.

@@ -1,5 +1,8 @@
 //! Per-user token bucket (`GATEWAY_RATE_LIMIT_RPS` refill, `GATEWAY_RATE_LIMIT_BURST` capacity),
-//! keyed by user id so every key of one user shares one budget.
+//! keyed by user id so every key of one user shares one budget; and, for a key with a rate limit
+//! of its own (`KeyLimits`), the key's bucket inside it: such a request must pass both, spends a
+//! token from both or from neither, and is refused by whichever bucket is empty. A key without
+//! limits never touches a key bucket.
 //!
 //! Buckets live in this process ([`UserLimiter::local`]) or in Redis, shared by every gateway
 //! replica ([`UserLimiter::with_redis`]); when Redis cannot answer quickly, that decision is taken
@@ -10,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use vexa_core::env::{Env, EnvError};
+use vexa_core::KeyLimits;
 
 use super::gcra::{secs_ceil_us, Gcra, Verdict};
 use super::redis::RedisBuckets;
@@ -80,12 +84,29 @@ fn decision_from_bucket(gcra: &Gcra, verdict: Verdict, now_us: i64) -> Decision 
     }
 }
 
+/// The decision on a request that must pass its user's and its key's bucket: the refusing
+/// bucket's (the longer wait when both refuse), else the one with fewer tokens left.
+fn stricter(user: Decision, key: Decision) -> Decision {
+    match (user.allowed, key.allowed) {
+        (true, false) => key,
+        (false, true) => user,
+        (false, false) if key.retry_after_secs > user.retry_after_secs => key,
+        (false, false) => user,
+        (true, true) if key.remaining < user.remaining => key,
+        (true, true) => user,
+    }
+}
+
 /// The per-user limiter. Cheap to share (`Arc<UserLimiter>`); all methods take `&self`.
 #[derive(Debug)]
 pub struct UserLimiter {
     /// `None` when disabled.
     gcra: Option<Gcra>,
+    /// `GATEWAY_RATE_LIMIT_RPS`: the refill of a key given only a burst.
+    user_rps: f64,
     local: LocalBuckets,
+    /// Buckets of keys with a rate limit of their own, by key id.
+    local_keys: LocalBuckets,
     redis: Option<Arc<RedisBuckets>>,
 }
 
@@ -94,7 +115,9 @@ impl UserLimiter {
     pub fn local(cfg: UserLimitConfig) -> Self {
         UserLimiter {
             gcra: (!cfg.disabled).then(|| Gcra::per_second(cfg.rate_per_sec, cfg.burst)),
+            user_rps: cfg.rate_per_sec,
             local: LocalBuckets::new(),
+            local_keys: LocalBuckets::new(),
             redis: None,
         }
     }
@@ -148,6 +171,62 @@ impl UserLimiter {
         };
         decision_from_bucket(&gcra, verdict, now_us)
     }
+
+    /// Decides one request of `user_id` made with key `key_id`, whose own limits are `limits`:
+    /// the key's bucket inside the user's (see the module doc). Without a rate limit on the key
+    /// this is [`UserLimiter::check`]; callers on the hot path test
+    /// [`KeyLimits::has_rate_limit`] first and call that directly.
+    pub async fn check_key(
+        &self,
+        user_id: i64,
+        key_id: i64,
+        limits: &KeyLimits,
+        now_ms: i64,
+    ) -> Decision {
+        let (Some(user), Some((rps, burst))) = (self.gcra, limits.rate(self.user_rps)) else {
+            return self.check(user_id, now_ms).await;
+        };
+        let key = Gcra::per_second(rps, burst);
+        let now_us = now_ms.saturating_mul(1000);
+        let shared = match &self.redis {
+            Some(redis) => {
+                redis
+                    .acquire_pair((&user, user_id), (&key, key_id), now_ms)
+                    .await
+            }
+            None => None,
+        };
+        let (user_verdict, key_verdict) = match shared {
+            Some(pair) => pair,
+            None => self.acquire_pair_locally((&user, user_id), (&key, key_id), now_us),
+        };
+        stricter(
+            decision_from_bucket(&user, user_verdict, now_us),
+            decision_from_bucket(&key, key_verdict, now_us),
+        )
+    }
+
+    /// Both buckets under their shard locks (the key's first, then the user's: always that
+    /// order, and they are different maps, so two requests cannot deadlock), written only when
+    /// both admit.
+    fn acquire_pair_locally(
+        &self,
+        (user, user_id): (&Gcra, i64),
+        (key, key_id): (&Gcra, i64),
+        now_us: i64,
+    ) -> (Verdict, Verdict) {
+        let mut key_shard = self.local_keys.shard(key_id);
+        let mut user_shard = self.local.shard(user_id);
+        let key_verdict = key.decide(key_shard.tat(key_id), now_us);
+        let user_verdict = user.decide(user_shard.tat(user_id), now_us);
+        if let (Verdict::Allow { new_tat_us: u }, Verdict::Allow { new_tat_us: k }) =
+            (user_verdict, key_verdict)
+        {
+            user_shard.insert(user_id, u, now_us);
+            key_shard.insert(key_id, k, now_us);
+        }
+        (user_verdict, key_verdict)
+    }
 }
 
 /// In-process buckets: user id → TAT, sharded to keep lock sections short and uncontended.
@@ -177,15 +256,19 @@ impl LocalBuckets {
         LocalBuckets { shards }
     }
 
-    fn acquire(&self, gcra: &Gcra, user_id: i64, now_us: i64) -> Verdict {
+    /// The locked shard of bucket `id`.
+    fn shard(&self, id: i64) -> std::sync::MutexGuard<'_, Shard> {
         // Fibonacci hashing spreads sequential ids; ids are not attacker-chosen.
-        let mixed = (user_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mixed = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let index = (mixed >> 58) as usize % self.shards.len();
-        let mut shard = self.shards[index]
+        self.shards[index]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let tat_us = shard.tats.get(&user_id).copied().unwrap_or(i64::MIN);
-        let verdict = gcra.decide(tat_us, now_us);
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn acquire(&self, gcra: &Gcra, user_id: i64, now_us: i64) -> Verdict {
+        let mut shard = self.shard(user_id);
+        let verdict = gcra.decide(shard.tat(user_id), now_us);
         if let Verdict::Allow { new_tat_us } = verdict {
             shard.insert(user_id, new_tat_us, now_us);
         }
@@ -194,6 +277,11 @@ impl LocalBuckets {
 }
 
 impl Shard {
+    /// The stored TAT of bucket `id`; `i64::MIN` (a full bucket) when none is stored.
+    fn tat(&self, id: i64) -> i64 {
+        self.tats.get(&id).copied().unwrap_or(i64::MIN)
+    }
+
     fn insert(&mut self, user_id: i64, tat_us: i64, now_us: i64) {
         if self.tats.len() >= self.sweep_at && !self.tats.contains_key(&user_id) {
             // A bucket whose TAT has passed is full: dropping it loses nothing.
@@ -207,6 +295,78 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cfg(rate_per_sec: f64, burst: u32) -> UserLimitConfig {
+        UserLimitConfig {
+            disabled: false,
+            rate_per_sec,
+            burst,
+        }
+    }
+
+    fn key_limits(rps: f64, burst: i64) -> KeyLimits {
+        KeyLimits {
+            rate_limit_rps: Some(rps),
+            rate_limit_burst: Some(burst),
+            max_concurrent_bots: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_key_bucket_refuses_first_when_it_is_the_stricter_and_spends_no_user_token() {
+        let limiter = UserLimiter::local(cfg(1.0, 5));
+        let strict = key_limits(1.0, 2);
+        let mut admitted = 0;
+        for _ in 0..4 {
+            if limiter.check_key(1, 10, &strict, 0).await.allowed {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 2);
+        let refused = limiter.check_key(1, 10, &strict, 0).await;
+        assert!(!refused.allowed);
+        assert_eq!((refused.limit, refused.retry_after_secs), (2, 1));
+        // The user spent only the two admitted requests: three left for another key.
+        let mut other = 0;
+        for _ in 0..5 {
+            if limiter.check(1, 0).await.allowed {
+                other += 1;
+            }
+        }
+        assert_eq!(other, 3);
+    }
+
+    #[tokio::test]
+    async fn the_user_bucket_refuses_when_it_is_the_stricter_and_spends_no_key_token() {
+        let limiter = UserLimiter::local(cfg(1.0, 2));
+        let loose = key_limits(100.0, 50);
+        assert!(limiter.check_key(1, 10, &loose, 0).await.allowed);
+        assert!(limiter.check_key(1, 10, &loose, 0).await.allowed);
+        let refused = limiter.check_key(1, 10, &loose, 0).await;
+        assert!(!refused.allowed);
+        assert_eq!(refused.limit, 2, "the user's bucket answers");
+        // The refused request took nothing from the key: 48 left after the two admitted.
+        let after = limiter.check_key(1, 10, &loose, 1_000).await;
+        assert!(after.allowed);
+        assert_eq!(after.limit, 2, "the user's bucket is still the stricter");
+    }
+
+    #[tokio::test]
+    async fn a_key_without_a_rate_limit_is_the_user_bucket_alone() {
+        let limiter = UserLimiter::local(cfg(1.0, 2));
+        let none = KeyLimits {
+            max_concurrent_bots: Some(1),
+            ..KeyLimits::NONE
+        };
+        assert!(limiter.check_key(1, 10, &none, 0).await.allowed);
+        assert!(limiter.check_key(1, 10, &none, 0).await.allowed);
+        assert!(!limiter.check_key(1, 10, &none, 0).await.allowed);
+        assert!(limiter
+            .local_keys
+            .shards
+            .iter()
+            .all(|s| s.lock().map(|s| s.tats.is_empty()).unwrap_or(false)));
+    }
 
     #[test]
     fn sweeping_drops_only_full_buckets() {

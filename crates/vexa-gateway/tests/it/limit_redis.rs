@@ -331,3 +331,51 @@ proptest! {
         }
     }
 }
+
+fn key_limits(rps: f64, burst: i64) -> vexa_core::KeyLimits {
+    vexa_core::KeyLimits {
+        rate_limit_rps: Some(rps),
+        rate_limit_burst: Some(burst),
+        max_concurrent_bots: None,
+    }
+}
+
+/// The key's bucket and its user's are decided in one script: a refusal by either spends from
+/// neither, on every replica, and the shared answer equals the local one.
+#[tokio::test]
+async fn a_keys_bucket_inside_its_users_is_shared_and_spends_both_or_neither() {
+    let prefix = unique_prefix("pair");
+    let a = shared(cfg(0.01, 5), &prefix).await;
+    let b = shared(cfg(0.01, 5), &prefix).await;
+    let local = UserLimiter::local(cfg(0.01, 5));
+    let strict = key_limits(0.01, 2);
+    let mut answers = Vec::new();
+    for i in 0..4 {
+        let gateway = if i % 2 == 0 { &a } else { &b };
+        let shared = gateway.check_key(7, 70, &strict, T0).await;
+        let alone = local.check_key(7, 70, &strict, T0).await;
+        assert_eq!(
+            shared, alone,
+            "request {i}: shared and local arithmetic agree"
+        );
+        answers.push((shared.allowed, shared.limit));
+    }
+    assert_eq!(
+        answers,
+        [(true, 2), (true, 2), (false, 2), (false, 2)],
+        "the key's burst of 2, shared by both replicas"
+    );
+    // The key's refusals took nothing from the user: 3 of 5 left for another key of the user.
+    let mut other = 0;
+    for _ in 0..6 {
+        if b.check(7, T0).await.allowed {
+            other += 1;
+        }
+    }
+    assert_eq!(other, 3);
+    // Now the user's bucket is empty: a loose key is refused by the user's, spending nothing.
+    let loose = key_limits(1000.0, 100);
+    let refused = a.check_key(7, 71, &loose, T0).await;
+    assert_eq!((refused.allowed, refused.limit), (false, 5));
+    assert_eq!(a.redis_fallbacks() + b.redis_fallbacks(), 0);
+}

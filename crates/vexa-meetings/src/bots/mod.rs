@@ -81,7 +81,7 @@ async fn record(
     };
     match state
         .store
-        .create_bot_meeting(&new, caller.max_concurrent, now)
+        .create_bot_meeting(&new, &caller.bot_caps(), now)
         .await
     {
         Ok(m) => Ok(m),

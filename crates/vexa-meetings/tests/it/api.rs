@@ -534,7 +534,11 @@ async fn meetings_left_live_by_a_dead_server_are_closed_at_startup() {
         data: serde_json::Map::new(),
     };
     let m = store
-        .create_bot_meeting(&new, None, vexa_core::Timestamp(1))
+        .create_bot_meeting(
+            &new,
+            &vexa_core::meeting::BotCaps::default(),
+            vexa_core::Timestamp(1),
+        )
         .await
         .unwrap();
     let app = spawn_app(db, None).await;

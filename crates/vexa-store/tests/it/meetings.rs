@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 use vexa_core::meeting::{
-    CreateBotError, DataPatch, MeetingFilter, MeetingStatus, MeetingStore, NewMeeting, Platform,
-    Segment, StatusUpdate, Webhook,
+    BotCaps, CreateBotError, DataPatch, MeetingFilter, MeetingStatus, MeetingStore, NewMeeting,
+    Platform, Segment, StatusUpdate, Webhook,
 };
-use vexa_core::{Email, IdentityStore, NewUser, Timestamp, UserId, UserPatch};
+use vexa_core::{Email, IdentityStore, KeyId, NewUser, Timestamp, UserId, UserPatch};
 use vexa_store::identity::SqlIdentityStore;
 use vexa_store::meetings::SqlMeetingStore;
 use vexa_store::{ConnectOptions, Db};
@@ -46,8 +46,12 @@ async fn ten_concurrent_bot_requests_with_cap_two_create_exactly_two(backend: Ba
     for i in 0..10 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.create_bot_meeting(&bot(7, &format!("m-{i}")), Some(2), Timestamp(i))
-                .await
+            s.create_bot_meeting(
+                &bot(7, &format!("m-{i}")),
+                &BotCaps::user(Some(2)),
+                Timestamp(i),
+            )
+            .await
         }));
     }
     let mut ok = 0;
@@ -62,6 +66,69 @@ async fn ten_concurrent_bot_requests_with_cap_two_create_exactly_two(backend: Ba
     assert_eq!((ok, limited), (2, 8), "{}", t.url);
 }
 
+/// A key's cap counts only the bots started with that key, under the user's lock: ten
+/// concurrent requests with a key capped at one start exactly one, while the user's other key
+/// still starts bots up to the user's cap.
+async fn a_keys_cap_counts_its_own_bots_inside_the_users_cap(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let store = Arc::new(SqlMeetingStore::new(t.db.clone()));
+    let capped = BotCaps {
+        user: Some(3),
+        key_id: Some(KeyId(41)),
+        key: Some(1),
+    };
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.create_bot_meeting(&bot(7, &format!("k-{i}")), &capped, Timestamp(i))
+                .await
+        }));
+    }
+    let mut outcomes = (0, 0);
+    for task in tasks {
+        match task.await.expect("join") {
+            Ok(_) => outcomes.0 += 1,
+            Err(CreateBotError::LimitReached(1)) => outcomes.1 += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(outcomes, (1, 9), "{}", t.url);
+    let other = BotCaps {
+        key_id: Some(KeyId(42)),
+        key: None,
+        ..capped
+    };
+    for native in ["o-1", "o-2"] {
+        assert!(store
+            .create_bot_meeting(&bot(7, native), &other, Timestamp(20))
+            .await
+            .is_ok());
+    }
+    assert!(matches!(
+        store
+            .create_bot_meeting(&bot(7, "o-3"), &other, Timestamp(21))
+            .await,
+        Err(CreateBotError::LimitReached(3))
+    ));
+    // A cap of 0 on a key refuses its first bot; another user's key 41 counts separately.
+    let zero = BotCaps {
+        user: None,
+        key_id: Some(KeyId(43)),
+        key: Some(0),
+    };
+    assert!(matches!(
+        store
+            .create_bot_meeting(&bot(8, "z"), &zero, Timestamp(22))
+            .await,
+        Err(CreateBotError::LimitReached(0))
+    ));
+    assert!(store
+        .create_bot_meeting(&bot(9, "z"), &capped, Timestamp(23))
+        .await
+        .is_ok());
+}
+
 async fn only_one_live_bot_per_meeting_even_under_concurrency(backend: Backend) {
     let t = TestDb::new(backend).await;
     let store = Arc::new(SqlMeetingStore::new(t.db.clone()));
@@ -69,7 +136,7 @@ async fn only_one_live_bot_per_meeting_even_under_concurrency(backend: Backend) 
     for i in 0..8 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.create_bot_meeting(&bot(1, "same"), None, Timestamp(i))
+            s.create_bot_meeting(&bot(1, "same"), &BotCaps::default(), Timestamp(i))
                 .await
         }));
     }
@@ -88,7 +155,7 @@ async fn a_terminal_meeting_frees_the_key_and_the_cap(backend: Backend) {
     let t = TestDb::new(backend).await;
     let store = SqlMeetingStore::new(t.db.clone());
     let m = store
-        .create_bot_meeting(&bot(1, "k"), Some(1), Timestamp(1))
+        .create_bot_meeting(&bot(1, "k"), &BotCaps::user(Some(1)), Timestamp(1))
         .await
         .expect("create");
     let upd = |from, to| StatusUpdate {
@@ -113,7 +180,7 @@ async fn a_terminal_meeting_frees_the_key_and_the_cap(backend: Backend) {
         Some((MeetingStatus::Failed, Some(Timestamp(5))))
     );
     assert!(store
-        .create_bot_meeting(&bot(1, "k"), Some(1), Timestamp(6))
+        .create_bot_meeting(&bot(1, "k"), &BotCaps::user(Some(1)), Timestamp(6))
         .await
         .is_ok());
     let latest = store
@@ -137,7 +204,7 @@ async fn a_planned_meeting_is_claimed_in_place_by_a_bot_request(backend: Backend
         .await
         .expect("plan");
     let claimed = store
-        .create_bot_meeting(&bot(1, "p"), None, Timestamp(2))
+        .create_bot_meeting(&bot(1, "p"), &BotCaps::default(), Timestamp(2))
         .await
         .expect("claim");
     assert_eq!(claimed.id, planned.id);
@@ -160,7 +227,7 @@ async fn segments_upsert_by_id_and_confirmed_text_is_not_replaced_by_a_draft(bac
     let t = TestDb::new(backend).await;
     let store = SqlMeetingStore::new(t.db.clone());
     let m = store
-        .create_bot_meeting(&bot(1, "s"), None, Timestamp(1))
+        .create_bot_meeting(&bot(1, "s"), &BotCaps::default(), Timestamp(1))
         .await
         .expect("create");
     store
@@ -333,6 +400,7 @@ async fn exec(db: &Db, sql: &str) {
 
 on_both_backends!(
     ten_concurrent_bot_requests_with_cap_two_create_exactly_two,
+    a_keys_cap_counts_its_own_bots_inside_the_users_cap,
     only_one_live_bot_per_meeting_even_under_concurrency,
     a_terminal_meeting_frees_the_key_and_the_cap,
     a_planned_meeting_is_claimed_in_place_by_a_bot_request,

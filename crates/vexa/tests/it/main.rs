@@ -8,6 +8,8 @@
 //! - `crash_storm`: `kill -9` in the middle of mints and revocations loses no answered one (both);
 //! - `dependency_faults`: PostgreSQL, Redis and the meetings upstream failing under load;
 //! - `durability`: an answered mint survives `kill -9` the next instant (both);
+//! - `key_limits`: per-key limits: the key's bucket inside its user's, a `PATCH` on every replica
+//!   within a second, the bucket shared through Redis, a key's bot cap inside its user's;
 //! - `offline_mint`: `vexa token mint` refuses and accepts exactly what the admin API does;
 //! - `python_client`: wire compatibility with the official Python client;
 //! - `replicas`: a revocation reaches every gateway replica within one second;
@@ -25,6 +27,7 @@ mod crash_storm;
 mod dependency_faults;
 mod durability;
 mod import_vexa;
+mod key_limits;
 mod offline_mint;
 mod python_client;
 mod replicas;

@@ -56,6 +56,43 @@ async fn spoofed_identity_headers_never_reach_the_upstream_and_identity_is_injec
     gw.shutdown().await;
 }
 
+/// A key's own bot cap goes to our meetings service as `X-Key-Max-Concurrent-Bots`, only when
+/// the key has one (a client's forged value never passes), and never to the original Vexa.
+async fn a_keys_bot_cap_reaches_our_meetings_service_only(backend: Backend) {
+    let echo = EchoUpstream::start().await;
+    let store = TestStore::new(backend).await;
+    let capped = vexa_core::KeyLimits {
+        max_concurrent_bots: Some(2),
+        ..vexa_core::KeyLimits::NONE
+    };
+    let k_capped = store.add_with_limits(&[Scope::Bot], None, capped).await;
+    let k_plain = key(&store, &[Scope::Bot]).await;
+    let forged = ("x-key-max-concurrent-bots", "1000");
+    let forwarded = |base: String, k: String| async move {
+        let r = send(
+            &base,
+            Method::GET,
+            "/meetings",
+            &[("x-api-key", &k), forged],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        r.json()["headers"]["x-key-max-concurrent-bots"].clone()
+    };
+    let ours = start(config(&echo.url), store.clone()).await;
+    assert_eq!(forwarded(ours.base.clone(), k_capped.clone()).await, "2");
+    assert!(forwarded(ours.base.clone(), k_plain.clone())
+        .await
+        .is_null());
+    ours.shutdown().await;
+    let mut cfg = config(&echo.url);
+    cfg.meetings_api_kind = vexa_gateway::MeetingsApiKind::Vexa;
+    let original = start(cfg, store.clone()).await;
+    assert!(forwarded(original.base.clone(), k_capped).await.is_null());
+    original.shutdown().await;
+}
+
 async fn request_ids_are_kept_minted_and_echoed_on_every_response(backend: Backend) {
     let echo = EchoUpstream::start().await;
     let store = TestStore::new(backend).await;
@@ -222,6 +259,7 @@ async fn sse_arrives_incrementally(backend: Backend) {
 
 on_both_backends!(
     spoofed_identity_headers_never_reach_the_upstream_and_identity_is_injected,
+    a_keys_bot_cap_reaches_our_meetings_service_only,
     request_ids_are_kept_minted_and_echoed_on_every_response,
     bodies_over_the_limit_are_413_by_length_and_by_streaming,
     upstream_down_is_502_and_slow_is_504,

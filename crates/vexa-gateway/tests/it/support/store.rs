@@ -39,6 +39,17 @@ impl TestStore {
 
     /// A fresh user with a fresh key of `scopes` (the first names its prefix); the plaintext.
     pub async fn add(&self, scopes: &[Scope], expires_at: Option<Timestamp>) -> String {
+        self.add_with_limits(scopes, expires_at, vexa_core::KeyLimits::NONE)
+            .await
+    }
+
+    /// [`TestStore::add`] with the key's own limits.
+    pub async fn add_with_limits(
+        &self,
+        scopes: &[Scope],
+        expires_at: Option<Timestamp>,
+        limits: vexa_core::KeyLimits,
+    ) -> String {
         let n = self.next_user.fetch_add(1, Ordering::SeqCst) + 1;
         let new = NewUser {
             email: Email::parse(&format!("user{n}@acme.com")).expect("email"),
@@ -54,6 +65,7 @@ impl TestStore {
         let (minted, new_key) = NewKeyBuilder::new(user.id, scopes)
             .created_at(NOW)
             .expires_at(expires_at)
+            .limits(limits)
             .build();
         self.inner.insert_key(&new_key).await.expect("insert key");
         // Straight to the inner store: a harness lookup must not count as the gateway's.
@@ -195,6 +207,15 @@ impl IdentityStore for TestStore {
     async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError> {
         self.check()?;
         self.inner.revoke_key(id, now).await
+    }
+    async fn update_key_limits(
+        &self,
+        id: KeyId,
+        patch: &vexa_core::KeyLimitsPatch,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        self.check()?;
+        self.inner.update_key_limits(id, patch, now).await
     }
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         self.check()?;
