@@ -91,6 +91,8 @@ mod tests {
             created_at: Timestamp(0),
             last_used_at: None,
             expires_at,
+            revoked_at: None,
+            last_client: None,
         }
     }
 
