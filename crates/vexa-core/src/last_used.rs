@@ -8,10 +8,14 @@
 //!
 //! The shard maps are pre-sized and drained in place (their capacity is kept), and keyed by
 //! integers only, so counting allocates nothing on the hot path once a shard has seen its keys.
+//! A thread notes into its own shard (picked once per thread, round robin), not the key's: one
+//! hot key served by every worker thread would otherwise make all of them take one mutex. The
+//! flush merges the shards (uses: newest wins; counts: summed by the store).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -25,6 +29,25 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(3);
 const SHARDS: usize = 16;
 /// Room per shard before a map grows (keys in use between two flushes, spread over shards).
 const SHARD_CAPACITY: usize = 64;
+
+/// Hands each thread its shard index, round robin.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// This thread's shard index (assigned on first use).
+fn thread_shard() -> usize {
+    THREAD_SHARD.with(|slot| match slot.get() {
+        Some(i) => i,
+        None => {
+            let i = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            slot.set(Some(i));
+            i
+        }
+    })
+}
 
 /// The newest use of a key: when, and from where (when known).
 #[derive(Debug, Clone, Copy)]
@@ -99,7 +122,7 @@ impl LastUsed {
 
     /// Notes one use of key `id` at `now`: one short shard lock.
     pub fn note(&self, id: KeyId, now: Timestamp) {
-        self.lock(id).note_use(
+        self.lock().note_use(
             id,
             Use {
                 at: now,
@@ -113,11 +136,11 @@ impl LastUsed {
     pub fn record(&self, id: KeyId, now: Timestamp, client: Option<IpAddr>, outcome: Outcome) {
         if !self.counting {
             if outcome == Outcome::Allowed {
-                self.lock(id).note_use(id, Use { at: now, client });
+                self.lock().note_use(id, Use { at: now, client });
             }
             return;
         }
-        let mut shard = self.lock(id);
+        let mut shard = self.lock();
         *shard
             .counts
             .entry((id, hour_start(now).0, outcome))
@@ -142,42 +165,55 @@ impl LastUsed {
             return;
         }
         last_recorded_ms.store(now.0, Ordering::Relaxed);
-        self.lock(id).note_use(id, Use { at: now, client });
+        self.lock().note_use(id, Use { at: now, client });
     }
 
     /// Writes all pending activity in one batch; returns how many keys had a use written. On
     /// failure everything is put back (uses: newest wins; counts: added) for the next flush,
     /// and the error is returned for the owner to log.
     pub async fn flush(&self) -> Result<usize, StoreError> {
-        let mut uses: Vec<KeyUse> = Vec::new();
-        let mut counts: Vec<UsageCount> = Vec::new();
+        // One use per key and one count per (key, hour, outcome), however many threads noted them.
+        let mut merged = Shard {
+            uses: HashMap::new(),
+            counts: HashMap::new(),
+        };
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            uses.extend(shard.uses.drain().map(|(key_id, u)| KeyUse {
+            for (id, u) in shard.uses.drain() {
+                merged.note_use(id, u);
+            }
+            for (k, n) in shard.counts.drain() {
+                *merged.counts.entry(k).or_insert(0) += n;
+            }
+        }
+        let counts: Vec<UsageCount> = merged
+            .counts
+            .into_iter()
+            .map(|((key_id, hour, outcome), count)| UsageCount {
+                key_id,
+                hour: Timestamp(hour),
+                outcome,
+                count,
+            })
+            .collect();
+        let uses: Vec<KeyUse> = merged
+            .uses
+            .into_iter()
+            .map(|(key_id, u)| KeyUse {
                 key_id,
                 at: u.at,
                 client: u.client,
-            }));
-            counts.extend(
-                shard
-                    .counts
-                    .drain()
-                    .map(|((key_id, hour, outcome), count)| UsageCount {
-                        key_id,
-                        hour: Timestamp(hour),
-                        outcome,
-                        count,
-                    }),
-            );
-        }
+            })
+            .collect();
         if uses.is_empty() && counts.is_empty() {
             return Ok(0);
         }
         match self.store.record_key_activity(&uses, &counts).await {
             Ok(()) => Ok(uses.len()),
             Err(e) => {
+                let mut shard = self.lock();
                 for u in &uses {
-                    self.lock(u.key_id).note_use(
+                    shard.note_use(
                         u.key_id,
                         Use {
                             at: u.at,
@@ -186,8 +222,7 @@ impl LastUsed {
                     );
                 }
                 for c in &counts {
-                    *self
-                        .lock(c.key_id)
+                    *shard
                         .counts
                         .entry((c.key_id, c.hour.0, c.outcome))
                         .or_insert(0) += c.count;
@@ -197,8 +232,9 @@ impl LastUsed {
         }
     }
 
-    fn lock(&self, id: KeyId) -> std::sync::MutexGuard<'_, Shard> {
-        self.shards[(id.0.unsigned_abs() % SHARDS as u64) as usize]
+    /// This thread's shard (see the module note).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shard> {
+        self.shards[thread_shard()]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
