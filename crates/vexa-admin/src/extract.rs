@@ -5,6 +5,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use vexa_core::usage::UsageWindow;
 use vexa_core::{KeyId, UserId};
 use vexa_http::{DetailPath, DetailQuery, EdgeRejection};
 
@@ -89,6 +90,52 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
             }
         }
         Ok(paging)
+    }
+}
+
+/// `?include_revoked=` of the key list (default false).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyListQuery {
+    pub include_revoked: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for KeyListQuery {
+    type Rejection = EdgeRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, EdgeRejection> {
+        let mut q = KeyListQuery::default();
+        for (k, v) in query_pairs(parts).await? {
+            if k == "include_revoked" {
+                q.include_revoked = match v.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(EdgeRejection::invalid(
+                            "include_revoked must be true or false",
+                        ))
+                    }
+                };
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// `?hours=` of the usage route (default 24, 1..=720).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageQuery(pub UsageWindow);
+
+impl<S: Send + Sync> FromRequestParts<S> for UsageQuery {
+    type Rejection = EdgeRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, EdgeRejection> {
+        let mut window = UsageWindow::default();
+        for (k, v) in query_pairs(parts).await? {
+            if k == "hours" {
+                window = UsageWindow::parse(&v).map_err(|e| EdgeRejection::invalid(e.detail))?;
+            }
+        }
+        Ok(UsageQuery(window))
     }
 }
 

@@ -16,7 +16,7 @@ use vexa_http::{answer_after_body, with_body_limit, EdgeRejection, JsonBody, Opt
 
 use crate::auth::{require_admin, require_user_key};
 use crate::error::AdminError;
-use crate::extract::{EmailParam, KeyIdParam, Paging, UserIdParam};
+use crate::extract::{EmailParam, KeyIdParam, KeyListQuery, Paging, UsageQuery, UserIdParam};
 use crate::mint::MintQuery;
 use crate::observe::observe;
 use crate::service::AdminService;
@@ -60,6 +60,7 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/users/{user_id}/tokens", post(mint_key).get(list_keys))
         .route("/tokens/{token_id}", delete(revoke_key).patch(patch_key))
+        .route("/tokens/{token_id}/usage", get(key_usage))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -157,8 +158,24 @@ async fn mint_key(
     Ok((StatusCode::CREATED, Json(minted)).into_response())
 }
 
-async fn list_keys(State(app): State<App>, UserIdParam(id): UserIdParam) -> Result<Response> {
-    Ok(Json(app.service.list_keys(id).await?).into_response())
+async fn list_keys(
+    State(app): State<App>,
+    UserIdParam(id): UserIdParam,
+    query: KeyListQuery,
+) -> Result<Response> {
+    let keys = app
+        .service
+        .list_key_views(id, query.include_revoked)
+        .await?;
+    Ok(Json(keys).into_response())
+}
+
+async fn key_usage(
+    State(app): State<App>,
+    KeyIdParam(id): KeyIdParam,
+    UsageQuery(window): UsageQuery,
+) -> Result<Response> {
+    Ok(Json(app.service.key_usage(id, window).await?).into_response())
 }
 
 async fn revoke_key(State(app): State<App>, KeyIdParam(id): KeyIdParam) -> Result<StatusCode> {

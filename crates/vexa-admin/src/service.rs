@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use vexa_core::store::IdentityChange;
+use vexa_core::usage::{key_status, recent_since, Outcome, UsageWindow};
 use vexa_core::user::{
     check_len, check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS, MAX_DATA_BYTES,
     MAX_NAME_LEN, MAX_URL_LEN,
@@ -19,7 +20,8 @@ use vexa_core::{
 use crate::error::AdminError;
 use crate::mint::{self, MintQuery};
 use crate::wire::{
-    CreateUserRequest, MintRequest, MintedKeyView, PatchKeyRequest, PatchUserRequest, UserView,
+    CreateUserRequest, KeyView, MintRequest, MintedKeyView, PatchKeyRequest, PatchUserRequest,
+    UsageView, UserView,
     WebhookView,
 };
 
@@ -197,6 +199,53 @@ impl AdminService {
             .ok_or(AdminError::TokenNotFound)?;
         self.notify(&IdentityChange::KeyChanged(digest));
         Ok(record)
+    }
+
+    /// A user's keys with their status (revoked ones too when `include_revoked`); the
+    /// rate-limited status reads the last hour's usage buckets of the user's keys in one query.
+    pub async fn list_key_views(
+        &self,
+        user_id: UserId,
+        include_revoked: bool,
+    ) -> Result<Vec<KeyView>, AdminError> {
+        let keys = if include_revoked {
+            self.store.list_keys_with_revoked(user_id).await?
+        } else {
+            self.store.list_keys(user_id).await?
+        }
+        .ok_or(AdminError::UserNotFound)?;
+        let now = self.clock.now();
+        let recent = self
+            .store
+            .user_key_usage(user_id, recent_since(now))
+            .await?;
+        Ok(keys
+            .into_iter()
+            .map(|key| {
+                let limited: i64 = recent
+                    .iter()
+                    .filter(|c| c.key_id == key.id && c.outcome == Outcome::RateLimited)
+                    .map(|c| c.count)
+                    .sum();
+                let status = key_status(&key, now, limited);
+                KeyView { key, status }
+            })
+            .collect())
+    }
+
+    /// A key's usage per hour over `window`, every hour present.
+    pub async fn key_usage(&self, id: KeyId, window: UsageWindow) -> Result<UsageView, AdminError> {
+        let now = self.clock.now();
+        let rows = self
+            .store
+            .key_usage(id, window.first_hour(now))
+            .await?
+            .ok_or(AdminError::TokenNotFound)?;
+        Ok(UsageView {
+            token_id: id,
+            hours: window.hours(),
+            buckets: window.buckets(now, &rows),
+        })
     }
 
     /// Revokes a key and evicts it from in-process caches before returning.

@@ -1,14 +1,16 @@
 //! `POST /internal/validate`, the original Vexa identity service's oracle
 //! (`reference/vexa-gateway-identity.md` §1.4), over our store: the presented key is digested
 //! (any format: our own keys and imported ones are stored by the SHA-256 of the raw string),
-//! resolved, checked for expiry, and answered in the original's shape. Last use is noted in the
-//! shared write-behind batcher, never written per validation. Knows nothing of HTTP.
+//! resolved, checked for expiry, and answered in the original's shape. Last use and the usage
+//! counts (`allowed`, `expired`) go to the shared write-behind batcher, never written per
+//! validation. Knows nothing of HTTP.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use vexa_core::last_used::LastUsed;
+use vexa_core::usage::Outcome;
 use vexa_core::{Clock, IdentityStore, KeyDigest, Principal, Timestamp, User};
 
 use crate::error::AdminError;
@@ -76,6 +78,8 @@ impl Validator {
             .ok_or(AdminError::InvalidToken)?;
         let now = self.clock.now();
         if expired(&principal, now) {
+            self.last_used
+                .record(principal.key_id, now, None, Outcome::Expired);
             return Err(AdminError::TokenExpired);
         }
         let user = self
@@ -83,7 +87,9 @@ impl Validator {
             .user(principal.user_id)
             .await?
             .ok_or(AdminError::InvalidToken)?;
-        self.last_used.note(principal.key_id, now);
+        // The caller is the original's gateway, not the client: no client address to note.
+        self.last_used
+            .record(principal.key_id, now, None, Outcome::Allowed);
         Ok(answer(&principal, &user))
     }
 }

@@ -1,12 +1,15 @@
 //! JSON shapes on the wire: request bodies (`*Request`, strict: unknown fields are rejected) and
 //! response views (`*View`). No rules live here beyond "what fields exist, of which type".
 //! Key metadata goes out as core's `KeyRecord` itself (it has no field that could hold a
-//! secret); a user goes out as core's `User` minus its secret `data` keys.
+//! secret) plus its status; a user goes out as core's `User` minus its secret `data` keys.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+use vexa_core::usage::{HourBucket, KeyStatus};
 use vexa_core::webhook::{masked_secret, Webhook};
-use vexa_core::{KeyId, KeyLimits, KeyLimitsPatch, ScopeSet, Timestamp, User, UserId};
+use vexa_core::{
+    KeyId, KeyLimits, KeyLimitsPatch, KeyRecord, ScopeSet, Timestamp, User, UserId,
+};
 
 /// `POST /admin/users`.
 #[derive(Debug, Deserialize)]
@@ -136,6 +139,22 @@ impl WebhookView {
             webhook_events: hook.and_then(|h| h.events.clone()),
         }
     }
+}
+
+/// One key of `GET /admin/users/{id}/tokens`: its metadata and its status.
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    #[serde(flatten)]
+    pub key: KeyRecord,
+    pub status: KeyStatus,
+}
+
+/// `GET /admin/tokens/{id}/usage`: every hour of the window, oldest first, summed over replicas.
+#[derive(Debug, Serialize)]
+pub struct UsageView {
+    pub token_id: KeyId,
+    pub hours: u32,
+    pub buckets: Vec<HourBucket>,
 }
 
 /// The mint response: the only response that ever carries a key.

@@ -4,7 +4,9 @@
 //!
 //! Everything runs on one current-thread runtime in this process: a client, the gateway and a
 //! minimal upstream. The same client is measured once straight against the upstream; the
-//! difference is what the gateway allocates per request. Counts, not time: the figure is the
+//! difference is what the gateway allocates per request. A second gateway on the same store with
+//! the usage counters off (`KEY_USAGE=off`) shows what counting usage per key allocates (it
+//! should not: pre-sized shard maps keyed by integers). Counts, not time: the figure is the
 //! same on a busy machine. `BENCH_RAW=<dir>` also writes `<dir>/allocs.json` for the report.
 //!
 //! The same run drives a second key of the same user that has a rate limit of its own (budgets no
@@ -89,6 +91,8 @@ async fn drive(addr: std::net::SocketAddr, key: &str, n: u64) -> anyhow::Result<
 async fn gateway(
     upstream: std::net::SocketAddr,
     store: Arc<dyn IdentityStore>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    key_usage: bool,
 ) -> anyhow::Result<std::net::SocketAddr> {
     let cfg = GatewayConfig {
         meetings_url: format!("http://{upstream}").parse()?,
@@ -104,10 +108,10 @@ async fn gateway(
             burst: 4_000_000_000,
             ..UserLimitConfig::default()
         },
+        key_usage,
         ..GatewayConfig::default()
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let gw = Gateway::new(cfg, store, clock, metrics).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -168,10 +172,13 @@ async fn run(with_log: bool) -> anyhow::Result<serde_json::Value> {
     let up = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let up_addr = up.local_addr()?;
     tokio::spawn(upstream(up));
-    let gw_addr = gateway(up_addr, store).await?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let gw_addr = gateway(up_addr, store.clone(), metrics.clone(), true).await?;
+    let off_addr = gateway(up_addr, store, metrics, false).await?;
     let (direct_allocs, direct_bytes) = drive(up_addr, &key, MEASURED).await?;
     let (gw_allocs, gw_bytes) = drive(gw_addr, &key, MEASURED).await?;
     let (limited_allocs, limited_bytes) = drive(gw_addr, &limited_key, MEASURED).await?;
+    let (off_allocs, off_bytes) = drive(off_addr, &key, MEASURED).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let per = |x: u64| x as f64 / MEASURED as f64;
     Ok(serde_json::json!({
@@ -183,6 +190,8 @@ async fn run(with_log: bool) -> anyhow::Result<serde_json::Value> {
         "gateway_bytes_per_request": per(gw_bytes.saturating_sub(direct_bytes)),
         "limited_key_allocs_per_request": per(limited_allocs.saturating_sub(direct_allocs)),
         "limited_key_bytes_per_request": per(limited_bytes.saturating_sub(direct_bytes)),
+        "gateway_usage_off_allocs_per_request": per(off_allocs.saturating_sub(direct_allocs)),
+        "gateway_usage_off_bytes_per_request": per(off_bytes.saturating_sub(direct_bytes)),
     }))
 }
 

@@ -134,6 +134,33 @@ impl IdentityStore for MemStore {
     async fn record_key_use(&self, _uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn list_keys_with_revoked(
+        &self,
+        _user: UserId,
+    ) -> Result<Option<Vec<KeyRecord>>, StoreError> {
+        unsupported()
+    }
+    async fn record_key_activity(
+        &self,
+        _uses: &[vexa_core::usage::KeyUse],
+        _counts: &[vexa_core::usage::UsageCount],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn key_usage(
+        &self,
+        _id: KeyId,
+        _since: Timestamp,
+    ) -> Result<Option<Vec<vexa_core::usage::UsageCount>>, StoreError> {
+        unsupported()
+    }
+    async fn user_key_usage(
+        &self,
+        _user: UserId,
+        _since: Timestamp,
+    ) -> Result<Vec<vexa_core::usage::UsageCount>, StoreError> {
+        unsupported()
+    }
     async fn events_since(
         &self,
         _after_seq: i64,

@@ -16,6 +16,7 @@ pub mod principal;
 pub mod scope;
 pub mod store;
 pub mod time;
+pub mod usage;
 pub mod user;
 pub mod webhook;
 

@@ -10,6 +10,7 @@ use crate::key_limits::{KeyLimits, KeyLimitsPatch};
 use crate::principal::Principal;
 use crate::scope::ScopeSet;
 use crate::time::Timestamp;
+use crate::usage::{KeyUse, UsageCount};
 use crate::user::{Email, NewUser, User, UserId, UserPatch};
 
 /// Database id of an API key.
@@ -45,6 +46,11 @@ pub struct KeyRecord {
     /// when the key has none of its own).
     #[serde(flatten)]
     pub limits: KeyLimits,
+    /// Set once revoked (only lists that include revoked keys show such a record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Timestamp>,
+    /// The client address of the newest admitted use the gateway recorded.
+    pub last_client: Option<String>,
 }
 
 /// A change that makes cached resolutions stale, in the order the store recorded it.
@@ -107,6 +113,12 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError>;
     /// Live keys of a user, by id ascending; `None` when the user does not exist.
     async fn list_keys(&self, user: UserId) -> Result<Option<Vec<KeyRecord>>, StoreError>;
+    /// Every key of a user, revoked ones included, by id ascending; `None` when the user does
+    /// not exist.
+    async fn list_keys_with_revoked(
+        &self,
+        user: UserId,
+    ) -> Result<Option<Vec<KeyRecord>>, StoreError>;
     /// Revokes a live key and returns its digest (so callers can evict caches at once);
     /// `None` when there is no such live key. Durable on return.
     async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError>;
@@ -124,6 +136,27 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError>;
     /// Records last use of keys, in one batch (write-behind from the gateway).
     async fn record_key_use(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError>;
+    /// One flush of the key-activity batcher, in one transaction: newest uses (time and client
+    /// address) and usage counts ADDED to their per-hour rows (every replica adds its own).
+    /// Counts of keys that no longer exist are dropped.
+    async fn record_key_activity(
+        &self,
+        uses: &[KeyUse],
+        counts: &[UsageCount],
+    ) -> Result<(), StoreError>;
+    /// A key's usage rows with `hour >= since`; `None` when there is no such key (revoked keys
+    /// keep their usage).
+    async fn key_usage(
+        &self,
+        id: KeyId,
+        since: Timestamp,
+    ) -> Result<Option<Vec<UsageCount>>, StoreError>;
+    /// The usage rows with `hour >= since` of every key of a user.
+    async fn user_key_usage(
+        &self,
+        user: UserId,
+        since: Timestamp,
+    ) -> Result<Vec<UsageCount>, StoreError>;
 
     /// Changes recorded after `after_seq`, oldest first, at most `limit`.
     async fn events_since(

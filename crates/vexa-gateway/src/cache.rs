@@ -22,7 +22,7 @@ use http::HeaderValue;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use vexa_core::store::IdentityChange;
-use vexa_core::{IdentityStore, KeyDigest, Principal, Timestamp, UserId};
+use vexa_core::{IdentityStore, KeyDigest, KeyId, Principal, Timestamp, UserId};
 
 use crate::config::CacheConfig;
 use crate::identity::{KeySource, PresentedKey, StoreKeySource};
@@ -75,7 +75,8 @@ pub enum Lookup {
     Valid(Arc<ResolvedIdentity>),
     Unknown,
     Revoked,
-    Expired,
+    /// The key exists but has expired (its id, for the usage counters).
+    Expired(KeyId),
     Unavailable,
 }
 
@@ -208,7 +209,7 @@ impl KeyCache {
                     fresh_until,
                 }) => {
                     if cached.principal.is_expired_at(now) {
-                        return Lookup::Expired;
+                        return Lookup::Expired(cached.principal.key_id);
                     }
                     if instant < *fresh_until {
                         return Lookup::Valid(cached.clone());
@@ -223,7 +224,7 @@ impl KeyCache {
         match self.single_flight_lookup(key).await {
             Ok(Some(cached)) => {
                 if cached.principal.is_expired_at(now) {
-                    Lookup::Expired
+                    Lookup::Expired(cached.principal.key_id)
                 } else {
                     Lookup::Valid(cached)
                 }

@@ -42,6 +42,8 @@ pub const ENV_GUARD_TRUSTED_PROXIES: &str = "GUARD_TRUSTED_PROXIES";
 /// `GATEWAY_WORKERS`: 0 serves on the process's shared runtime; N serves thread-per-core on N
 /// threads, each with its own runtime and `SO_REUSEPORT` listener.
 pub const ENV_GATEWAY_WORKERS: &str = "GATEWAY_WORKERS";
+/// `KEY_USAGE=off` stops counting usage per key (last use is still recorded).
+pub const ENV_KEY_USAGE: &str = "KEY_USAGE";
 /// `KEY_CACHE_CAPACITY`: most key resolutions held in memory.
 pub const ENV_KEY_CACHE_CAPACITY: &str = "KEY_CACHE_CAPACITY";
 
@@ -154,6 +156,9 @@ pub struct GatewayConfig {
     pub identity: IdentityConfig,
     /// `GATEWAY_WORKERS`: 0 = the shared runtime; N = thread-per-core on N threads.
     pub workers: usize,
+    /// `KEY_USAGE` (default on): count requests per key, hour and outcome for
+    /// `GET /admin/tokens/{id}/usage`.
+    pub key_usage: bool,
 }
 
 impl Default for GatewayConfig {
@@ -178,6 +183,7 @@ impl Default for GatewayConfig {
             cache: CacheConfig::default(),
             identity: IdentityConfig::default(),
             workers: 0,
+            key_usage: true,
         }
     }
 }
@@ -226,6 +232,7 @@ impl GatewayConfig {
             },
             identity: IdentityConfig::from_env(env)?,
             workers: env.parse(ENV_GATEWAY_WORKERS, d.workers)?,
+            key_usage: env.flag(ENV_KEY_USAGE, d.key_usage)?,
         })
     }
 }
@@ -278,6 +285,7 @@ impl fmt::Debug for GatewayConfig {
             .field("cache", &self.cache)
             .field("identity", &self.identity)
             .field("workers", &self.workers)
+            .field("key_usage", &self.key_usage)
             .finish()
     }
 }
@@ -301,6 +309,13 @@ mod tests {
         assert_eq!(cfg.edge, EdgeConfig::default());
         assert_eq!(cfg.user_limit, UserLimitConfig::default());
         assert_eq!(cfg.cache, CacheConfig::default());
+        assert!(cfg.key_usage, "usage is counted unless KEY_USAGE=off");
+        let off = GatewayConfig::from_env(
+            &Env::from_pairs(&[("KEY_USAGE", "off")]),
+            &LocalUpstreams::default(),
+        )
+        .expect("valid");
+        assert!(!off.key_usage);
     }
 
     #[test]
@@ -334,6 +349,7 @@ mod tests {
             ("AGENT_API_URL", "http://bad host"),
             ("GATEWAY_RATE_LIMIT_BURST", "0"),
             ("GUARD_RATE_LIMIT_RPM", "0"),
+            ("KEY_USAGE", "sometimes"),
         ] {
             let err =
                 GatewayConfig::from_env(&Env::from_pairs(&[(var, value)]), &local).expect_err(var);

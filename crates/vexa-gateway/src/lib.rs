@@ -95,7 +95,7 @@ impl Gateway {
         let state = State {
             cache,
             imported,
-            last_used: last_used::LastUsed::new(store.clone()),
+            last_used: last_used::LastUsed::new(store.clone(), cfg.key_usage),
             clock,
             edge: EdgeGuard::new(cfg.edge.clone()),
             user_limit,

@@ -2,7 +2,7 @@
 //! route match (404) → edge guard → authenticate → authorize (scope) → per-user limiter →
 //! strip + inject identity → forward. Each phase either passes or yields a [`Rejection`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
+use vexa_core::usage::Outcome;
 use vexa_core::{Clock, Timestamp};
 
 use crate::body::GwBody;
@@ -209,7 +210,8 @@ impl State {
 
         // Phase 2: edge guard, per client IP.
         let now = self.clock.now();
-        self.guard_edge(&parts, peer, index, now)?;
+        let client = client_ip_from_headers(peer, &parts.headers, &self.trusted);
+        self.guard_edge(client, index, now)?;
         if route.access == Access::Passthrough {
             let upstream = self.admin.as_ref().ok_or(Rejection::NotFound)?;
             return self
@@ -238,10 +240,10 @@ impl State {
         trace.user_id = Some(who.principal.user_id.0);
 
         // Phase 4: authorize.
-        self.authorize(&who, route.access, index)?;
+        self.authorize(&who, route.access, index, now)?;
 
         // Phase 5: per-user limiter.
-        let decision = self.limit_user(&who, index, now).await?;
+        let decision = self.limit_user(&who, index, now, client).await?;
 
         // Phase 6 + 7: identity and forward.
         let mut resp = match route.target {
@@ -309,13 +311,11 @@ impl State {
     /// Phase 2: the per-IP budget, keyed on the client address (see [`client_ip_from_headers`]).
     fn guard_edge(
         &self,
-        parts: &Parts,
-        peer: SocketAddr,
+        client: IpAddr,
         index: routes::RouteIndex,
         now: Timestamp,
     ) -> Result<(), Rejection> {
-        let ip = client_ip_from_headers(peer, &parts.headers, &self.trusted);
-        let decision = self.edge.check(ip, now.0);
+        let decision = self.edge.check(client, now.0);
         if !decision.allowed {
             self.metrics.count(index, AuthOutcome::RateLimited);
             return Err(Rejection::EdgeRateLimited {
@@ -331,10 +331,12 @@ impl State {
         who: &ResolvedIdentity,
         access: Access,
         index: routes::RouteIndex,
+        now: Timestamp,
     ) -> Result<(), Rejection> {
         if let Access::Scopes(accepted) = access {
             if !who.principal.scopes.intersects(accepted) {
                 self.metrics.count(index, AuthOutcome::Forbidden);
+                self.count_refusal(who.principal.key_id, now, Outcome::Scope);
                 return Err(Rejection::Forbidden(ScopeDenial::new(
                     accepted,
                     &who.principal.scopes,
@@ -345,13 +347,15 @@ impl State {
     }
 
     /// Phase 5: the user's budget, and the key's inside it when the key has a rate limit of its
-    /// own (the stricter refuses, with the same 429). An admitted request counts as `valid` and notes its key's use;
-    /// the decision's `RateLimit-*` headers go on the eventual response.
+    /// own (the stricter refuses, with the same 429). An admitted request counts as `valid` and
+    /// notes its key's use (and `client`); the decision's `RateLimit-*` headers go on the
+    /// eventual response.
     async fn limit_user(
         &self,
         who: &ResolvedIdentity,
         index: routes::RouteIndex,
         now: Timestamp,
+        client: IpAddr,
     ) -> Result<Decision, Rejection> {
         let (user_id, limits) = (who.principal.user_id.0, &who.principal.limits);
         // A key without a rate limit of its own costs exactly the user bucket, nothing more.
@@ -365,15 +369,23 @@ impl State {
         };
         if !decision.allowed {
             self.metrics.count(index, AuthOutcome::RateLimited);
+            self.count_refusal(who.principal.key_id, now, Outcome::RateLimited);
             return Err(Rejection::UserRateLimited(decision));
         }
         self.metrics.count(index, AuthOutcome::Valid);
         // Keys of the original's identity service are not rows of our store (it records their
         // use itself, on every validate).
         if self.cache.is_own_store() {
-            self.last_used.note(who, now);
+            self.last_used.admitted(who, now, client);
         }
         Ok(decision)
+    }
+
+    /// Counts a refused request of a known key of our own store in its usage.
+    fn count_refusal(&self, key: vexa_core::KeyId, now: Timestamp, outcome: Outcome) {
+        if self.cache.is_own_store() {
+            self.last_used.refused(key, now, outcome);
+        }
     }
 
     /// Phases 6 + 7 for `/ws`: the upgrade, then a relay with the identity injected upstream.
@@ -427,11 +439,15 @@ impl State {
             self.metrics.count(index, AuthOutcome::Invalid);
             return Err(Rejection::InvalidKey);
         };
-        let (outcome, result) = match self.cache.resolve(key, self.clock.now()).await {
+        let now = self.clock.now();
+        let (outcome, result) = match self.cache.resolve(key, now).await {
             Lookup::Valid(who) => return Ok(who),
             Lookup::Unknown => (AuthOutcome::Invalid, Rejection::InvalidKey),
             Lookup::Revoked => (AuthOutcome::Revoked, Rejection::InvalidKey),
-            Lookup::Expired => (AuthOutcome::Expired, Rejection::InvalidKey),
+            Lookup::Expired(id) => {
+                self.count_refusal(id, now, Outcome::Expired);
+                (AuthOutcome::Expired, Rejection::InvalidKey)
+            }
             Lookup::Unavailable => (AuthOutcome::Unavailable, Rejection::AuthUnavailable),
         };
         self.metrics.count(index, outcome);

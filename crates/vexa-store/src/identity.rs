@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
+use vexa_core::usage::{KeyUse, Outcome, UsageCount};
 use vexa_core::{
     Email, IdentityChange, IdentityEvent, IdentityStore, KeyDigest, KeyId, KeyLimits,
     KeyLimitsPatch, KeyRecord, NewKey, NewUser, Principal, ScopeSet, StoreError, Timestamp, User,
@@ -39,6 +40,35 @@ impl SqlIdentityStore {
         }
     }
 
+    /// A user's keys (live only unless `with_revoked`); `None` when the user does not exist.
+    async fn keys_of(
+        &self,
+        user: UserId,
+        with_revoked: bool,
+    ) -> Result<Option<Vec<KeyRecord>>, StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
+                .bind(user.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+                "SELECT {KEY_COLS} FROM api_keys WHERE user_id = $1 AND ($2 OR revoked_at IS NULL) ORDER BY id"
+            ))
+            .bind(user.0)
+            .bind(with_revoked)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(rows.into_iter().map(to_key).collect()))
+        })
+    }
+
     /// Keeps only the newest `n` events (tests use a small `n`).
     pub fn with_event_retention(mut self, n: i64) -> Self {
         self.event_retention = n.max(1);
@@ -64,7 +94,7 @@ struct UserRow {
 
 /// The columns of [`KeyRow`], in its field order.
 const KEY_COLS: &str = "id, user_id, scopes, name, prefix, created_at, last_used_at, expires_at, \
-     rate_limit_rps, rate_limit_burst, max_concurrent_bots";
+     rate_limit_rps, rate_limit_burst, max_concurrent_bots, revoked_at, last_client";
 
 /// One `api_keys` row as stored (never the digest), read by column name.
 #[derive(sqlx::FromRow)]
@@ -81,6 +111,17 @@ struct KeyRow {
     rate_limit_rps: Option<f64>,
     rate_limit_burst: Option<i64>,
     max_concurrent_bots: Option<i64>,
+    revoked_at: Option<i64>,
+    last_client: Option<String>,
+}
+
+/// One `key_usage` row.
+#[derive(sqlx::FromRow)]
+struct UsageRow {
+    key_id: i64,
+    hour: i64,
+    outcome: String,
+    count: i64,
 }
 
 /// What resolving a key reads: the key's own columns and its user's.
@@ -168,8 +209,29 @@ fn to_key(r: KeyRow) -> KeyRecord {
             rate_limit_burst: r.rate_limit_burst,
             max_concurrent_bots: r.max_concurrent_bots,
         },
+        revoked_at: r.revoked_at.map(Timestamp),
+        last_client: r.last_client,
     }
 }
+
+/// A usage row; `None` for an outcome this version does not know (skipped, not fatal).
+fn to_usage(r: UsageRow) -> Option<UsageCount> {
+    Some(UsageCount {
+        key_id: KeyId(r.key_id),
+        hour: Timestamp(r.hour),
+        outcome: Outcome::parse(&r.outcome)?,
+        count: r.count,
+    })
+}
+
+/// Adds a count to its hour's row. The `WHERE EXISTS` drops counts of a key deleted since (its
+/// user was), instead of failing the whole batch on the foreign key forever.
+const ADD_USAGE: &str = "INSERT INTO key_usage (key_id, hour, outcome, count) \
+     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM api_keys WHERE id = $1) \
+     ON CONFLICT (key_id, hour, outcome) DO UPDATE SET count = key_usage.count + excluded.count";
+const NOTE_USE: &str =
+    "UPDATE api_keys SET last_used_at = $1, last_client = COALESCE($2, last_client) \
+     WHERE id = $3 AND (last_used_at IS NULL OR last_used_at <= $1)";
 
 fn to_principal(r: ResolvedRow) -> Principal {
     Principal {
@@ -365,26 +427,14 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn list_keys(&self, user: UserId) -> Result<Option<Vec<KeyRecord>>, StoreError> {
-        with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
-            let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
-                .bind(user.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            if exists.is_none() {
-                return Ok(None);
-            }
-            let rows: Vec<KeyRow> = sqlx::query_as(&format!(
-                "SELECT {KEY_COLS} FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id"
-            ))
-            .bind(user.0)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            tx.commit().await.map_err(map_err)?;
-            Ok(Some(rows.into_iter().map(to_key).collect()))
-        })
+        self.keys_of(user, false).await
+    }
+
+    async fn list_keys_with_revoked(
+        &self,
+        user: UserId,
+    ) -> Result<Option<Vec<KeyRecord>>, StoreError> {
+        self.keys_of(user, true).await
     }
 
     async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError> {
@@ -488,6 +538,87 @@ impl IdentityStore for SqlIdentityStore {
             }
             tx.commit().await.map_err(map_err)?;
             Ok(())
+        })
+    }
+
+    async fn record_key_activity(
+        &self,
+        uses: &[KeyUse],
+        counts: &[UsageCount],
+    ) -> Result<(), StoreError> {
+        if uses.is_empty() && counts.is_empty() {
+            return Ok(());
+        }
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            for u in uses {
+                sqlx::query(NOTE_USE)
+                    .bind(u.at.0)
+                    .bind(u.client.map(|ip| ip.to_string()))
+                    .bind(u.key_id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            for c in counts {
+                sqlx::query(ADD_USAGE)
+                    .bind(c.key_id.0)
+                    .bind(c.hour.0)
+                    .bind(c.outcome.as_str())
+                    .bind(c.count)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(())
+        })
+    }
+
+    async fn key_usage(
+        &self,
+        id: KeyId,
+        since: Timestamp,
+    ) -> Result<Option<Vec<UsageCount>>, StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM api_keys WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let rows: Vec<UsageRow> = sqlx::query_as(
+                "SELECT key_id, hour, outcome, count FROM key_usage WHERE key_id = $1 AND hour >= $2",
+            )
+            .bind(id.0)
+            .bind(since.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(rows.into_iter().filter_map(to_usage).collect()))
+        })
+    }
+
+    async fn user_key_usage(
+        &self,
+        user: UserId,
+        since: Timestamp,
+    ) -> Result<Vec<UsageCount>, StoreError> {
+        with_pool!(&self.db, p => {
+            let rows: Vec<UsageRow> = sqlx::query_as(
+                "SELECT u.key_id, u.hour, u.outcome, u.count FROM key_usage u \
+                 JOIN api_keys k ON k.id = u.key_id WHERE k.user_id = $1 AND u.hour >= $2",
+            )
+            .bind(user.0)
+            .bind(since.0)
+            .fetch_all(p)
+            .await
+            .map_err(map_err)?;
+            Ok(rows.into_iter().filter_map(to_usage).collect())
         })
     }
 

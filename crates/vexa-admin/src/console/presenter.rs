@@ -92,6 +92,8 @@ mod tests {
             last_used_at: None,
             expires_at,
             limits: vexa_core::KeyLimits::NONE,
+            revoked_at: None,
+            last_client: None,
         }
     }
 

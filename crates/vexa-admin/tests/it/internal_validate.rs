@@ -229,7 +229,56 @@ async fn many_validations_write_nothing_until_one_batched_flush(backend: Backend
     assert_eq!(app.last_used.flush().await.unwrap(), 0, "nothing pending");
 }
 
+async fn validations_count_allowed_and_expired_in_the_keys_usage(backend: Backend) {
+    use vexa_core::usage::{hour_start, Outcome};
+    let app = app_on(TestDb::new(backend).await);
+    let id = app.user("counted@acme.com").await;
+    let key = app.mint(id, "?scopes=tx&expires_in=60").await;
+    let (key_id, token) = (
+        KeyId(key["id"].as_i64().unwrap()),
+        key["token"].as_str().unwrap().to_owned(),
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            validate(&app, json!({"token": token})).await.0,
+            StatusCode::OK
+        );
+    }
+    app.clock.advance_millis(60_001);
+    for _ in 0..2 {
+        assert_eq!(
+            validate(&app, json!({"token": token})).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let hour = hour_start(START);
+    let usage = || async { app.store.key_usage(key_id, hour).await.unwrap().unwrap() };
+    assert!(usage().await.is_empty(), "nothing written per validation");
+    app.last_used.flush().await.unwrap();
+    let mut rows: Vec<(Outcome, i64)> =
+        usage().await.iter().map(|r| (r.outcome, r.count)).collect();
+    rows.sort();
+    assert_eq!(rows, vec![(Outcome::Allowed, 3), (Outcome::Expired, 2)]);
+    let (status, body) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/tokens/{}/usage?hours=2", key_id.0),
+        )
+        .send()
+        .await
+        .parts();
+    assert_eq!(status, 200, "{body}");
+    let buckets = body["buckets"].as_array().cloned().unwrap_or_default();
+    assert_eq!(buckets.len(), 2);
+    let total = |k: &str| buckets.iter().map(|b| b[k].as_i64().unwrap()).sum::<i64>();
+    assert_eq!(
+        (total("allowed"), total("expired"), total("scope")),
+        (3, 2, 0)
+    );
+}
+
 on_both_backends!(
+    validations_count_allowed_and_expired_in_the_keys_usage,
     the_secret_gate_is_fail_closed_and_runs_before_the_body,
     every_refusal_has_the_originals_status_and_detail,
     a_minted_key_answers_the_originals_shape_until_revoked,

@@ -400,6 +400,7 @@ async fn listed_keys_carry_metadata_and_never_the_secret(backend: Backend) {
             "created_at",
             "expires_at",
             "id",
+            "last_client",
             "last_used_at",
             "max_concurrent_bots",
             "name",
@@ -407,9 +408,15 @@ async fn listed_keys_carry_metadata_and_never_the_secret(backend: Backend) {
             "rate_limit_burst",
             "rate_limit_rps",
             "scopes",
+            "status",
             "user_id"
         ]
     );
+    assert_eq!(
+        (&first["status"], &first["last_client"]),
+        (&json!("active"), &json!(null))
+    );
+    assert_eq!(list[1]["status"], "expiring", "expires within 24 h");
     assert_eq!(first["id"], a["id"]);
     assert_eq!(first["prefix"], a["token"].as_str().unwrap()[..12]);
     assert_eq!(first["name"], "ci");

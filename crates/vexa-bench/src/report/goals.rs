@@ -35,6 +35,7 @@ pub fn goals(run: &Run) -> Vec<Goal> {
         throughput_vs_plain_peers(run),
         p99_vs_peers(run),
         throughput_vs_nginx(run),
+        usage_counters(run),
         added_latency(run),
         cache_hit(run),
         invalid_key(run),
@@ -275,6 +276,30 @@ fn warm_resolution(resolution: &[Value]) -> Goal {
         target: "warm p50 with 1M keys ≈ with a small store",
         measured: joined_or_dash(&notes),
         met: ok,
+    }
+}
+
+/// The usage counters (on by default) against the same gateway with `KEY_USAGE=off`, same run:
+/// the issue asks for the hot path unchanged by them.
+fn usage_counters(run: &Run) -> Goal {
+    let ratio = run.round_ratio("l", "n");
+    let measured = ratio.is_finite();
+    Goal {
+        name: "Hot path unchanged by the usage counters",
+        target: "(l) counters on ≥ 0.95 × (n) KEY_USAGE=off, same run (gateway_usage_on_over_off)",
+        measured: if measured {
+            format!(
+                "{ratio:.2} × (per round: {}; median req/s {} vs {}; p99 at the fixed rate {} vs {})",
+                run.per_round("l", "n"),
+                num(run.rps("l")),
+                num(run.rps("n")),
+                fmt_us(run.rate_p99("l")),
+                fmt_us(run.rate_p99("n"))
+            )
+        } else {
+            "–".into()
+        },
+        met: measured.then_some(ratio >= 0.95),
     }
 }
 

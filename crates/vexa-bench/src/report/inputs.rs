@@ -11,8 +11,8 @@ use serde_json::Value;
 use vexa_bench::stats::median;
 
 /// The load variants, in the order every table lists them.
-pub const VARIANTS: [&str; 13] = [
-    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+pub const VARIANTS: [&str; 14] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
 ];
 
 /// The peers that check the key as the gateway does (HAProxy map file, nginx + Lua), no access log.
@@ -360,5 +360,31 @@ mod tests {
         let run = run_with(&[("l", vec![20.0])]);
         assert!(run.ratio_to_best("l", &KEY_CHECKING_PEERS).is_nan());
         assert!(run.ratio_to_best("c", &KEY_CHECKING_PEERS).is_nan());
+    }
+
+    #[test]
+    fn the_usage_counters_goal_and_ratio_compare_l_with_n_per_round() {
+        assert!(VARIANTS.contains(&"n"), "(n) is loaded and reported");
+        let run = run_with(&[
+            ("l", vec![96.0, 100.0, 90.0]),
+            ("n", vec![100.0, 100.0, 100.0]),
+        ]);
+        assert!((run.round_ratio("l", "n") - 0.96).abs() < 1e-9);
+        let goal = super::super::goals::goals(&run)
+            .into_iter()
+            .find(|g| g.name == "Hot path unchanged by the usage counters")
+            .expect("the goal is listed");
+        assert_eq!(goal.met, Some(true), "{}", goal.measured);
+        let results = super::super::results::ratios(&run);
+        assert_eq!(
+            results["gateway_usage_on_over_off"],
+            run.round_ratio("l", "n")
+        );
+        let unmeasured = run_with(&[("l", vec![96.0])]);
+        let goal = super::super::goals::goals(&unmeasured)
+            .into_iter()
+            .find(|g| g.name == "Hot path unchanged by the usage counters")
+            .expect("listed");
+        assert_eq!(goal.met, None, "without (n) the goal is not measured");
     }
 }

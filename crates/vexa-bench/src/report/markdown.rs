@@ -162,6 +162,14 @@ fn forwarding_gap(md: &mut String, run: &Run) {
             run.round_ratio("m", "l")
         );
     }
+    if !run.rps("n").is_nan() {
+        let _ = writeln!(
+            md,
+            "- The usage counters per key (on by default) against the same gateway with KEY_USAGE=off (n), both without the \
+             access log: (l) / (n) = {:.2} (gateway_usage_on_over_off; one shard lock per request, batched flush).",
+            run.round_ratio("l", "n")
+        );
+    }
     let _ = writeln!(
         md,
         "- Without an upstream hop the gateway outruns nginx's proxying: (d) invalid key {:.2} ×, (e) /auth/me {:.2} ×.",
@@ -214,13 +222,14 @@ fn allocs(md: &mut String, run: &Run) {
         md,
         "A counting allocator; client, gateway and upstream on one current-thread runtime; the same client straight \
          to the upstream is subtracted, so the figure is the gateway's own (its server and client HTTP/1 halves \
-         included). Counts, not time: the same on a busy machine.\n"
+         included). Counts, not time: the same on a busy machine. The usage counters are on (the default) \
+         except in the KEY_USAGE=off column, a second gateway on the same store.\n"
     );
-    let _ = writeln!(md, "| access log | allocations / request | bytes / request | client + upstream alone |\n|---|---|---|---|");
+    let _ = writeln!(md, "| access log | allocations / request | bytes / request | with KEY_USAGE=off | client + upstream alone |\n|---|---|---|---|---|");
     for a in &run.allocs {
         let _ = writeln!(
             md,
-            "| {} | {:.1} | {:.0} | {:.1} allocations, {:.0} bytes |",
+            "| {} | {:.1} | {:.0} | {:.1} allocations, {:.0} bytes | {:.1} allocations, {:.0} bytes |",
             if a["access_log"].as_bool().unwrap_or(false) {
                 "on (JSON, to a sink)"
             } else {
@@ -228,6 +237,12 @@ fn allocs(md: &mut String, run: &Run) {
             },
             a["gateway_allocs_per_request"].as_f64().unwrap_or(f64::NAN),
             a["gateway_bytes_per_request"].as_f64().unwrap_or(f64::NAN),
+            a["gateway_usage_off_allocs_per_request"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            a["gateway_usage_off_bytes_per_request"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
             a["direct_allocs_per_request"].as_f64().unwrap_or(f64::NAN),
             a["direct_bytes_per_request"].as_f64().unwrap_or(f64::NAN),
         );

@@ -347,7 +347,7 @@ impl Session {
                 Ok(Some(who))
             }
             Lookup::Unavailable => Ok(None),
-            Lookup::Expired => Err(Stop::Close(None, CloseReason::Expired.frame())),
+            Lookup::Expired(_) => Err(Stop::Close(None, CloseReason::Expired.frame())),
             Lookup::Unknown | Lookup::Revoked => {
                 Err(Stop::Close(None, CloseReason::Revoked.frame()))
             }

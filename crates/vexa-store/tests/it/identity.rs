@@ -339,7 +339,108 @@ async fn old_identity_events_are_pruned_beyond_the_retention(backend: Backend) {
     assert_eq!(kept.len(), 14);
 }
 
+async fn key_activity_adds_counts_and_notes_the_newest_use_in_one_batch(backend: Backend) {
+    use vexa_core::usage::{KeyUse, Outcome, UsageCount};
+    let t = TestDb::new(backend).await;
+    let store = SqlIdentityStore::new(t.db.clone());
+    let (u, _) = store
+        .create_or_find_user(&new_user("usage@acme.com"), NOW)
+        .await
+        .expect("user");
+    let (_, k) = new_key(u.id, &[Scope::Tx], None);
+    let rec = store.insert_key(&k).await.expect("insert");
+    let hour = Timestamp(NOW.0 - NOW.0.rem_euclid(3_600_000));
+    let count = |outcome, count| UsageCount {
+        key_id: rec.id,
+        hour,
+        outcome,
+        count,
+    };
+    let client = "127.0.0.1".parse().ok();
+    // Two flushes (two replicas, or one replica twice) add to the same rows.
+    for at in [NOW.0 + 5, NOW.0 + 3] {
+        store
+            .record_key_activity(
+                &[KeyUse {
+                    key_id: rec.id,
+                    at: Timestamp(at),
+                    client,
+                }],
+                &[count(Outcome::Allowed, 4), count(Outcome::Scope, 1)],
+            )
+            .await
+            .expect("flush");
+    }
+    // Counts of a key that is gone are dropped, not an error that would block every flush.
+    let gone = UsageCount {
+        key_id: KeyId(rec.id.0 + 1000),
+        ..count(Outcome::Expired, 1)
+    };
+    store
+        .record_key_activity(&[], &[gone])
+        .await
+        .expect("dropped");
+
+    let mut rows = store
+        .key_usage(rec.id, hour)
+        .await
+        .expect("usage")
+        .expect("key exists");
+    rows.sort_by_key(|r| r.outcome);
+    assert_eq!(
+        rows,
+        vec![count(Outcome::Allowed, 8), count(Outcome::Scope, 2)]
+    );
+    assert_eq!(
+        store
+            .key_usage(rec.id, Timestamp(hour.0 + 1))
+            .await
+            .expect("usage"),
+        Some(vec![]),
+        "rows before `since` are left out"
+    );
+    assert_eq!(
+        store.key_usage(gone.key_id, hour).await.expect("usage"),
+        None
+    );
+    assert_eq!(
+        store.user_key_usage(u.id, hour).await.expect("usage").len(),
+        2
+    );
+
+    store.revoke_key(rec.id, NOW).await.expect("revoke");
+    assert!(store
+        .list_keys(u.id)
+        .await
+        .expect("list")
+        .expect("user")
+        .is_empty());
+    let all = store
+        .list_keys_with_revoked(u.id)
+        .await
+        .expect("list")
+        .expect("user");
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        all[0].last_used_at,
+        Some(Timestamp(NOW.0 + 5)),
+        "newest use wins"
+    );
+    assert_eq!(all[0].last_client.as_deref(), Some("127.0.0.1"));
+    assert_eq!(all[0].revoked_at, Some(NOW));
+    assert_eq!(
+        store
+            .key_usage(rec.id, hour)
+            .await
+            .expect("usage")
+            .map(|r| r.len()),
+        Some(2),
+        "a revoked key keeps its usage"
+    );
+}
+
 on_both_backends!(
+    key_activity_adds_counts_and_notes_the_newest_use_in_one_batch,
     users_are_found_or_created_case_insensitively,
     concurrent_creates_of_one_email_give_one_user,
     listing_pages_oldest_first_with_total,

@@ -10,6 +10,7 @@
 //! - `durability`: an answered mint survives `kill -9` the next instant (both);
 //! - `key_limits`: per-key limits: the key's bucket inside its user's, a `PATCH` on every replica
 //!   within a second, the bucket shared through Redis, a key's bot cap inside its user's;
+//! - `key_usage`: usage per key, status and last client through real processes (both);
 //! - `offline_mint`: `vexa token mint` refuses and accepts exactly what the admin API does;
 //! - `python_client`: wire compatibility with the official Python client;
 //! - `replicas`: a revocation reaches every gateway replica within one second;
@@ -28,6 +29,7 @@ mod dependency_faults;
 mod durability;
 mod import_vexa;
 mod key_limits;
+mod key_usage;
 mod offline_mint;
 mod python_client;
 mod replicas;

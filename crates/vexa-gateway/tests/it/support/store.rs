@@ -1,12 +1,13 @@
 //! The identity store of the gateway tests: the real [`SqlIdentityStore`] on a fresh SQLite file
 //! or PostgreSQL database, observed by a thin wrapper that can make every call fail as
 //! `Unavailable` (the database is down), counts resolutions (`resolves`: the counting wrapper
-//! that proves what never reaches the store) and logs `record_key_use` batches (proving write-behind batching).
+//! that proves what never reaches the store) and logs the uses of `record_key_activity` batches (proving write-behind batching).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use vexa_core::usage::{KeyUse, UsageCount};
 use vexa_core::*;
 use vexa_store::identity::SqlIdentityStore;
 use vexa_testkit::keys::NewKeyBuilder;
@@ -226,6 +227,39 @@ impl IdentityStore for TestStore {
         self.check()?;
         self.uses.lock().expect("lock").push(uses.to_vec());
         self.inner.record_key_use(uses).await
+    }
+    async fn list_keys_with_revoked(
+        &self,
+        user: UserId,
+    ) -> Result<Option<Vec<KeyRecord>>, StoreError> {
+        self.check()?;
+        self.inner.list_keys_with_revoked(user).await
+    }
+    async fn record_key_activity(
+        &self,
+        uses: &[KeyUse],
+        counts: &[UsageCount],
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        let logged: Vec<(KeyId, Timestamp)> = uses.iter().map(|u| (u.key_id, u.at)).collect();
+        self.uses.lock().expect("lock").push(logged);
+        self.inner.record_key_activity(uses, counts).await
+    }
+    async fn key_usage(
+        &self,
+        id: KeyId,
+        since: Timestamp,
+    ) -> Result<Option<Vec<UsageCount>>, StoreError> {
+        self.check()?;
+        self.inner.key_usage(id, since).await
+    }
+    async fn user_key_usage(
+        &self,
+        user: UserId,
+        since: Timestamp,
+    ) -> Result<Vec<UsageCount>, StoreError> {
+        self.check()?;
+        self.inner.user_key_usage(user, since).await
     }
     async fn events_since(&self, after: i64, limit: i64) -> Result<Vec<IdentityEvent>, StoreError> {
         self.check()?;
