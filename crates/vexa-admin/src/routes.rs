@@ -16,11 +16,11 @@ use vexa_http::{answer_after_body, with_body_limit, EdgeRejection, JsonBody, Opt
 
 use crate::auth::{require_admin, require_user_key};
 use crate::error::AdminError;
-use crate::extract::{EmailParam, KeyIdParam, Paging, UserIdParam};
+use crate::extract::{EmailParam, GraceQuery, KeyIdParam, Paging, UserIdParam};
 use crate::mint::MintQuery;
 use crate::observe::observe;
 use crate::service::AdminService;
-use crate::wire::{CreateUserRequest, MintRequest, PatchUserRequest, WebhookView};
+use crate::wire::{CreateUserRequest, MintRequest, PatchUserRequest, RotateRequest, WebhookView};
 use crate::AdminState;
 
 #[derive(Clone)]
@@ -60,6 +60,7 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/users/{user_id}/tokens", post(mint_key).get(list_keys))
         .route("/tokens/{token_id}", delete(revoke_key))
+        .route("/tokens/{token_id}/rotate", post(rotate_key))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -164,6 +165,16 @@ async fn list_keys(State(app): State<App>, UserIdParam(id): UserIdParam) -> Resu
 async fn revoke_key(State(app): State<App>, KeyIdParam(id): KeyIdParam) -> Result<StatusCode> {
     app.service.revoke_key(id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_key(
+    State(app): State<App>,
+    KeyIdParam(id): KeyIdParam,
+    GraceQuery(grace): GraceQuery,
+    OptionalJsonBody(body): OptionalJsonBody<RotateRequest>,
+) -> Result<Response> {
+    let rotated = app.service.rotate_key(id, body, grace).await?;
+    Ok((StatusCode::CREATED, Json(rotated)).into_response())
 }
 
 async fn put_webhook(

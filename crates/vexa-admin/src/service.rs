@@ -10,16 +10,18 @@ use vexa_core::user::{
     check_len, check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS, MAX_DATA_BYTES,
     MAX_NAME_LEN, MAX_URL_LEN,
 };
+use vexa_core::rotate::{self, Grace};
 use vexa_core::webhook::{reserved_key_in, Webhook, WebhookUpdate, WEBHOOK_KEYS};
 use vexa_core::{
-    Clock, Email, IdentityListener, IdentityStore, KeyDigest, KeyId, KeyRecord, NewUser, Principal,
-    Scope, StoreError, User, UserId, UserPatch,
+    Clock, Email, IdentityListener, IdentityStore, KeyDigest, KeyId, KeyRecord, Lifetime, NewUser,
+    Principal, Scope, StoreError, User, UserId, UserPatch,
 };
 
 use crate::error::AdminError;
 use crate::mint::{self, MintQuery};
 use crate::wire::{
-    CreateUserRequest, MintRequest, MintedKeyView, PatchUserRequest, UserView, WebhookView,
+    CreateUserRequest, MintRequest, MintedKeyView, PatchUserRequest, RotateRequest, UserView,
+    WebhookView,
 };
 
 /// Scopes that may read and set a user's webhook (CONTRACT §4 scope table).
@@ -156,23 +158,39 @@ impl AdminService {
             Err(StoreError::NotFound) => return Err(AdminError::UserNotFound),
             Err(e) => return Err(e.into()),
         };
-        Ok(MintedKeyView {
-            id: record.id,
-            token: key.expose_secret().to_owned(),
-            user_id: record.user_id,
-            scopes: record.scopes,
-            name: record.name,
-            expires_at: record.expires_at,
-            created_at: record.created_at,
-        })
+        Ok(MintedKeyView::shown_once(&key, record))
     }
 
     /// A user's live keys, metadata only (`KeyRecord` has no field that could hold a secret).
+    /// A rotated key is listed until its grace end, not after.
     pub async fn list_keys(&self, user_id: UserId) -> Result<Vec<KeyRecord>, AdminError> {
-        self.store
+        let now = self.clock.now();
+        let mut keys = self
+            .store
             .list_keys(user_id)
             .await?
-            .ok_or(AdminError::UserNotFound)
+            .ok_or(AdminError::UserNotFound)?;
+        rotate::drop_retired(&mut keys, now);
+        Ok(keys)
+    }
+
+    /// Rotates a key (`vexa_core::rotate`): answers the replacement like a mint, and tells this
+    /// process's caches about the old key before returning (other processes learn it from the
+    /// event log the same transaction wrote).
+    pub async fn rotate_key(
+        &self,
+        id: KeyId,
+        body: Option<RotateRequest>,
+        grace_query: Option<String>,
+    ) -> Result<MintedKeyView, AdminError> {
+        let given = match body.and_then(|b| b.grace_seconds) {
+            Some(secs) => Some(Lifetime::Seconds(secs)),
+            None => grace_query.map(Lifetime::Text),
+        };
+        let grace = Grace::parse(given)?;
+        let rotated = rotate::rotate_key(self.store.as_ref(), id, grace, self.clock.now()).await?;
+        self.notify(&rotated.change);
+        Ok(MintedKeyView::shown_once(&rotated.key, rotated.record))
     }
 
     /// Revokes a key and evicts it from in-process caches before returning.
@@ -193,7 +211,10 @@ impl AdminService {
             .store
             .resolve_key(&KeyDigest::of(raw_key))
             .await?
-            .filter(|p| !p.is_expired_at(self.clock.now()))
+            .filter(|p| {
+                let now = self.clock.now();
+                !p.is_expired_at(now) && !p.is_retired_at(now)
+            })
             .ok_or(AdminError::InvalidApiKey)?;
         if !principal.scopes.intersects(WEBHOOK_SCOPES) {
             return Err(AdminError::ScopeNotAuthorized);

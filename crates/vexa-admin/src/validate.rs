@@ -75,6 +75,10 @@ impl Validator {
             .await?
             .ok_or(AdminError::InvalidToken)?;
         let now = self.clock.now();
+        // Past a rotation's grace end the key answers as revoked, never as expired.
+        if principal.is_retired_at(now) {
+            return Err(AdminError::InvalidToken);
+        }
         if expired(&principal, now) {
             return Err(AdminError::TokenExpired);
         }
@@ -156,6 +160,7 @@ mod tests {
             max_concurrent_bots: 3,
             key_id: KeyId(7),
             expires_at: Some(Timestamp(1000)),
+            retires_at: None,
             profile: UserProfile::default(),
         }
     }

@@ -48,6 +48,14 @@ pub struct MintRequest {
     pub expires_in: Option<i64>,
 }
 
+/// `POST /admin/tokens/{id}/rotate` body; `null` means "not given" (no grace).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    #[serde(default)]
+    pub grace_seconds: Option<i64>,
+}
+
 /// Distinguishes an absent field (`None`, via `default`) from an explicit `null` (`Some(None)`).
 fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -108,6 +116,21 @@ pub struct MintedKeyView {
     pub name: Option<String>,
     pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
+}
+
+impl MintedKeyView {
+    /// The answer that shows `key` its one time, with its stored row.
+    pub fn shown_once(key: &vexa_core::MintedKey, record: vexa_core::KeyRecord) -> MintedKeyView {
+        MintedKeyView {
+            id: record.id,
+            token: key.expose_secret().to_owned(),
+            user_id: record.user_id,
+            scopes: record.scopes,
+            name: record.name,
+            expires_at: record.expires_at,
+            created_at: record.created_at,
+        }
+    }
 }
 
 impl std::fmt::Debug for MintedKeyView {

@@ -46,6 +46,7 @@ impl KeySource for Primed {
             max_concurrent_bots: 3,
             key_id: KeyId(1),
             expires_at: None,
+            retires_at: None,
             profile: Default::default(),
         };
         async move { Ok(Some(principal)) }.boxed()

@@ -45,6 +45,7 @@ impl MemStore {
                 max_concurrent_bots: 3,
                 key_id: KeyId(1 + i as i64),
                 expires_at: None,
+                retires_at: None,
                 profile: Default::default(),
             };
             keys.insert(minted.digest, principal);
@@ -116,6 +117,18 @@ impl IdentityStore for MemStore {
         _id: KeyId,
         _now: Timestamp,
     ) -> Result<Option<KeyDigest>, StoreError> {
+        unsupported()
+    }
+    async fn key(&self, _id: KeyId) -> Result<Option<vexa_core::StoredKey>, StoreError> {
+        unsupported()
+    }
+    async fn rotate_key(
+        &self,
+        _old: KeyId,
+        _replacement: &NewKey,
+        _retires_at: Timestamp,
+        _now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
         unsupported()
     }
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {

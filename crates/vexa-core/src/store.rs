@@ -39,6 +39,25 @@ pub struct KeyRecord {
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
+    /// Set on a key that was rotated: the end of its grace period, after which it stops
+    /// working and leaves the user's key list (see [`crate::rotate`]).
+    /// Listed only when set, so the contract's list shape is unchanged for every other key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retires_at: Option<Timestamp>,
+}
+
+impl KeyRecord {
+    /// Listed and usable at `now` as far as rotation goes (revocation is the store's filter).
+    pub fn is_retired_at(&self, now: Timestamp) -> bool {
+        matches!(self.retires_at, Some(end) if now >= end)
+    }
+}
+
+/// One key row by id, whatever its state: what rotation reads before it writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredKey {
+    pub record: KeyRecord,
+    pub revoked: bool,
 }
 
 /// A change that makes cached resolutions stale, in the order the store recorded it.
@@ -52,6 +71,9 @@ pub struct IdentityEvent {
 pub enum IdentityChange {
     /// One key was revoked.
     KeyRevoked(KeyDigest),
+    /// One key's stored state changed while it stays valid for now (a rotation set the end of
+    /// its grace period): cached resolutions of it are stale and must be read again.
+    KeyChanged(KeyDigest),
     /// A user was updated or deleted: every cached key of this user is stale.
     UserChanged(UserId),
 }
@@ -102,6 +124,19 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Revokes a live key and returns its digest (so callers can evict caches at once);
     /// `None` when there is no such live key. Durable on return.
     async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError>;
+    /// The key `id` in whatever state (revoked, retired, expired); `None` when no such row.
+    async fn key(&self, id: KeyId) -> Result<Option<StoredKey>, StoreError>;
+    /// Rotates `old` in ONE transaction: claims it (only while it is neither revoked nor
+    /// already rotated), stores `replacement`, and sets the old key's grace end `retires_at`
+    /// (revoking it outright when `retires_at <= now`), recording the matching identity event.
+    /// `Ok(None)` when the old key was revoked or rotated since it was read (nothing written).
+    async fn rotate_key(
+        &self,
+        old: KeyId,
+        replacement: &NewKey,
+        retires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError>;
     /// Resolves a digest to its live (not revoked) key's principal, in one indexed lookup.
     /// Expiry is carried in the principal and checked by the caller against its clock.
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError>;

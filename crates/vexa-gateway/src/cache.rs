@@ -204,6 +204,9 @@ impl KeyCache {
                     cached,
                     fresh_until,
                 }) => {
+                    if cached.principal.is_retired_at(now) {
+                        return Lookup::Revoked;
+                    }
                     if cached.principal.is_expired_at(now) {
                         return Lookup::Expired;
                     }
@@ -218,6 +221,8 @@ impl KeyCache {
             }
         };
         match self.single_flight_lookup(key).await {
+            // A rotated key past its grace end is as good as revoked (never "expired").
+            Ok(Some(cached)) if cached.principal.is_retired_at(now) => Lookup::Revoked,
             Ok(Some(cached)) => {
                 if cached.principal.is_expired_at(now) {
                     Lookup::Expired
@@ -328,6 +333,11 @@ impl KeyCache {
                     },
                     now,
                 );
+            }
+            // Still valid, but the cached copy lacks the new state (a grace end): drop it so the
+            // next request reads the key again. No tombstone: the key keeps working.
+            IdentityChange::KeyChanged(digest) => {
+                lock_write(&inner.shards[shard_of(digest)]).remove(digest);
             }
             IdentityChange::UserChanged(user) => self.evict_user(*user),
         }

@@ -196,6 +196,7 @@ mod tests {
             max_concurrent_bots: 3,
             key_id: KeyId(1),
             expires_at: None,
+            retires_at: None,
             profile: UserProfile {
                 workspaces: vec!["ws_7f3a".into()],
                 webhook: Some(WebhookSettings {

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use vexa_core::{
     Email, IdentityChange, IdentityEvent, IdentityStore, KeyDigest, KeyId, KeyRecord, NewKey,
-    NewUser, Principal, ScopeSet, StoreError, Timestamp, User, UserId, UserPatch, UserProfile,
+    NewUser, Principal, ScopeSet, StoreError, StoredKey, Timestamp, User, UserId, UserPatch,
+    UserProfile,
 };
 
 use crate::{map_err, now_millis, with_pool, Db};
@@ -62,7 +63,8 @@ struct UserRow {
 }
 
 /// The columns of [`KeyRow`], in its field order.
-const KEY_COLS: &str = "id, user_id, scopes, name, prefix, created_at, last_used_at, expires_at";
+const KEY_COLS: &str =
+    "id, user_id, scopes, name, prefix, created_at, last_used_at, expires_at, retires_at";
 
 /// One `api_keys` row as stored (never the digest), read by column name.
 #[derive(sqlx::FromRow)]
@@ -76,6 +78,15 @@ struct KeyRow {
     created_at: i64,
     last_used_at: Option<i64>,
     expires_at: Option<i64>,
+    retires_at: Option<i64>,
+}
+
+/// One `api_keys` row with its revocation state (what rotation reads).
+#[derive(sqlx::FromRow)]
+struct StoredKeyRow {
+    #[sqlx(flatten)]
+    key: KeyRow,
+    revoked_at: Option<i64>,
 }
 
 /// What resolving a key reads: the key's own columns and its user's.
@@ -87,6 +98,7 @@ struct ResolvedRow {
     user_id: i64,
     scopes: String,
     expires_at: Option<i64>,
+    retires_at: Option<i64>,
     email: String,
     max_concurrent_bots: i64,
 }
@@ -102,6 +114,7 @@ struct EventRow {
 
 const KIND_KEY_REVOKED: &str = "key_revoked";
 const KIND_USER_CHANGED: &str = "user_changed";
+const KIND_KEY_CHANGED: &str = "key_changed";
 const INSERT_EVENT: &str =
     "INSERT INTO identity_events (kind, key_digest, user_id, created_at) VALUES ($1, $2, $3, $4) RETURNING seq";
 
@@ -154,6 +167,7 @@ fn to_key(r: KeyRow) -> KeyRecord {
         created_at: Timestamp(r.created_at),
         last_used_at: r.last_used_at.map(Timestamp),
         expires_at: r.expires_at.map(Timestamp),
+        retires_at: r.retires_at.map(Timestamp),
     }
 }
 
@@ -163,6 +177,7 @@ fn to_principal(r: ResolvedRow) -> Principal {
         user_id: UserId(r.user_id),
         scopes: ScopeSet::from_csv_lenient(&r.scopes),
         expires_at: r.expires_at.map(Timestamp),
+        retires_at: r.retires_at.map(Timestamp),
         email: Arc::from(r.email),
         max_concurrent_bots: r.max_concurrent_bots,
         profile: UserProfile::default(),
@@ -174,6 +189,9 @@ fn to_change(r: &EventRow) -> Option<IdentityChange> {
     match (r.kind.as_str(), &r.key_digest, r.user_id) {
         (KIND_KEY_REVOKED, Some(hex), _) => {
             KeyDigest::from_hex(hex).map(IdentityChange::KeyRevoked)
+        }
+        (KIND_KEY_CHANGED, Some(hex), _) => {
+            KeyDigest::from_hex(hex).map(IdentityChange::KeyChanged)
         }
         (KIND_USER_CHANGED, _, Some(uid)) => Some(IdentityChange::UserChanged(UserId(uid))),
         _ => None,
@@ -383,10 +401,85 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
+    async fn key(&self, id: KeyId) -> Result<Option<StoredKey>, StoreError> {
+        with_pool!(&self.db, p => {
+            let row: Option<StoredKeyRow> = sqlx::query_as(&format!(
+                "SELECT {KEY_COLS}, revoked_at FROM api_keys WHERE id = $1"
+            ))
+            .bind(id.0)
+            .fetch_optional(p)
+            .await
+            .map_err(map_err)?;
+            Ok(row.map(|r| StoredKey {
+                revoked: r.revoked_at.is_some(),
+                record: to_key(r.key),
+            }))
+        })
+    }
+
+    async fn rotate_key(
+        &self,
+        old: KeyId,
+        replacement: &NewKey,
+        retires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        // No grace: the old key is revoked in the same write, exactly as DELETE would.
+        let revoke_now = retires_at <= now;
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            // The claim comes first and is conditional, so of two concurrent rotations (or a
+            // rotation racing a revocation) exactly one writes; the other finds no row and
+            // rolls back before inserting anything. It also takes the row (PostgreSQL) or the
+            // write lock (SQLite) for the rest of the transaction.
+            let claimed: Option<(String,)> = sqlx::query_as(
+                "UPDATE api_keys SET retires_at = $1, revoked_at = $2 \
+                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND retires_at IS NULL \
+                 RETURNING digest",
+            )
+            .bind(retires_at.0)
+            .bind(revoke_now.then_some(now.0))
+            .bind(old.0)
+            .bind(replacement.user_id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some((hex,)) = claimed else {
+                return Ok(None);
+            };
+            let old_digest = KeyDigest::from_hex(&hex)
+                .ok_or_else(|| StoreError::Other(format!("stored digest of key {} is malformed", old.0)))?;
+            let row: KeyRow = sqlx::query_as(&format!(
+                "INSERT INTO api_keys (user_id, digest, prefix, scopes, name, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLS}"
+            ))
+            .bind(replacement.user_id.0)
+            .bind(replacement.digest.to_hex())
+            .bind(&replacement.display_prefix)
+            .bind(replacement.scopes.to_csv())
+            .bind(replacement.name.as_deref())
+            .bind(replacement.created_at.0)
+            .bind(replacement.expires_at.map(|t| t.0))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            sqlx::query("UPDATE api_keys SET replaced_by = $1 WHERE id = $2")
+                .bind(row.id)
+                .bind(old.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let kind = if revoke_now { KIND_KEY_REVOKED } else { KIND_KEY_CHANGED };
+            record_event!(self, tx, kind, Some(hex), None::<i64>, now.0);
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some((to_key(row), old_digest)))
+        })
+    }
+
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         with_pool!(&self.db, p => {
             let row: Option<ResolvedRow> = sqlx::query_as(
-                "SELECT k.id, k.user_id, k.scopes, k.expires_at, u.email, u.max_concurrent_bots \
+                "SELECT k.id, k.user_id, k.scopes, k.expires_at, k.retires_at, u.email, u.max_concurrent_bots \
                  FROM api_keys k JOIN users u ON u.id = k.user_id \
                  WHERE k.digest = $1 AND k.revoked_at IS NULL",
             )

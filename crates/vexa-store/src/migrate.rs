@@ -17,6 +17,10 @@ const SQLITE: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_webhook_in_user_data.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_key_rotation.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_identity.sql")),
@@ -28,6 +32,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         4,
         include_str!("../migrations/postgres/0004_webhook_in_user_data.sql"),
+    ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_key_rotation.sql"),
     ),
 ];
 

@@ -91,6 +91,7 @@ mod tests {
             created_at: Timestamp(0),
             last_used_at: None,
             expires_at,
+            retires_at: None,
         }
     }
 

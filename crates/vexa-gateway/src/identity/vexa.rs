@@ -135,6 +135,7 @@ impl ValidateAnswer {
             key_id: KeyId(0),
             // The original checks expiry itself on every validate.
             expires_at: None,
+            retires_at: None,
             // Forwarded as `x-user-workspaces` / `x-user-webhook-*`: the original meeting-api
             // copies the webhook onto each meeting at `POST /bots` from these headers.
             profile: UserProfile {
