@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use vexa_core::rotate::{self, Grace};
 use vexa_core::store::IdentityChange;
 use vexa_core::user::{
     check_len, check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS, MAX_DATA_BYTES,
     MAX_NAME_LEN, MAX_URL_LEN,
 };
-use vexa_core::rotate::{self, Grace};
 use vexa_core::webhook::{reserved_key_in, Webhook, WebhookUpdate, WEBHOOK_KEYS};
 use vexa_core::{
     Clock, Email, IdentityListener, IdentityStore, KeyDigest, KeyId, KeyRecord, Lifetime, NewUser,

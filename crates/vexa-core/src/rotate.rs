@@ -177,7 +177,10 @@ mod tests {
         let ok = |l| Grace::parse(Some(l)).expect("valid").as_secs();
         assert_eq!(ok(Lifetime::Seconds(0)), 0);
         assert_eq!(ok(Lifetime::Text(" 3600 ".into())), 3600);
-        assert_eq!(ok(Lifetime::Seconds(MAX_EXPIRES_IN_SECS)), MAX_EXPIRES_IN_SECS);
+        assert_eq!(
+            ok(Lifetime::Seconds(MAX_EXPIRES_IN_SECS)),
+            MAX_EXPIRES_IN_SECS
+        );
         let refusal = |l| Grace::parse(Some(l)).expect_err("refused").detail;
         for raw in ["-1", "abc", "1.5", "", "99999999999999999999"] {
             assert_eq!(refusal(Lifetime::Text(raw.into())), GRACE_RULE, "{raw:?}");
@@ -209,7 +212,10 @@ mod tests {
         assert_eq!(new.user_id, old.user_id);
         assert_eq!(new.scopes, old.scopes);
         assert_eq!(new.name, old.name);
-        assert_eq!(new.expires_at, old.expires_at, "absolute, not re-counted from now");
+        assert_eq!(
+            new.expires_at, old.expires_at,
+            "absolute, not re-counted from now"
+        );
         assert_eq!(new.created_at, now);
         assert_eq!(new.digest, key.digest);
         assert_eq!(new.display_prefix, key.display_prefix);

@@ -235,7 +235,8 @@ impl Invalidator {
             self.sockets.close_key(&digest, CloseReason::Revoked);
             return;
         };
-        let (store, sockets, clock) = (self.store.clone(), self.sockets.clone(), self.clock.clone());
+        let (store, sockets, clock) =
+            (self.store.clone(), self.sockets.clone(), self.clock.clone());
         rt.spawn(async move {
             let ends_at = match store.resolve_key(&digest).await {
                 Ok(Some(p)) => match p.retires_at {

@@ -41,7 +41,10 @@ async fn user_tier(app: &TestApp, key: &str) -> (StatusCode, String) {
         .header("x-api-key", key)
         .send()
         .await;
-    (r.status, r.lenient_json()["detail"].as_str().unwrap_or("").to_owned())
+    (
+        r.status,
+        r.lenient_json()["detail"].as_str().unwrap_or("").to_owned(),
+    )
 }
 
 async fn listed_ids(app: &TestApp, user: i64) -> Vec<i64> {
@@ -57,16 +60,33 @@ async fn the_replacement_is_answered_like_a_mint_with_the_same_user_scopes_name_
     backend: Backend,
 ) {
     let app = app_on(TestDb::new(backend).await);
-    let (user, old) =
-        user_with_key(&app, "rot@acme.com", "?scopes=tx,bot&name=ci&expires_in=86400").await;
+    let (user, old) = user_with_key(
+        &app,
+        "rot@acme.com",
+        "?scopes=tx,bot&name=ci&expires_in=86400",
+    )
+    .await;
     app.clock.advance_millis(5_000);
     let r = rotate(&app, id(&old), Some(json!({"grace_seconds": 60}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let new = r.json();
-    let keys: Vec<&str> = new.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = new
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["created_at", "expires_at", "id", "name", "scopes", "token", "user_id"],
+        [
+            "created_at",
+            "expires_at",
+            "id",
+            "name",
+            "scopes",
+            "token",
+            "user_id"
+        ],
         "the mint's shape"
     );
     assert_ne!(id(&new), id(&old));
@@ -74,13 +94,15 @@ async fn the_replacement_is_answered_like_a_mint_with_the_same_user_scopes_name_
     assert_eq!(new["scopes"], json!(["tx", "bot"]));
     assert_eq!(new["name"], "ci");
     assert_eq!(new["expires_at"], old["expires_at"], "absolute expiry kept");
-    assert_eq!(
-        new["created_at"],
-        json!(app.clock.now().to_rfc3339())
-    );
+    assert_eq!(new["created_at"], json!(app.clock.now().to_rfc3339()));
     let parsed = ApiKey::parse(&token(&new)).expect("our format");
     assert_eq!(parsed.primary_scope, vexa_core::Scope::Tx);
-    let p = app.store.resolve_key(&parsed.digest).await.unwrap().unwrap();
+    let p = app
+        .store
+        .resolve_key(&parsed.digest)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(p.user_id, UserId(user));
     assert_eq!(p.retires_at, None, "the replacement is not retiring");
     // Listed with the old key (still in grace), never with a secret.
@@ -112,7 +134,10 @@ async fn the_old_key_works_through_its_grace_period_and_is_invalid_after_it(back
 
     app.clock.set(Timestamp(grace_end.0 - 1));
     assert_eq!(user_tier(&app, &old_key).await.0, StatusCode::OK);
-    assert_eq!(validate(&app, json!({"token": old_key})).await.0, StatusCode::OK);
+    assert_eq!(
+        validate(&app, json!({"token": old_key})).await.0,
+        StatusCode::OK
+    );
     assert_eq!(listed_ids(&app, user).await.len(), 2);
 
     app.clock.set(grace_end);
@@ -140,7 +165,10 @@ async fn with_no_grace_the_old_key_is_revoked_at_once(backend: Backend) {
     assert_eq!(app.store.resolve_key(&digest).await.unwrap(), None);
     assert_eq!(listed_ids(&app, user).await, [id(&r.json())]);
     let next = app
-        .admin(Method::POST, &format!("/admin/tokens/{}/rotate", id(&r.json())))
+        .admin(
+            Method::POST,
+            &format!("/admin/tokens/{}/rotate", id(&r.json())),
+        )
         .raw_json("")
         .send()
         .await;
@@ -162,15 +190,24 @@ async fn unknown_and_revoked_keys_are_404_and_a_key_in_grace_is_409_until_its_gr
         .send()
         .await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
-    assert_eq!(rotate(&app, id(&revoked), None).await.parts(), (404, not_found.clone()));
+    assert_eq!(
+        rotate(&app, id(&revoked), None).await.parts(),
+        (404, not_found.clone())
+    );
 
     let old = app.mint(user, "").await;
     let grace = json!({"grace_seconds": 10});
-    assert_eq!(rotate(&app, id(&old), Some(grace.clone())).await.status, 201);
+    assert_eq!(
+        rotate(&app, id(&old), Some(grace.clone())).await.status,
+        201
+    );
     let again = rotate(&app, id(&old), Some(grace.clone())).await;
     assert_eq!(
         again.parts(),
-        (409, json!({"detail": "Token already rotated; rotate its replacement"}))
+        (
+            409,
+            json!({"detail": "Token already rotated; rotate its replacement"})
+        )
     );
     let keys_before = listed_ids(&app, user).await;
     app.clock.advance_millis(10_000);
@@ -183,7 +220,10 @@ async fn unknown_and_revoked_keys_are_404_and_a_key_in_grace_is_409_until_its_gr
 
     let expiring = app.mint(user, "?expires_in=1").await;
     app.clock.advance_millis(1_000);
-    assert_eq!(rotate(&app, id(&expiring), None).await.parts(), (404, not_found));
+    assert_eq!(
+        rotate(&app, id(&expiring), None).await.parts(),
+        (404, not_found)
+    );
 }
 
 async fn rotating_the_replacement_chains(backend: Backend) {
@@ -198,7 +238,11 @@ async fn rotating_the_replacement_chains(backend: Backend) {
     assert_eq!(k3["name"], "b");
     assert_eq!(listed_ids(&app, user).await, [id(&k1), id(&k2), id(&k3)]);
     for k in [&k1, &k2, &k3] {
-        assert_eq!(user_tier(&app, &token(k)).await.0, StatusCode::FORBIDDEN, "browser-only");
+        assert_eq!(
+            user_tier(&app, &token(k)).await.0,
+            StatusCode::FORBIDDEN,
+            "browser-only"
+        );
         assert!(app
             .store
             .resolve_key(&KeyDigest::of(&token(k)))
@@ -217,7 +261,10 @@ async fn bad_grace_values_and_bodies_are_422(backend: Backend) {
     let rule = "grace_seconds must be a non-negative integer number of seconds";
     let cases: Vec<(&str, Option<&str>)> = vec![
         (r#"{"grace_seconds": -1}"#, Some(rule)),
-        (r#"{"grace_seconds": 3153600001}"#, Some("grace_seconds must be at most 3153600000 seconds")),
+        (
+            r#"{"grace_seconds": 3153600001}"#,
+            Some("grace_seconds must be at most 3153600000 seconds"),
+        ),
         (r#"{"grace_seconds": "60"}"#, None),
         (r#"{"grace_seconds": 1.5}"#, None),
         (r#"{"grace_seconds": 1e30}"#, None),
@@ -229,25 +276,47 @@ async fn bad_grace_values_and_bodies_are_422(backend: Backend) {
     ];
     for (body, want) in cases {
         let r = app.admin(Method::POST, &path).raw_json(body).send().await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", r.text());
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.text()
+        );
         let detail = r.detail();
         assert!(!detail.is_empty(), "{body}: a detail");
         if let Some(want) = want {
             assert_eq!(detail, want, "{body}");
         }
     }
-    for query in ["?grace_seconds=-5", "?grace_seconds=abc", "?grace_seconds=1.5"] {
-        let r = app.admin(Method::POST, &format!("{path}{query}")).send().await;
+    for query in [
+        "?grace_seconds=-5",
+        "?grace_seconds=abc",
+        "?grace_seconds=1.5",
+    ] {
+        let r = app
+            .admin(Method::POST, &format!("{path}{query}"))
+            .send()
+            .await;
         assert_eq!(r.parts(), (422, json!({"detail": rule})), "{query}");
     }
-    let r = app.admin(Method::POST, "/admin/tokens/abc/rotate").send().await;
-    assert_eq!(r.parts(), (422, json!({"detail": "token_id must be an integer"})));
+    let r = app
+        .admin(Method::POST, "/admin/tokens/abc/rotate")
+        .send()
+        .await;
+    assert_eq!(
+        r.parts(),
+        (422, json!({"detail": "token_id must be an integer"}))
+    );
     let r = app
         .anon(Method::POST, &path)
         .json(&json!({"grace_seconds": 1}))
         .send()
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "admin gate before the body");
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "admin gate before the body"
+    );
     assert!(app.changes().is_empty(), "nothing was rotated");
     assert_eq!(listed_ids(&app, user).await, [id(&old)]);
     // The query is read when the body says nothing; the body wins when it does.
@@ -274,7 +343,10 @@ async fn an_imported_key_rotates_into_a_key_of_our_format(backend: Backend) {
     assert_eq!(new["user_id"], 500);
     assert_eq!(new["scopes"], json!(["bot", "tx", "browser"]));
     assert!(ApiKey::parse(&token(&new)).is_ok(), "our checksum format");
-    assert_eq!(validate(&app, json!({"token": LEGACY})).await.0, StatusCode::OK);
+    assert_eq!(
+        validate(&app, json!({"token": LEGACY})).await.0,
+        StatusCode::OK
+    );
     assert_eq!(
         validate(&app, json!({"token": token(&new)})).await.0,
         StatusCode::OK

@@ -10,6 +10,7 @@
 //! - `offline_mint`: `vexa token mint` refuses and accepts exactly what the admin API does;
 //! - `python_client`: wire compatibility with the official Python client;
 //! - `replicas`: a revocation reaches every gateway replica within one second;
+//! - `rotation`: a rotated key's grace period on two replicas, chains, the CLI (both);
 //! - `secrets_at_rest`: no key, admin token or internal secret in any file the stack writes;
 //! - `two_commands`: `vexa start` / `provision-token` / `stop` as `make all` runs them;
 //! - `support`: the path of the binary under test.
@@ -26,6 +27,7 @@ mod import_vexa;
 mod offline_mint;
 mod python_client;
 mod replicas;
+mod rotation;
 mod secrets_at_rest;
 mod support;
 mod two_commands;

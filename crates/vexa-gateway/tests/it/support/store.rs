@@ -208,7 +208,9 @@ impl IdentityStore for TestStore {
         now: Timestamp,
     ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
         self.check()?;
-        self.inner.rotate_key(old, replacement, retires_at, now).await
+        self.inner
+            .rotate_key(old, replacement, retires_at, now)
+            .await
     }
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         self.check()?;
