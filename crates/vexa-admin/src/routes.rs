@@ -35,11 +35,10 @@ const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
 
 /// Builds the admin API router.
 pub fn router(state: AdminState) -> Router {
-    let service = Arc::new(AdminService::new(
-        state.store.clone(),
-        state.clock.clone(),
-        state.on_change,
-    ));
+    let service = Arc::new(
+        AdminService::new(state.store.clone(), state.clock.clone(), state.on_change)
+            .with_key_events(state.key_events),
+    );
     let validator = Arc::new(crate::validate::Validator::new(
         state.store.clone(),
         state.clock.clone(),

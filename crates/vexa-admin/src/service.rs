@@ -18,6 +18,7 @@ use vexa_core::{
 };
 
 use crate::error::AdminError;
+use crate::key_events::{KeyEvent, KeyEventKind, KeyEvents};
 use crate::mint::{self, MintQuery};
 use crate::wire::{
     CreateUserRequest, MintRequest, MintedKeyView, PatchUserRequest, RotateRequest, UserView,
@@ -44,6 +45,7 @@ pub struct AdminService {
     store: Arc<dyn IdentityStore>,
     clock: Arc<dyn Clock>,
     on_change: Arc<dyn IdentityListener>,
+    key_events: KeyEvents,
 }
 
 impl AdminService {
@@ -56,7 +58,14 @@ impl AdminService {
             store,
             clock,
             on_change,
+            key_events: KeyEvents::disabled(),
         }
+    }
+
+    /// Announces rotations and revocations on the users' webhooks through `events`.
+    pub fn with_key_events(mut self, events: KeyEvents) -> Self {
+        self.key_events = events;
+        self
     }
 
     /// Find-or-create by email; `true` when the user was created.
@@ -188,8 +197,20 @@ impl AdminService {
             None => grace_query.map(Lifetime::Text),
         };
         let grace = Grace::parse(given)?;
-        let rotated = rotate::rotate_key(self.store.as_ref(), id, grace, self.clock.now()).await?;
+        let now = self.clock.now();
+        let rotated = rotate::rotate_key(self.store.as_ref(), id, grace, now).await?;
         self.notify(&rotated.change);
+        // The old key's row as it was (the rotation changed only its grace end).
+        if let Ok(Some(old)) = self.store.key(id).await {
+            self.key_events.emit(KeyEvent {
+                kind: KeyEventKind::Rotated {
+                    replacement: rotated.record.clone(),
+                    retires_at: rotated.old_retires_at,
+                },
+                key: old.record,
+                at: now,
+            });
+        }
         Ok(MintedKeyView::shown_once(&rotated.key, rotated.record))
     }
 
@@ -201,6 +222,15 @@ impl AdminService {
             .await?
             .ok_or(AdminError::TokenNotFound)?;
         self.notify(&IdentityChange::KeyRevoked(digest));
+        // Read after the commit, for the event only: a failure here costs the event, not the
+        // revocation.
+        if let Ok(Some(key)) = self.store.key(id).await {
+            self.key_events.emit(KeyEvent {
+                kind: KeyEventKind::Revoked,
+                key: key.record,
+                at: self.clock.now(),
+            });
+        }
         Ok(())
     }
 

@@ -131,6 +131,14 @@ impl IdentityStore for MemStore {
     ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
         unsupported()
     }
+    async fn claim_expiring_keys(
+        &self,
+        _now: Timestamp,
+        _before: Timestamp,
+        _limit: i64,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        unsupported()
+    }
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         Ok(self.keys.get(digest).cloned())

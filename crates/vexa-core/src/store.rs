@@ -137,6 +137,15 @@ pub trait IdentityStore: Send + Sync + 'static {
         retires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError>;
+    /// Claims, for one notice each, up to `limit` live keys expiring in `(now, before]` whose
+    /// notice nobody claimed yet, and returns them. The claim is a conditional UPDATE, so of
+    /// several processes sweeping at once each key goes to exactly one.
+    async fn claim_expiring_keys(
+        &self,
+        now: Timestamp,
+        before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<KeyRecord>, StoreError>;
     /// Resolves a digest to its live (not revoked) key's principal, in one indexed lookup.
     /// Expiry is carried in the principal and checked by the caller against its clock.
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError>;

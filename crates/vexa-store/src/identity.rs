@@ -476,6 +476,34 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
+    async fn claim_expiring_keys(
+        &self,
+        now: Timestamp,
+        before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        with_pool!(&self.db, p => {
+            // The outer `expiry_notified_at IS NULL` is re-checked on the locked row
+            // (PostgreSQL, READ COMMITTED), so a row another sweeper claimed in the meantime is
+            // skipped, not claimed twice. A rotated key in grace is left out: its replacement
+            // carries the same expiry and gets the notice.
+            let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+                "UPDATE api_keys SET expiry_notified_at = $1 \
+                 WHERE expiry_notified_at IS NULL AND id IN ( \
+                   SELECT id FROM api_keys WHERE expiry_notified_at IS NULL AND revoked_at IS NULL \
+                   AND retires_at IS NULL AND expires_at > $1 AND expires_at <= $2 ORDER BY id LIMIT $3) \
+                 RETURNING {KEY_COLS}"
+            ))
+            .bind(now.0)
+            .bind(before.0)
+            .bind(limit.max(1))
+            .fetch_all(p)
+            .await
+            .map_err(map_err)?;
+            Ok(rows.into_iter().map(to_key).collect())
+        })
+    }
+
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         with_pool!(&self.db, p => {
             let row: Option<ResolvedRow> = sqlx::query_as(

@@ -3,3 +3,6 @@
 -- The grace end is stored rather than scheduled so every replica enforces it from its own clock.
 ALTER TABLE api_keys ADD COLUMN retires_at BIGINT;
 ALTER TABLE api_keys ADD COLUMN replaced_by BIGINT;
+-- Key events (`key.expiring`): when the one notice of a key's coming expiry was claimed. Set by a
+-- conditional UPDATE, so with several admin API replicas exactly one sends it.
+ALTER TABLE api_keys ADD COLUMN expiry_notified_at BIGINT;

@@ -212,6 +212,15 @@ impl IdentityStore for TestStore {
             .rotate_key(old, replacement, retires_at, now)
             .await
     }
+    async fn claim_expiring_keys(
+        &self,
+        now: Timestamp,
+        before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        self.check()?;
+        self.inner.claim_expiring_keys(now, before, limit).await
+    }
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         self.check()?;
         self.resolves.fetch_add(1, Ordering::SeqCst);
