@@ -230,10 +230,20 @@ async fn deliver(store: &dyn IdentityStore, poster: &Poster, ev: &KeyEvent) {
     metrics::counter!("vexa_admin_key_events_total", "outcome" => outcome.as_str()).increment(1);
     match outcome {
         Delivery::Delivered => {
-            tracing::info!(user = user.0, event_type, key_id = ev.key.id.0, "key event delivered")
+            tracing::info!(
+                user = user.0,
+                event_type,
+                key_id = ev.key.id.0,
+                "key event delivered"
+            )
         }
         Delivery::Failed => {
-            tracing::warn!(user = user.0, event_type, key_id = ev.key.id.0, "key event delivery gave up")
+            tracing::warn!(
+                user = user.0,
+                event_type,
+                key_id = ev.key.id.0,
+                "key event delivery gave up"
+            )
         }
     }
 }
@@ -276,7 +286,9 @@ mod tests {
         assert_eq!(v["replacement"]["id"], 8);
         assert_eq!(v["user_id"], 3);
         assert_eq!(v["retires_at"], "1970-01-01T00:01:00Z");
-        assert!(v["event_id"].as_str().is_some_and(|s| s.starts_with("evt_")));
+        assert!(v["event_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("evt_")));
     }
 
     #[test]
@@ -287,7 +299,9 @@ mod tests {
             events: None,
         };
         assert!(wants(&hook, "key.revoked"));
-        hook.events = serde_json::json!({"key.revoked": false}).as_object().cloned();
+        hook.events = serde_json::json!({"key.revoked": false})
+            .as_object()
+            .cloned();
         assert!(!wants(&hook, "key.revoked"));
         assert!(wants(&hook, "key.rotated"));
     }

@@ -6,6 +6,8 @@
 //!   request ids, a database outage (both);
 //! - `fuzz_bodies`: property tests of every body and query the API reads;
 //! - `internal_validate`: the original's `POST /internal/validate` (both);
+//! - `key_events`: `key.rotated` / `key.revoked` / `key.expiring` on a real receiver: signature,
+//!   body, retries, opt-out, one expiry notice across sweepers (both);
 //! - `keys`: minting, listing, revoking (both);
 //! - `logging`: one log line per request, never a secret;
 //! - `rotate`: key rotation with a grace period: inheritance, grace end, 404/409, chains,
@@ -20,6 +22,7 @@ mod console;
 mod edge;
 mod fuzz_bodies;
 mod internal_validate;
+mod key_events;
 mod keys;
 mod logging;
 mod rotate;
