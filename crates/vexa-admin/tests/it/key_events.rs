@@ -18,10 +18,13 @@ use crate::support::{app_on, TestApp};
 
 const SECRET: &str = "whsec_key_events_test";
 
+/// Each request's headers and body, in arrival order.
+type Requests = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+
 /// What the receiver got, in order.
 #[derive(Clone, Default)]
 pub struct Receiver {
-    pub got: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+    pub got: Requests,
     /// Answers for the first requests (then 200).
     answers: Arc<Mutex<Vec<StatusCode>>>,
     pub url: String,
