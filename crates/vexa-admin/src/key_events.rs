@@ -57,6 +57,9 @@ pub struct KeyEvent {
     pub kind: KeyEventKind,
     pub key: KeyRecord,
     pub at: Timestamp,
+    /// The webhook as read before the event (a deleted user's keys: the user is gone by
+    /// delivery time); `None` reads the user's current one at delivery.
+    pub hook: Option<Webhook>,
 }
 
 /// The key as the body shows it: metadata only.
@@ -200,6 +203,7 @@ impl KeyEvents {
                     kind: KeyEventKind::Expiring,
                     key,
                     at: now,
+                    hook: None,
                 });
             }
             claimed += n;
@@ -213,12 +217,16 @@ impl KeyEvents {
 /// Posts `ev` to its user's webhook, if they have one and want it; logs the outcome (ids only).
 async fn deliver(store: &dyn IdentityStore, poster: &Poster, ev: &KeyEvent) {
     let (user, event_type) = (ev.key.user_id, ev.kind.event_type());
-    let hook = match store.user(user).await {
-        Ok(Some(u)) => match Webhook::from_user_data(&u.data) {
-            Some(h) if wants(&h, event_type) => h,
-            _ => return,
-        },
-        Ok(None) => return,
+    let current = match &ev.hook {
+        Some(h) => Ok(Some(h.clone())),
+        None => store
+            .user(user)
+            .await
+            .map(|u| u.and_then(|u| Webhook::from_user_data(&u.data))),
+    };
+    let hook = match current {
+        Ok(Some(h)) if wants(&h, event_type) => h,
+        Ok(_) => return,
         Err(e) => {
             tracing::warn!(user = user.0, event_type, error = %e, "key event: user not readable; dropped");
             return;
@@ -275,6 +283,7 @@ mod tests {
             },
             key: key(7),
             at: Timestamp(0),
+            hook: None,
         };
         let v: serde_json::Value = serde_json::from_slice(&body_of(&ev)).expect("json");
         assert_eq!(v["event"], "key.rotated");

@@ -136,13 +136,40 @@ impl AdminService {
         Ok(user.into())
     }
 
-    /// Deletes the user; their keys stop working at once.
+    /// Deletes the user; their keys stop working at once. When the user has a webhook, each
+    /// live key's `key.revoked` goes to it (read before the delete: the user is gone after).
     pub async fn delete_user(&self, id: UserId) -> Result<(), AdminError> {
+        let before = self.revocation_notices(id).await;
         if !self.store.delete_user(id, self.clock.now()).await? {
             return Err(AdminError::UserNotFound);
         }
         self.notify(&IdentityChange::UserChanged(id));
+        let now = self.clock.now();
+        for (hook, key) in before {
+            self.key_events.emit(KeyEvent {
+                kind: KeyEventKind::Revoked,
+                key,
+                at: now,
+                hook: Some(hook),
+            });
+        }
         Ok(())
+    }
+
+    /// The user's webhook and live keys, for the notices of a delete; empty without a webhook
+    /// or when the store cannot say (the delete itself decides the answer).
+    async fn revocation_notices(&self, id: UserId) -> Vec<(Webhook, KeyRecord)> {
+        let Ok(Some(user)) = self.store.user(id).await else {
+            return Vec::new();
+        };
+        let Some(hook) = Webhook::from_user_data(&user.data) else {
+            return Vec::new();
+        };
+        let Ok(Some(mut keys)) = self.store.list_keys(id).await else {
+            return Vec::new();
+        };
+        rotate::drop_retired(&mut keys, self.clock.now());
+        keys.into_iter().map(|k| (hook.clone(), k)).collect()
     }
 
     /// Mints a key. The user is checked before the options, as the original does
@@ -209,6 +236,7 @@ impl AdminService {
                 },
                 key: old.record,
                 at: now,
+                hook: None,
             });
         }
         Ok(MintedKeyView::shown_once(&rotated.key, rotated.record))
@@ -229,6 +257,7 @@ impl AdminService {
                 kind: KeyEventKind::Revoked,
                 key: key.record,
                 at: self.clock.now(),
+                hook: None,
             });
         }
         Ok(())

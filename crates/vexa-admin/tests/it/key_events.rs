@@ -1,7 +1,8 @@
 //! Key events on the user's webhook (both backends), received by a real HTTP server on port 0:
 //! `key.rotated` and `key.revoked` arrive signed like meeting webhooks, with the key's metadata
 //! and never its secret; a receiver answering 500 gets the event again; an event switched off
-//! in `webhook_events` is not sent; the expiry sweep claims each key once.
+//! in `webhook_events` is not sent; the expiry sweep claims each key once; deleting a user
+//! announces the revocation of each of their keys.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -283,9 +284,31 @@ async fn the_expiry_sweep_claims_each_key_once_within_a_day_of_its_expiry(backen
     assert_eq!(hook.bodies().len(), 2);
 }
 
+async fn deleting_the_user_posts_key_revoked_for_each_live_key(backend: Backend) {
+    let hook = Receiver::start(&[]).await;
+    let app = app_on(TestDb::new(backend).await);
+    let (user, first) = user_with_webhook(&app, &hook.url, None).await;
+    let second = app.mint(user, "?scopes=tx").await;
+    let del = app
+        .admin(Method::DELETE, &format!("/admin/users/{user}"))
+        .send()
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let got = hook.wait_for(2).await;
+    let mut ids: Vec<Value> = got.iter().map(|b| b["key"]["id"].clone()).collect();
+    ids.sort_by_key(|v| v.as_i64());
+    assert_eq!(ids, [first["id"].clone(), second["id"].clone()]);
+    assert!(got
+        .iter()
+        .all(|b| b["event"] == "key.revoked" && b["user_id"] == user));
+    hook.assert_signed(0);
+    hook.assert_signed(1);
+}
+
 on_both_backends!(
     rotation_and_revocation_are_posted_signed_with_metadata_and_never_the_key,
     a_receiver_answering_500_gets_the_event_again,
     an_event_switched_off_is_not_sent,
     the_expiry_sweep_claims_each_key_once_within_a_day_of_its_expiry,
+    deleting_the_user_posts_key_revoked_for_each_live_key,
 );
