@@ -1,9 +1,9 @@
 //! SQLite and PostgreSQL implementation of [`IdentityStore`], one code path for both.
 //!
 //! Keys are stored as SHA-256 digests only. Every change that makes a cached resolution stale
-//! (revocation, user update or deletion) appends to `identity_events` in the same transaction,
-//! so other processes can follow the log (see [`crate::watch`]); on PostgreSQL a trigger also
-//! NOTIFYs them at commit.
+//! (revocation, rotation, user update or deletion) appends to `identity_events` in the same
+//! transaction, so other processes can follow the log (see [`crate::watch`]); on PostgreSQL a
+//! trigger also NOTIFYs them at commit.
 
 use std::sync::Arc;
 
