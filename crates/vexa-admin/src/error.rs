@@ -8,6 +8,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use vexa_core::rotate::RotateError;
 use vexa_core::{StoreError, ValidationError};
 use vexa_http::rejection::{detail_response, truncate_detail};
 
@@ -47,6 +48,9 @@ pub enum AdminError {
     UserNotFound,
     #[error("Token not found")]
     TokenNotFound,
+    /// Rotating a key that is in its grace period after an earlier rotation.
+    #[error("Token already rotated; rotate its replacement")]
+    TokenAlreadyRotated,
     /// The database is unreachable; retryable.
     #[error("Database temporarily unavailable, retry")]
     StoreUnavailable(String),
@@ -74,6 +78,7 @@ impl AdminError {
             | AdminError::TokenExpired => StatusCode::UNAUTHORIZED,
             AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::UserNotFound | AdminError::TokenNotFound => StatusCode::NOT_FOUND,
+            AdminError::TokenAlreadyRotated => StatusCode::CONFLICT,
             AdminError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,6 +105,16 @@ impl From<StoreError> for AdminError {
     }
 }
 
+impl From<RotateError> for AdminError {
+    fn from(e: RotateError) -> Self {
+        match e {
+            RotateError::NotFound => AdminError::TokenNotFound,
+            RotateError::AlreadyRotated => AdminError::TokenAlreadyRotated,
+            RotateError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         match &self {
@@ -116,7 +131,8 @@ impl IntoResponse for AdminError {
             | AdminError::TokenExpired
             | AdminError::Invalid(_)
             | AdminError::UserNotFound
-            | AdminError::TokenNotFound => {}
+            | AdminError::TokenNotFound
+            | AdminError::TokenAlreadyRotated => {}
         }
         detail_response(self.status(), &self.to_string())
     }

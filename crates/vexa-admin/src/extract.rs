@@ -148,6 +148,23 @@ fn parse_bounded(field: &str, raw: &str, max: i64) -> Result<i64, EdgeRejection>
     Ok(n)
 }
 
+/// `?grace_seconds=` of a rotation, still as text (the JSON body's value wins over it).
+pub struct GraceQuery(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for GraceQuery {
+    type Rejection = EdgeRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, EdgeRejection> {
+        let pairs = query_pairs(parts).await?;
+        let grace = pairs
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k == "grace_seconds")
+            .map(|(_, v)| v);
+        Ok(GraceQuery(grace))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for MintQuery {
     type Rejection = EdgeRejection;
 

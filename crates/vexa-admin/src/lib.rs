@@ -16,6 +16,7 @@ pub mod console;
 pub mod error;
 mod extract;
 pub mod internal;
+pub mod key_events;
 pub mod mint;
 mod observe;
 mod routes;
@@ -44,6 +45,8 @@ pub struct AdminState {
     /// `/internal/*` (the original's `POST /internal/validate`): its secret and the last-used
     /// batcher the running process flushes.
     pub internal: InternalApi,
+    /// Where `key.rotated` / `key.revoked` go (the user's webhook); never awaited by a handler.
+    pub key_events: key_events::KeyEvents,
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

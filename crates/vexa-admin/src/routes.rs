@@ -16,11 +16,15 @@ use vexa_http::{answer_after_body, with_body_limit, EdgeRejection, JsonBody, Opt
 
 use crate::auth::{require_admin, require_user_key};
 use crate::error::AdminError;
-use crate::extract::{EmailParam, KeyIdParam, KeyListQuery, Paging, UsageQuery, UserIdParam};
+use crate::extract::{
+    EmailParam, GraceQuery, KeyIdParam, KeyListQuery, Paging, UsageQuery, UserIdParam,
+};
 use crate::mint::MintQuery;
 use crate::observe::observe;
 use crate::service::AdminService;
-use crate::wire::{CreateUserRequest, MintRequest, PatchKeyRequest, PatchUserRequest, WebhookView};
+use crate::wire::{
+    CreateUserRequest, MintRequest, PatchKeyRequest, PatchUserRequest, RotateRequest, WebhookView,
+};
 use crate::AdminState;
 
 #[derive(Clone)]
@@ -35,11 +39,10 @@ const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
 
 /// Builds the admin API router.
 pub fn router(state: AdminState) -> Router {
-    let service = Arc::new(AdminService::new(
-        state.store.clone(),
-        state.clock.clone(),
-        state.on_change,
-    ));
+    let service = Arc::new(
+        AdminService::new(state.store.clone(), state.clock.clone(), state.on_change)
+            .with_key_events(state.key_events),
+    );
     let validator = Arc::new(crate::validate::Validator::new(
         state.store.clone(),
         state.clock.clone(),
@@ -61,6 +64,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/users/{user_id}/tokens", post(mint_key).get(list_keys))
         .route("/tokens/{token_id}", delete(revoke_key).patch(patch_key))
         .route("/tokens/{token_id}/usage", get(key_usage))
+        .route("/tokens/{token_id}/rotate", post(rotate_key))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -189,6 +193,16 @@ async fn patch_key(
     JsonBody(req): JsonBody<PatchKeyRequest>,
 ) -> Result<Response> {
     Ok(Json(app.service.patch_key(id, req).await?).into_response())
+}
+
+async fn rotate_key(
+    State(app): State<App>,
+    KeyIdParam(id): KeyIdParam,
+    GraceQuery(grace): GraceQuery,
+    OptionalJsonBody(body): OptionalJsonBody<RotateRequest>,
+) -> Result<Response> {
+    let rotated = app.service.rotate_key(id, body, grace).await?;
+    Ok((StatusCode::CREATED, Json(rotated)).into_response())
 }
 
 async fn put_webhook(

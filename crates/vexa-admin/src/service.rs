@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use vexa_core::rotate::{self, Grace};
 use vexa_core::store::IdentityChange;
 use vexa_core::usage::{key_status, recent_since, Outcome, UsageWindow};
 use vexa_core::user::{
@@ -13,15 +14,16 @@ use vexa_core::user::{
 };
 use vexa_core::webhook::{reserved_key_in, Webhook, WebhookUpdate, WEBHOOK_KEYS};
 use vexa_core::{
-    Clock, Email, IdentityListener, IdentityStore, KeyDigest, KeyId, KeyRecord, NewUser, Principal,
-    Scope, StoreError, User, UserId, UserPatch,
+    Clock, Email, IdentityListener, IdentityStore, KeyDigest, KeyId, KeyRecord, Lifetime, NewUser,
+    Principal, Scope, StoreError, User, UserId, UserPatch,
 };
 
 use crate::error::AdminError;
+use crate::key_events::{KeyEvent, KeyEventKind, KeyEvents};
 use crate::mint::{self, MintQuery};
 use crate::wire::{
     CreateUserRequest, KeyView, MintRequest, MintedKeyView, PatchKeyRequest, PatchUserRequest,
-    UsageView, UserView,
+    RotateRequest, UsageView, UserView,
     WebhookView,
 };
 
@@ -45,6 +47,7 @@ pub struct AdminService {
     store: Arc<dyn IdentityStore>,
     clock: Arc<dyn Clock>,
     on_change: Arc<dyn IdentityListener>,
+    key_events: KeyEvents,
 }
 
 impl AdminService {
@@ -57,7 +60,14 @@ impl AdminService {
             store,
             clock,
             on_change,
+            key_events: KeyEvents::disabled(),
         }
+    }
+
+    /// Announces rotations and revocations on the users' webhooks through `events`.
+    pub fn with_key_events(mut self, events: KeyEvents) -> Self {
+        self.key_events = events;
+        self
     }
 
     /// Find-or-create by email; `true` when the user was created.
@@ -128,13 +138,40 @@ impl AdminService {
         Ok(user.into())
     }
 
-    /// Deletes the user; their keys stop working at once.
+    /// Deletes the user; their keys stop working at once. When the user has a webhook, each
+    /// live key's `key.revoked` goes to it (read before the delete: the user is gone after).
     pub async fn delete_user(&self, id: UserId) -> Result<(), AdminError> {
+        let before = self.revocation_notices(id).await;
         if !self.store.delete_user(id, self.clock.now()).await? {
             return Err(AdminError::UserNotFound);
         }
         self.notify(&IdentityChange::UserChanged(id));
+        let now = self.clock.now();
+        for (hook, key) in before {
+            self.key_events.emit(KeyEvent {
+                kind: KeyEventKind::Revoked,
+                key,
+                at: now,
+                hook: Some(hook),
+            });
+        }
         Ok(())
+    }
+
+    /// The user's webhook and live keys, for the notices of a delete; empty without a webhook
+    /// or when the store cannot say (the delete itself decides the answer).
+    async fn revocation_notices(&self, id: UserId) -> Vec<(Webhook, KeyRecord)> {
+        let Ok(Some(user)) = self.store.user(id).await else {
+            return Vec::new();
+        };
+        let Some(hook) = Webhook::from_user_data(&user.data) else {
+            return Vec::new();
+        };
+        let Ok(Some(mut keys)) = self.store.list_keys(id).await else {
+            return Vec::new();
+        };
+        rotate::drop_retired(&mut keys, self.clock.now());
+        keys.into_iter().map(|k| (hook.clone(), k)).collect()
     }
 
     /// Mints a key. The user is checked before the options, as the original does
@@ -159,24 +196,52 @@ impl AdminService {
             Err(StoreError::NotFound) => return Err(AdminError::UserNotFound),
             Err(e) => return Err(e.into()),
         };
-        Ok(MintedKeyView {
-            id: record.id,
-            token: key.expose_secret().to_owned(),
-            user_id: record.user_id,
-            scopes: record.scopes,
-            name: record.name,
-            expires_at: record.expires_at,
-            created_at: record.created_at,
-            limits: record.limits,
-        })
+        Ok(MintedKeyView::shown_once(&key, record))
     }
 
     /// A user's live keys, metadata only (`KeyRecord` has no field that could hold a secret).
+    /// A rotated key is listed until its grace end, not after.
     pub async fn list_keys(&self, user_id: UserId) -> Result<Vec<KeyRecord>, AdminError> {
-        self.store
+        let now = self.clock.now();
+        let mut keys = self
+            .store
             .list_keys(user_id)
             .await?
-            .ok_or(AdminError::UserNotFound)
+            .ok_or(AdminError::UserNotFound)?;
+        rotate::drop_retired(&mut keys, now);
+        Ok(keys)
+    }
+
+    /// Rotates a key (`vexa_core::rotate`): answers the replacement like a mint, and tells this
+    /// process's caches about the old key before returning (other processes learn it from the
+    /// event log the same transaction wrote).
+    pub async fn rotate_key(
+        &self,
+        id: KeyId,
+        body: Option<RotateRequest>,
+        grace_query: Option<String>,
+    ) -> Result<MintedKeyView, AdminError> {
+        let given = match body.and_then(|b| b.grace_seconds) {
+            Some(secs) => Some(Lifetime::Seconds(secs)),
+            None => grace_query.map(Lifetime::Text),
+        };
+        let grace = Grace::parse(given)?;
+        let now = self.clock.now();
+        let rotated = rotate::rotate_key(self.store.as_ref(), id, grace, now).await?;
+        self.notify(&rotated.change);
+        // The old key's row as it was (the rotation changed only its grace end).
+        if let Ok(Some(old)) = self.store.key(id).await {
+            self.key_events.emit(KeyEvent {
+                kind: KeyEventKind::Rotated {
+                    replacement: rotated.record.clone(),
+                    retires_at: rotated.old_retires_at,
+                },
+                key: old.record,
+                at: now,
+                hook: None,
+            });
+        }
+        Ok(MintedKeyView::shown_once(&rotated.key, rotated.record))
     }
 
     /// Changes a live key's limits and evicts it from in-process caches before returning (other
@@ -201,20 +266,24 @@ impl AdminService {
         Ok(record)
     }
 
-    /// A user's keys with their status (revoked ones too when `include_revoked`); the
-    /// rate-limited status reads the last hour's usage buckets of the user's keys in one query.
+    /// A user's keys with their status (revoked ones, and rotated ones past their grace end,
+    /// too when `include_revoked`); the rate-limited status reads the last hour's usage buckets
+    /// of the user's keys in one query.
     pub async fn list_key_views(
         &self,
         user_id: UserId,
         include_revoked: bool,
     ) -> Result<Vec<KeyView>, AdminError> {
+        let now = self.clock.now();
         let keys = if include_revoked {
             self.store.list_keys_with_revoked(user_id).await?
         } else {
-            self.store.list_keys(user_id).await?
+            self.store.list_keys(user_id).await?.map(|mut keys| {
+                rotate::drop_retired(&mut keys, now);
+                keys
+            })
         }
         .ok_or(AdminError::UserNotFound)?;
-        let now = self.clock.now();
         let recent = self
             .store
             .user_key_usage(user_id, recent_since(now))
@@ -256,6 +325,16 @@ impl AdminService {
             .await?
             .ok_or(AdminError::TokenNotFound)?;
         self.notify(&IdentityChange::KeyRevoked(digest));
+        // Read after the commit, for the event only: a failure here costs the event, not the
+        // revocation.
+        if let Ok(Some(key)) = self.store.key(id).await {
+            self.key_events.emit(KeyEvent {
+                kind: KeyEventKind::Revoked,
+                key: key.record,
+                at: self.clock.now(),
+                hook: None,
+            });
+        }
         Ok(())
     }
 
@@ -266,7 +345,10 @@ impl AdminService {
             .store
             .resolve_key(&KeyDigest::of(raw_key))
             .await?
-            .filter(|p| !p.is_expired_at(self.clock.now()))
+            .filter(|p| {
+                let now = self.clock.now();
+                !p.is_expired_at(now) && !p.is_retired_at(now)
+            })
             .ok_or(AdminError::InvalidApiKey)?;
         if !principal.scopes.intersects(WEBHOOK_SCOPES) {
             return Err(AdminError::ScopeNotAuthorized);

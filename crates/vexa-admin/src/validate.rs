@@ -77,6 +77,10 @@ impl Validator {
             .await?
             .ok_or(AdminError::InvalidToken)?;
         let now = self.clock.now();
+        // Past a rotation's grace end the key answers as revoked, never as expired.
+        if principal.is_retired_at(now) {
+            return Err(AdminError::InvalidToken);
+        }
         if expired(&principal, now) {
             self.last_used
                 .record(principal.key_id, now, None, Outcome::Expired);
@@ -163,6 +167,7 @@ mod tests {
             key_id: KeyId(7),
             expires_at: Some(Timestamp(1000)),
             limits: vexa_core::KeyLimits::NONE,
+            retires_at: None,
             profile: UserProfile::default(),
         }
     }

@@ -91,6 +91,14 @@ impl From<PatchKeyRequest> for KeyLimitsPatch {
     }
 }
 
+/// `POST /admin/tokens/{id}/rotate` body; `null` means "not given" (no grace).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    #[serde(default)]
+    pub grace_seconds: Option<i64>,
+}
+
 /// Distinguishes an absent field (`None`, via `default`) from an explicit `null` (`Some(None)`).
 fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -170,6 +178,22 @@ pub struct MintedKeyView {
     /// `rate_limit_rps`, `rate_limit_burst`, `max_concurrent_bots`, as listed.
     #[serde(flatten)]
     pub limits: KeyLimits,
+}
+
+impl MintedKeyView {
+    /// The answer that shows `key` its one time, with its stored row.
+    pub fn shown_once(key: &vexa_core::MintedKey, record: vexa_core::KeyRecord) -> MintedKeyView {
+        MintedKeyView {
+            id: record.id,
+            token: key.expose_secret().to_owned(),
+            user_id: record.user_id,
+            scopes: record.scopes,
+            name: record.name,
+            expires_at: record.expires_at,
+            created_at: record.created_at,
+            limits: record.limits,
+        }
+    }
 }
 
 impl std::fmt::Debug for MintedKeyView {

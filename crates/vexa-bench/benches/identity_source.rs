@@ -47,6 +47,7 @@ impl KeySource for Primed {
             key_id: KeyId(1),
             expires_at: None,
             limits: vexa_core::KeyLimits::NONE,
+            retires_at: None,
             profile: Default::default(),
         };
         async move { Ok(Some(principal)) }.boxed()

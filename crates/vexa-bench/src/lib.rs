@@ -46,6 +46,7 @@ impl MemStore {
                 key_id: KeyId(1 + i as i64),
                 expires_at: None,
                 limits: Default::default(),
+                retires_at: None,
                 profile: Default::default(),
             };
             keys.insert(minted.digest, principal);
@@ -125,6 +126,26 @@ impl IdentityStore for MemStore {
         _patch: &vexa_core::KeyLimitsPatch,
         _now: Timestamp,
     ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        unsupported()
+    }
+    async fn key(&self, _id: KeyId) -> Result<Option<vexa_core::StoredKey>, StoreError> {
+        unsupported()
+    }
+    async fn rotate_key(
+        &self,
+        _old: KeyId,
+        _replacement: &NewKey,
+        _retires_at: Timestamp,
+        _now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        unsupported()
+    }
+    async fn claim_expiring_keys(
+        &self,
+        _now: Timestamp,
+        _before: Timestamp,
+        _limit: i64,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
         unsupported()
     }
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {

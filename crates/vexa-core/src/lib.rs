@@ -13,6 +13,7 @@ pub mod last_used;
 pub mod meeting;
 pub mod mint;
 pub mod principal;
+pub mod rotate;
 pub mod scope;
 pub mod store;
 pub mod time;
@@ -30,7 +31,7 @@ pub use principal::{Principal, UserProfile, WebhookSettings};
 pub use scope::{Scope, ScopeSet};
 pub use store::{
     IdentityChange, IdentityEvent, IdentityListener, IdentityStore, IgnoreChanges, KeyId,
-    KeyRecord, NewKey,
+    KeyRecord, NewKey, StoredKey,
 };
 pub use time::Timestamp;
 pub use user::{Email, NewUser, User, UserId, UserPatch};

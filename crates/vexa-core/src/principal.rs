@@ -19,6 +19,10 @@ pub struct Principal {
     pub expires_at: Option<Timestamp>,
     /// The key's own limits, inside the user's (`max_concurrent_bots` above is the user's).
     pub limits: KeyLimits,
+    /// When a rotated key stops working: the end of its grace period (`None` for a key that was
+    /// never rotated). Kept apart from `expires_at` because a retired key is refused as invalid,
+    /// never as "expired", and `/auth/me` keeps showing the expiry the key was minted with.
+    pub retires_at: Option<Timestamp>,
     /// What else is known about the user, when the identity source knows it (the original's
     /// identity service answers workspaces and webhook settings; our store may not).
     pub profile: UserProfile,
@@ -69,6 +73,20 @@ impl Principal {
     /// Expired at `now` (a key is valid strictly before its `expires_at`).
     pub fn is_expired_at(&self, now: Timestamp) -> bool {
         matches!(self.expires_at, Some(exp) if now >= exp)
+    }
+
+    /// Past the grace end of a rotation at `now` (valid strictly before `retires_at`).
+    pub fn is_retired_at(&self, now: Timestamp) -> bool {
+        matches!(self.retires_at, Some(end) if now >= end)
+    }
+
+    /// The first instant the key stops working for either reason (what a long-lived
+    /// connection authenticated by it waits for); `None` when it works until revoked.
+    pub fn valid_until(&self) -> Option<Timestamp> {
+        match (self.expires_at, self.retires_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

@@ -51,6 +51,25 @@ pub struct KeyRecord {
     pub revoked_at: Option<Timestamp>,
     /// The client address of the newest admitted use the gateway recorded.
     pub last_client: Option<String>,
+    /// Set on a key that was rotated: the end of its grace period, after which it stops
+    /// working and leaves the user's key list (see [`crate::rotate`]).
+    /// Listed only when set, so the contract's list shape is unchanged for every other key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retires_at: Option<Timestamp>,
+}
+
+impl KeyRecord {
+    /// Listed and usable at `now` as far as rotation goes (revocation is the store's filter).
+    pub fn is_retired_at(&self, now: Timestamp) -> bool {
+        matches!(self.retires_at, Some(end) if now >= end)
+    }
+}
+
+/// One key row by id, whatever its state: what rotation reads before it writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredKey {
+    pub record: KeyRecord,
+    pub revoked: bool,
 }
 
 /// A change that makes cached resolutions stale, in the order the store recorded it.
@@ -64,10 +83,12 @@ pub struct IdentityEvent {
 pub enum IdentityChange {
     /// One key was revoked.
     KeyRevoked(KeyDigest),
+    /// One key's stored state changed while it stays valid for now (a rotation set the end of
+    /// its grace period, or its limits changed): cached resolutions of it are stale and must be
+    /// read again.
+    KeyChanged(KeyDigest),
     /// A user was updated or deleted: every cached key of this user is stale.
     UserChanged(UserId),
-    /// a key's metadata changed: evict it
-    KeyChanged(KeyDigest),
 }
 
 /// Whoever must act on an [`IdentityChange`] in this process: the gateway's `Invalidator` evicts
@@ -131,6 +152,28 @@ pub trait IdentityStore: Send + Sync + 'static {
         patch: &KeyLimitsPatch,
         now: Timestamp,
     ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError>;
+    /// The key `id` in whatever state (revoked, retired, expired); `None` when no such row.
+    async fn key(&self, id: KeyId) -> Result<Option<StoredKey>, StoreError>;
+    /// Rotates `old` in ONE transaction: claims it (only while it is neither revoked nor
+    /// already rotated), stores `replacement`, and sets the old key's grace end `retires_at`
+    /// (revoking it outright when `retires_at <= now`), recording the matching identity event.
+    /// `Ok(None)` when the old key was revoked or rotated since it was read (nothing written).
+    async fn rotate_key(
+        &self,
+        old: KeyId,
+        replacement: &NewKey,
+        retires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError>;
+    /// Claims, for one notice each, up to `limit` live keys expiring in `(now, before]` whose
+    /// notice nobody claimed yet, and returns them. The claim is a conditional UPDATE, so of
+    /// several processes sweeping at once each key goes to exactly one.
+    async fn claim_expiring_keys(
+        &self,
+        now: Timestamp,
+        before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<KeyRecord>, StoreError>;
     /// Resolves a digest to its live (not revoked) key's principal, in one indexed lookup.
     /// Expiry is carried in the principal and checked by the caller against its clock.
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError>;

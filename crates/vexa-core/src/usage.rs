@@ -188,7 +188,8 @@ pub fn recent_since(now: Timestamp) -> Timestamp {
 /// The one rule for a key's status: revoked, then expired (both final), then rate-limited
 /// (`rate_limited_recently` = 429s counted since [`recent_since`]), then expiring, else active.
 pub fn key_status(key: &KeyRecord, now: Timestamp, rate_limited_recently: i64) -> KeyStatus {
-    if key.revoked_at.is_some() {
+    // A rotated key past its grace end is refused like a revoked one, so it reads as one.
+    if key.revoked_at.is_some() || key.is_retired_at(now) {
         return KeyStatus::Revoked;
     }
     match key.expires_at {
@@ -219,6 +220,7 @@ mod tests {
             limits: crate::KeyLimits::NONE,
             revoked_at,
             last_client: None,
+            retires_at: None,
         }
     }
 
@@ -236,6 +238,20 @@ mod tests {
         assert_eq!(
             key_status(&key(None, Some(NOW)), NOW, 3),
             KeyStatus::Revoked
+        );
+        let rotated = |retires_at| KeyRecord {
+            retires_at: Some(retires_at),
+            ..key(later, None)
+        };
+        assert_eq!(
+            key_status(&rotated(Timestamp(NOW.0 + 1)), NOW, 0),
+            KeyStatus::Active,
+            "in its grace period"
+        );
+        assert_eq!(
+            key_status(&rotated(NOW), NOW, 0),
+            KeyStatus::Revoked,
+            "past its grace end"
         );
     }
 

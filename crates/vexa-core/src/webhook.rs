@@ -34,14 +34,18 @@ pub const RESERVED_DATA_KEYS: [&str; 5] = [
 /// `data` keys that are secrets: never shown back in a user record.
 pub const SECRET_DATA_KEYS: [&str; 1] = [WEBHOOK_SECRET];
 
-/// Event types of webhook.v1 (reference `vexa-meetings.md` §8.2).
-pub const EVENT_TYPES: [&str; 6] = [
+/// Event types of webhook.v1 (reference `vexa-meetings.md` §8.2), then the admin API's key
+/// events (on unless switched off, see `vexa_admin::key_events`).
+pub const EVENT_TYPES: [&str; 9] = [
     "meeting.status_change",
     "meeting.started",
     "meeting.completed",
     "bot.failed",
     "recording.ready",
     "transcription.ready",
+    "key.rotated",
+    "key.revoked",
+    "key.expiring",
 ];
 
 /// Longest webhook URL accepted.

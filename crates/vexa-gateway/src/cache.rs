@@ -208,6 +208,9 @@ impl KeyCache {
                     cached,
                     fresh_until,
                 }) => {
+                    if cached.principal.is_retired_at(now) {
+                        return Lookup::Revoked;
+                    }
                     if cached.principal.is_expired_at(now) {
                         return Lookup::Expired(cached.principal.key_id);
                     }
@@ -222,6 +225,8 @@ impl KeyCache {
             }
         };
         match self.single_flight_lookup(key).await {
+            // A rotated key past its grace end is as good as revoked (never "expired").
+            Ok(Some(cached)) if cached.principal.is_retired_at(now) => Lookup::Revoked,
             Ok(Some(cached)) => {
                 if cached.principal.is_expired_at(now) {
                     Lookup::Expired(cached.principal.key_id)
@@ -333,11 +338,13 @@ impl KeyCache {
                     now,
                 );
             }
-            IdentityChange::UserChanged(user) => self.evict_user(*user),
-            // Evicted, not tombstoned: the key still works, the next use reads its new limits.
+            // Still valid, but the cached copy lacks the new state (a grace end, new limits):
+            // drop it so the next request reads the key again. No tombstone: the key keeps
+            // working.
             IdentityChange::KeyChanged(digest) => {
                 lock_write(&inner.shards[shard_of(digest)]).remove(digest);
             }
+            IdentityChange::UserChanged(user) => self.evict_user(*user),
         }
     }
 

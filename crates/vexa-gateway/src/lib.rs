@@ -132,6 +132,7 @@ impl Gateway {
             sockets: self.state.sockets.clone(),
             store: self.store.clone(),
             imported: self.state.imported.clone(),
+            clock: self.state.clock.clone(),
         }
     }
 
@@ -164,6 +165,7 @@ pub struct Invalidator {
     sockets: Arc<Registry>,
     store: Arc<dyn IdentityStore>,
     imported: Option<Arc<identity::ImportedKeys>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Invalidator {
@@ -174,7 +176,8 @@ impl std::fmt::Debug for Invalidator {
 
 impl IdentityListener for Invalidator {
     /// `KeyRevoked(d)`: evicts `d` and closes its WebSockets (4401 "API key revoked").
-    /// `KeyChanged(d)`: evicts `d` (its limits changed); its WebSockets stay open.
+    /// `KeyChanged(d)` (a rotation, or new limits): evicts `d`; its open WebSockets stay up, and
+    /// when the key was rotated they are closed (4401) at its grace end.
     /// `UserChanged(u)`: evicts every cached key of `u`; that user's open WebSockets are
     /// re-checked against the store (on a spawned task) and closed the same way if their key no
     /// longer resolves (a deleted user), but kept for a mere profile change.
@@ -190,8 +193,7 @@ impl IdentityListener for Invalidator {
             IdentityChange::KeyRevoked(digest) => {
                 self.sockets.close_key(digest, CloseReason::Revoked)
             }
-            // New limits apply to the key's next requests; its open sockets stay.
-            IdentityChange::KeyChanged(_) => {}
+            IdentityChange::KeyChanged(digest) => self.close_sockets_at_grace_end(*digest),
             IdentityChange::UserChanged(user) => {
                 let digests = self.sockets.user_digests(*user);
                 if digests.is_empty() {
@@ -218,6 +220,40 @@ impl IdentityListener for Invalidator {
                 }
             }
         }
+    }
+}
+
+impl Invalidator {
+    /// Sockets opened before a rotation learnt no grace end (those opened after it read it
+    /// from the principal): read it now and close them when it passes, on a spawned task.
+    fn close_sockets_at_grace_end(&self, digest: vexa_core::KeyDigest) {
+        if !self.sockets.has_key(&digest) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            // No runtime to wait on: err on the side of closing.
+            self.sockets.close_key(&digest, CloseReason::Revoked);
+            return;
+        };
+        let (store, sockets, clock) =
+            (self.store.clone(), self.sockets.clone(), self.clock.clone());
+        rt.spawn(async move {
+            let ends_at = match store.resolve_key(&digest).await {
+                Ok(Some(p)) => match p.retires_at {
+                    Some(end) => end,
+                    None => return,
+                },
+                Ok(None) => {
+                    sockets.close_key(&digest, CloseReason::Revoked);
+                    return;
+                }
+                // The store is down: they stay open (a later revocation still closes them).
+                Err(_) => return,
+            };
+            let wait = u64::try_from(ends_at.0.saturating_sub(clock.now().0)).unwrap_or(0);
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            sockets.close_key(&digest, CloseReason::Revoked);
+        });
     }
 }
 

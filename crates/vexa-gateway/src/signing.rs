@@ -197,6 +197,7 @@ mod tests {
             key_id: KeyId(1),
             expires_at: None,
             limits: vexa_core::KeyLimits::NONE,
+            retires_at: None,
             profile: UserProfile {
                 workspaces: vec!["ws_7f3a".into()],
                 webhook: Some(WebhookSettings {

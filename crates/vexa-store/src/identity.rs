@@ -1,9 +1,9 @@
 //! SQLite and PostgreSQL implementation of [`IdentityStore`], one code path for both.
 //!
 //! Keys are stored as SHA-256 digests only. Every change that makes a cached resolution stale
-//! (revocation, a key's limits, user update or deletion) appends to `identity_events` in the same transaction,
-//! so other processes can follow the log (see [`crate::watch`]); on PostgreSQL a trigger also
-//! NOTIFYs them at commit.
+//! (revocation, rotation, user update or deletion) appends to `identity_events` in the same
+//! transaction, so other processes can follow the log (see [`crate::watch`]); on PostgreSQL a
+//! trigger also NOTIFYs them at commit.
 
 use std::sync::Arc;
 
@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use vexa_core::usage::{KeyUse, Outcome, UsageCount};
 use vexa_core::{
     Email, IdentityChange, IdentityEvent, IdentityStore, KeyDigest, KeyId, KeyLimits,
-    KeyLimitsPatch, KeyRecord, NewKey, NewUser, Principal, ScopeSet, StoreError, Timestamp, User,
-    UserId, UserPatch, UserProfile,
+    KeyLimitsPatch, KeyRecord, NewKey, NewUser, Principal, ScopeSet, StoreError, StoredKey,
+    Timestamp, User, UserId, UserPatch, UserProfile,
 };
 
 use crate::{map_err, now_millis, with_pool, Db};
@@ -94,7 +94,7 @@ struct UserRow {
 
 /// The columns of [`KeyRow`], in its field order.
 const KEY_COLS: &str = "id, user_id, scopes, name, prefix, created_at, last_used_at, expires_at, \
-     rate_limit_rps, rate_limit_burst, max_concurrent_bots, revoked_at, last_client";
+     rate_limit_rps, rate_limit_burst, max_concurrent_bots, revoked_at, last_client, retires_at";
 
 /// One `api_keys` row as stored (never the digest), read by column name.
 #[derive(sqlx::FromRow)]
@@ -113,6 +113,7 @@ struct KeyRow {
     max_concurrent_bots: Option<i64>,
     revoked_at: Option<i64>,
     last_client: Option<String>,
+    retires_at: Option<i64>,
 }
 
 /// One `key_usage` row.
@@ -133,6 +134,7 @@ struct ResolvedRow {
     user_id: i64,
     scopes: String,
     expires_at: Option<i64>,
+    retires_at: Option<i64>,
     email: String,
     max_concurrent_bots: i64,
     rate_limit_rps: Option<f64>,
@@ -211,6 +213,7 @@ fn to_key(r: KeyRow) -> KeyRecord {
         },
         revoked_at: r.revoked_at.map(Timestamp),
         last_client: r.last_client,
+        retires_at: r.retires_at.map(Timestamp),
     }
 }
 
@@ -239,6 +242,7 @@ fn to_principal(r: ResolvedRow) -> Principal {
         user_id: UserId(r.user_id),
         scopes: ScopeSet::from_csv_lenient(&r.scopes),
         expires_at: r.expires_at.map(Timestamp),
+        retires_at: r.retires_at.map(Timestamp),
         email: Arc::from(r.email),
         max_concurrent_bots: r.max_concurrent_bots,
         limits: KeyLimits {
@@ -256,10 +260,10 @@ fn to_change(r: &EventRow) -> Option<IdentityChange> {
         (KIND_KEY_REVOKED, Some(hex), _) => {
             KeyDigest::from_hex(hex).map(IdentityChange::KeyRevoked)
         }
-        (KIND_USER_CHANGED, _, Some(uid)) => Some(IdentityChange::UserChanged(UserId(uid))),
         (KIND_KEY_CHANGED, Some(hex), _) => {
             KeyDigest::from_hex(hex).map(IdentityChange::KeyChanged)
         }
+        (KIND_USER_CHANGED, _, Some(uid)) => Some(IdentityChange::UserChanged(UserId(uid))),
         _ => None,
     }
 }
@@ -503,10 +507,116 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
+    async fn key(&self, id: KeyId) -> Result<Option<StoredKey>, StoreError> {
+        with_pool!(&self.db, p => {
+            let row: Option<KeyRow> =
+                sqlx::query_as(&format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1"))
+                    .bind(id.0)
+                    .fetch_optional(p)
+                    .await
+                    .map_err(map_err)?;
+            Ok(row.map(|r| StoredKey {
+                revoked: r.revoked_at.is_some(),
+                record: to_key(r),
+            }))
+        })
+    }
+
+    async fn rotate_key(
+        &self,
+        old: KeyId,
+        replacement: &NewKey,
+        retires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        // No grace: the old key is revoked in the same write, exactly as DELETE would.
+        let revoke_now = retires_at <= now;
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            // The claim comes first and is conditional, so of two concurrent rotations (or a
+            // rotation racing a revocation) exactly one writes; the other finds no row and
+            // rolls back before inserting anything. It also takes the row (PostgreSQL) or the
+            // write lock (SQLite) for the rest of the transaction.
+            let claimed: Option<(String,)> = sqlx::query_as(
+                "UPDATE api_keys SET retires_at = $1, revoked_at = $2 \
+                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND retires_at IS NULL \
+                 RETURNING digest",
+            )
+            .bind(retires_at.0)
+            .bind(revoke_now.then_some(now.0))
+            .bind(old.0)
+            .bind(replacement.user_id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some((hex,)) = claimed else {
+                return Ok(None);
+            };
+            let old_digest = KeyDigest::from_hex(&hex)
+                .ok_or_else(|| StoreError::Other(format!("stored digest of key {} is malformed", old.0)))?;
+            let row: KeyRow = sqlx::query_as(&format!(
+                "INSERT INTO api_keys (user_id, digest, prefix, scopes, name, created_at, expires_at, \
+                 rate_limit_rps, rate_limit_burst, max_concurrent_bots) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {KEY_COLS}"
+            ))
+            .bind(replacement.user_id.0)
+            .bind(replacement.digest.to_hex())
+            .bind(&replacement.display_prefix)
+            .bind(replacement.scopes.to_csv())
+            .bind(replacement.name.as_deref())
+            .bind(replacement.created_at.0)
+            .bind(replacement.expires_at.map(|t| t.0))
+            .bind(replacement.limits.rate_limit_rps)
+            .bind(replacement.limits.rate_limit_burst)
+            .bind(replacement.limits.max_concurrent_bots)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            sqlx::query("UPDATE api_keys SET replaced_by = $1 WHERE id = $2")
+                .bind(row.id)
+                .bind(old.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let kind = if revoke_now { KIND_KEY_REVOKED } else { KIND_KEY_CHANGED };
+            record_event!(self, tx, kind, Some(hex), None::<i64>, now.0);
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some((to_key(row), old_digest)))
+        })
+    }
+
+    async fn claim_expiring_keys(
+        &self,
+        now: Timestamp,
+        before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        with_pool!(&self.db, p => {
+            // The outer `expiry_notified_at IS NULL` is re-checked on the locked row
+            // (PostgreSQL, READ COMMITTED), so a row another sweeper claimed in the meantime is
+            // skipped, not claimed twice. A rotated key in grace is left out: its replacement
+            // carries the same expiry and gets the notice.
+            let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+                "UPDATE api_keys SET expiry_notified_at = $1 \
+                 WHERE expiry_notified_at IS NULL AND id IN ( \
+                   SELECT id FROM api_keys WHERE expiry_notified_at IS NULL AND revoked_at IS NULL \
+                   AND retires_at IS NULL AND expires_at > $1 AND expires_at <= $2 ORDER BY id LIMIT $3) \
+                 RETURNING {KEY_COLS}"
+            ))
+            .bind(now.0)
+            .bind(before.0)
+            .bind(limit.max(1))
+            .fetch_all(p)
+            .await
+            .map_err(map_err)?;
+            Ok(rows.into_iter().map(to_key).collect())
+        })
+    }
+
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         with_pool!(&self.db, p => {
             let row: Option<ResolvedRow> = sqlx::query_as(
-                "SELECT k.id, k.user_id, k.scopes, k.expires_at, u.email, u.max_concurrent_bots, \
+                "SELECT k.id, k.user_id, k.scopes, k.expires_at, k.retires_at, u.email, u.max_concurrent_bots, \
                  k.rate_limit_rps, k.rate_limit_burst, k.max_concurrent_bots AS key_max_concurrent_bots \
                  FROM api_keys k JOIN users u ON u.id = k.user_id \
                  WHERE k.digest = $1 AND k.revoked_at IS NULL",

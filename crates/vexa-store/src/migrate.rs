@@ -17,6 +17,10 @@ const SQLITE: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_webhook_in_user_data.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_key_rotation.sql"),
+    ),
     (7, include_str!("../migrations/sqlite/0007_key_usage.sql")),
     (8, include_str!("../migrations/sqlite/0008_key_limits.sql")),
 ];
@@ -30,6 +34,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         4,
         include_str!("../migrations/postgres/0004_webhook_in_user_data.sql"),
+    ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_key_rotation.sql"),
     ),
     (7, include_str!("../migrations/postgres/0007_key_usage.sql")),
     (

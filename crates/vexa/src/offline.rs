@@ -1,11 +1,13 @@
 //! Admin conveniences that work on the database directly, with no server running:
-//! `vexa user create`, `vexa token mint|list|revoke`. A running gateway notices revocations
+//! `vexa user create`, `vexa token mint|list|revoke|rotate`. A running gateway notices revocations
 //! made here through the store's event log within its poll interval. Minting goes through the
 //! same rules as `POST /admin/users/{id}/tokens` (`vexa_core::mint`), so the CLI refuses what
-//! the API refuses, in the same words.
+//! the API refuses, in the same words; rotation goes through `vexa_core::rotate`, as
+//! `POST /admin/tokens/{id}/rotate` does.
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use vexa_core::rotate::{self, Grace};
 use vexa_core::user::{check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS};
 use vexa_core::{
     Clock, Email, IdentityStore, KeyId, KeySpec, Lifetime, NewUser, SystemClock, UserId,
@@ -50,6 +52,14 @@ pub enum TokenCommand {
     },
     /// Revoke a key by id.
     Revoke { id: i64 },
+    /// Replace a key by a new one (same user, scopes, name, expiry) and print the new key once;
+    /// the old key keeps working for `--grace` seconds (0: revoked at once).
+    Rotate {
+        id: i64,
+        /// Grace period of the old key, in seconds (an integer ≥ 0).
+        #[arg(long, allow_hyphen_values = true)]
+        grace: Option<String>,
+    },
 }
 
 /// The identity store named by `DATABASE_URL`, with the small pool a one-shot command needs
@@ -129,16 +139,28 @@ pub async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()>
             let Some(user) = store.user_by_email(&email).await? else {
                 bail!("User not found")
             };
-            let keys = store
+            let mut keys = store
                 .list_keys(UserId(user.id.0))
                 .await?
                 .unwrap_or_default();
+            rotate::drop_retired(&mut keys, now);
             println!("{}", serde_json::to_string_pretty(&keys)?);
         }
         TokenCommand::Revoke { id } => match store.revoke_key(KeyId(id), now).await? {
             Some(_) => println!("revoked key {id}"),
             None => bail!("Token not found"),
         },
+        TokenCommand::Rotate { id, grace } => {
+            let grace = Grace::parse(grace.map(Lifetime::Text))?;
+            let rotated = rotate::rotate_key(&store, KeyId(id), grace, now).await?;
+            eprintln!(
+                "key {} replaces key {id} (user {}); key {id} works until {}; shown once:",
+                rotated.record.id.0,
+                rotated.record.user_id.0,
+                rotated.old_retires_at.to_rfc3339()
+            );
+            println!("{}", rotated.key.expose_secret());
+        }
     }
     Ok(())
 }

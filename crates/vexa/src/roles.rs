@@ -228,6 +228,44 @@ fn internal_api(shared: &Shared, secret: Secret, tasks: &mut Tasks) -> vexa_admi
     vexa_admin::InternalApi { secret, last_used }
 }
 
+/// The admin API's key events (signed and retried like meeting webhooks, with their timeout
+/// and backoff), and the sweep that claims `key.expiring` notices every `KEY_EXPIRY_CHECK_S`
+/// until cancelled.
+fn key_events(
+    shared: &Shared,
+    settings: &Settings,
+    tasks: &mut Tasks,
+) -> vexa_admin::key_events::KeyEvents {
+    let events = vexa_admin::key_events::KeyEvents::start(
+        shared.identity.clone(),
+        shared.clock.clone(),
+        settings.meetings.webhook_timeout,
+        settings.meetings.webhook_retry_backoff,
+    );
+    let (sweeper, store, clock, cancel) = (
+        events.clone(),
+        shared.identity.clone(),
+        shared.clock.clone(),
+        shared.cancel.clone(),
+    );
+    let every = settings.admin.key_expiry_check;
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = sweeper.sweep_expiring(store.as_ref(), clock.now()).await {
+                tracing::warn!(error = %e, "could not look for expiring keys; will retry");
+            }
+        }
+        Ok(())
+    });
+    events
+}
+
 fn start_admin(
     shared: &Shared,
     settings: &Settings,
@@ -244,6 +282,7 @@ fn start_admin(
         metrics: shared.metrics.clone(),
         on_change,
         internal,
+        key_events: key_events(shared, settings, tasks),
     };
     tracing::info!(addr = %listener.local_addr()?, "admin API listening");
     let shutdown = shared.cancel.clone().cancelled_owned();

@@ -94,6 +94,7 @@ mod tests {
             limits: vexa_core::KeyLimits::NONE,
             revoked_at: None,
             last_client: None,
+            retires_at: None,
         }
     }
 

@@ -14,9 +14,9 @@ use vexa_testkit::{on_both_backends, Backend, TestDb, INTERNAL_SECRET};
 
 use crate::support::{app_on, app_with_internal_secret, TestApp, START};
 
-const LEGACY: &str = "legacy-0.10-token-without-prefix";
+pub(crate) const LEGACY: &str = "legacy-0.10-token-without-prefix";
 
-async fn validate(app: &TestApp, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn validate(app: &TestApp, body: Value) -> (StatusCode, Value) {
     let r = app
         .anon(Method::POST, "/internal/validate")
         .header("x-internal-secret", INTERNAL_SECRET)
@@ -31,7 +31,7 @@ fn detail(s: &str) -> Value {
 }
 
 /// Imports one user (id 500) and a scope-less legacy key of theirs, as `vexa import vexa` does.
-async fn import_legacy(app: &TestApp) {
+pub(crate) async fn import_legacy(app: &TestApp) {
     let store = SqlIdentityStore::new(app.db.db.clone());
     let full: vexa_core::ScopeSet = [Scope::Bot, Scope::Tx, Scope::Browser]
         .into_iter()

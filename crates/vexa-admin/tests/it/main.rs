@@ -7,8 +7,12 @@
 //! - `fuzz_bodies`: property tests of every body and query the API reads;
 //! - `internal_validate`: the original's `POST /internal/validate` (both);
 //! - `key_limits`: per-key limits at mint and by `PATCH /admin/tokens/{id}` (both);
+//! - `key_events`: `key.rotated` / `key.revoked` / `key.expiring` on a real receiver: signature,
+//!   body, retries, opt-out, one expiry notice across sweepers (both);
 //! - `keys`: minting, listing, revoking (both);
 //! - `logging`: one log line per request, never a secret;
+//! - `rotate`: key rotation with a grace period: inheritance, grace end, 404/409, chains,
+//!   bad bodies, imported keys (both);
 //! - `serve`: the API over a real socket, graceful shutdown, keep-alive after a refusal;
 //! - `user_webhook`: `PUT`/`GET /user/webhook` by the user's key, the settings in `data`, the
 //!   reserved `data` keys PATCH refuses (both);
@@ -20,8 +24,10 @@ mod edge;
 mod fuzz_bodies;
 mod internal_validate;
 mod key_limits;
+mod key_events;
 mod keys;
 mod logging;
+mod rotate;
 mod serve;
 mod support;
 mod user_webhook;

@@ -60,6 +60,13 @@ pub fn app_with_internal_secret(db: TestDb, internal_secret: &str) -> TestApp {
             secret: internal_secret.into(),
             last_used: last_used.clone(),
         },
+        // Real deliveries (to the tests' own receivers), retried after 10 ms, 20 ms, …
+        key_events: vexa_admin::key_events::KeyEvents::start(
+            store.clone(),
+            Arc::new(clock.clone()),
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_millis(10),
+        ),
     };
     TestApp {
         router: vexa_admin::router(state),

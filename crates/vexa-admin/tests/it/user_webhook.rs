@@ -155,7 +155,8 @@ async fn bad_webhook_bodies_are_422_with_the_contract_detail(backend: Backend) {
         (
             json!({"webhook_url": url, "webhook_events": {"meeting.exploded": true}}),
             "unknown webhook event 'meeting.exploded'; known: meeting.status_change, \
-             meeting.started, meeting.completed, bot.failed, recording.ready, transcription.ready",
+             meeting.started, meeting.completed, bot.failed, recording.ready, transcription.ready, \
+             key.rotated, key.revoked, key.expiring",
         ),
         (
             json!({"webhook_url": url, "webhook_secret": 5}),

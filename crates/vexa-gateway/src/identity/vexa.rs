@@ -137,6 +137,7 @@ impl ValidateAnswer {
             expires_at: None,
             // The original has no per-key limits.
             limits: vexa_core::KeyLimits::NONE,
+            retires_at: None,
             // Forwarded as `x-user-workspaces` / `x-user-webhook-*`: the original meeting-api
             // copies the webhook onto each meeting at `POST /bots` from these headers.
             profile: UserProfile {

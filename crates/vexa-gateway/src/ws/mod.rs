@@ -96,6 +96,11 @@ impl Registry {
         self.close_where(|c| c.digest == *digest, reason);
     }
 
+    /// Whether a socket opened with this key is open.
+    pub fn has_key(&self, digest: &KeyDigest) -> bool {
+        self.lock().values().any(|c| c.digest == *digest)
+    }
+
     /// The digests of this user's open sockets (to re-check them after a user change).
     pub fn user_digests(&self, user: UserId) -> Vec<KeyDigest> {
         let mut out: Vec<KeyDigest> = self

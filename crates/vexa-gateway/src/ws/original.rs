@@ -252,9 +252,10 @@ where
         return live_updates_unavailable();
     }
     let now = state.clock.now();
+    // A rotated key's grace end closes the socket like an expiry would.
     let expires_in = who
         .principal
-        .expires_at
+        .valid_until()
         .map(|exp| Duration::from_millis(u64::try_from(exp.0.saturating_sub(now.0)).unwrap_or(0)));
     let expiry = async {
         match expires_in {

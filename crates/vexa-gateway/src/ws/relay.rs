@@ -65,7 +65,8 @@ pub async fn upgrade(
 
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (conn_id, close_rx) = ctx.registry.register(who.principal.user_id, who.digest);
-    let expires_in = who.principal.expires_at.map(|exp| {
+    // A rotated key's grace end closes the socket like an expiry would.
+    let expires_in = who.principal.valid_until().map(|exp| {
         Duration::from_millis(u64::try_from(exp.0.saturating_sub(ctx.now.0)).unwrap_or(0))
     });
     let registry = ctx.registry.clone();

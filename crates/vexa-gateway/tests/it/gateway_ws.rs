@@ -1,5 +1,5 @@
 //! Specification of the `/ws` relay: frames flow both ways with the injected identity, and the
-//! gateway closes the client with 4401 when the key is revoked or expires.
+//! gateway closes the client with 4401 when the key is revoked, expires, or a rotation's grace ends.
 
 use std::time::Duration;
 
@@ -131,10 +131,73 @@ async fn expiry_closes_the_socket_with_4401(backend: Backend) {
     gw.shutdown().await;
 }
 
+/// A rotated key keeps its socket and its HTTP access through the grace period (the cache
+/// re-reads it on `KeyChanged`); at the grace end the socket closes with 4401 and requests get
+/// `Invalid API key`, while the replacement works.
+async fn a_rotated_key_keeps_its_socket_through_the_grace_and_loses_it_at_the_end(
+    backend: Backend,
+) {
+    use vexa_core::rotate::{rotate_key, Grace};
+    let echo = EchoUpstream::start().await;
+    let store = TestStore::new(backend).await;
+    let gw = start(config(&echo.url), store.clone()).await;
+    let k = key(&store, &[Scope::Tx]).await;
+    assert_eq!(
+        get(&gw.base, "/auth/me", Some(&k)).await.status,
+        200,
+        "cached before"
+    );
+    let mut ws = connect(gw.addr, "/ws", Some(&k)).await;
+    next_text(&mut ws).await;
+    let id = vexa_core::IdentityStore::resolve_key(store.as_ref(), &vexa_core::KeyDigest::of(&k))
+        .await
+        .expect("resolve")
+        .expect("live")
+        .key_id;
+    let grace = Grace::parse(Some(vexa_core::Lifetime::Seconds(1))).expect("grace");
+    let rotated = rotate_key(store.as_ref(), id, grace, SystemClock.now())
+        .await
+        .expect("rotate");
+    gw.invalidator.on_change(&rotated.change);
+    let new_key = rotated.key.expose_secret().to_owned();
+    assert_eq!(get(&gw.base, "/auth/me", Some(&new_key)).await.status, 200);
+    assert_eq!(
+        get(&gw.base, "/auth/me", Some(&k)).await.status,
+        200,
+        "in grace"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), ws.next())
+            .await
+            .is_err(),
+        "the socket stays open in grace"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                assert_eq!(frame.code, CloseCode::from(4401));
+                assert_eq!(frame.reason.as_str(), "API key revoked");
+                break;
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a 4401 close at the grace end, got {other:?}"),
+        }
+    }
+    let r = get(&gw.base, "/auth/me", Some(&k)).await;
+    assert_eq!(
+        (r.status.as_u16(), r.detail().as_str()),
+        (401, "Invalid API key")
+    );
+    assert_eq!(get(&gw.base, "/auth/me", Some(&new_key)).await.status, 200);
+    gw.shutdown().await;
+}
+
 on_both_backends!(
     frames_are_relayed_both_ways_with_the_injected_identity,
     the_key_may_come_in_the_query_and_is_not_forwarded,
     an_upgrade_without_a_valid_key_is_refused,
     revocation_closes_the_socket_with_4401,
     expiry_closes_the_socket_with_4401,
+    a_rotated_key_keeps_its_socket_through_the_grace_and_loses_it_at_the_end,
 );

@@ -224,6 +224,7 @@ async fn our_admin_api_serves_a_vexa_mode_gateway_as_its_identity_service(backen
             secret: INTERNAL_SECRET.into(),
             last_used: Arc::new(vexa_core::last_used::LastUsed::new(store.clone())),
         },
+        key_events: vexa_admin::key_events::KeyEvents::disabled(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

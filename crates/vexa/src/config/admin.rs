@@ -10,6 +10,8 @@ pub const ENV_ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 pub const ENV_ADMIN_API_TOKEN: &str = "ADMIN_API_TOKEN";
 /// `ALLOW_INSECURE_ADMIN_TOKEN`: fills [`AdminSettings::allow_insecure_token`].
 pub const ENV_ALLOW_INSECURE_ADMIN_TOKEN: &str = "ALLOW_INSECURE_ADMIN_TOKEN";
+/// `KEY_EXPIRY_CHECK_S`: fills [`AdminSettings::key_expiry_check`].
+pub const ENV_KEY_EXPIRY_CHECK_S: &str = "KEY_EXPIRY_CHECK_S";
 
 /// What the admin API is configured with.
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub struct AdminSettings {
     // Read once the admin API takes its body limit from `AdminState` (another part of this
     // restructuring adds that field).
     pub max_body_bytes: u64,
+    /// How often the admin API looks for keys expiring within 24 h (`key.expiring` events).
+    pub key_expiry_check: std::time::Duration,
 }
 
 impl Default for AdminSettings {
@@ -30,6 +34,7 @@ impl Default for AdminSettings {
             token: Secret::default(),
             allow_insecure_token: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            key_expiry_check: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -46,6 +51,7 @@ impl AdminSettings {
             allow_insecure_token: env
                 .flag(ENV_ALLOW_INSECURE_ADMIN_TOKEN, d.allow_insecure_token)?,
             max_body_bytes: env.parse(ENV_MAX_BODY_BYTES, d.max_body_bytes)?,
+            key_expiry_check: env.positive_secs(ENV_KEY_EXPIRY_CHECK_S, d.key_expiry_check)?,
         })
     }
 

@@ -11,9 +11,11 @@
 //! - `key_limits`: per-key limits: the key's bucket inside its user's, a `PATCH` on every replica
 //!   within a second, the bucket shared through Redis, a key's bot cap inside its user's;
 //! - `key_usage`: usage per key, status and last client through real processes (both);
+//! - `key_expiring`: one `key.expiring` notice across two admin API processes (both);
 //! - `offline_mint`: `vexa token mint` refuses and accepts exactly what the admin API does;
 //! - `python_client`: wire compatibility with the official Python client;
 //! - `replicas`: a revocation reaches every gateway replica within one second;
+//! - `rotation`: a rotated key's grace period on two replicas, chains, the CLI (both);
 //! - `secrets_at_rest`: no key, admin token or internal secret in any file the stack writes;
 //! - `two_commands`: `vexa start` / `provision-token` / `stop` as `make all` runs them;
 //! - `support`: the path of the binary under test.
@@ -30,9 +32,11 @@ mod durability;
 mod import_vexa;
 mod key_limits;
 mod key_usage;
+mod key_expiring;
 mod offline_mint;
 mod python_client;
 mod replicas;
+mod rotation;
 mod secrets_at_rest;
 mod support;
 mod two_commands;

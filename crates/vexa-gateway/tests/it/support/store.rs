@@ -218,6 +218,31 @@ impl IdentityStore for TestStore {
         self.check()?;
         self.inner.update_key_limits(id, patch, now).await
     }
+    async fn key(&self, id: KeyId) -> Result<Option<vexa_core::StoredKey>, StoreError> {
+        self.check()?;
+        self.inner.key(id).await
+    }
+    async fn rotate_key(
+        &self,
+        old: KeyId,
+        replacement: &NewKey,
+        retires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        self.check()?;
+        self.inner
+            .rotate_key(old, replacement, retires_at, now)
+            .await
+    }
+    async fn claim_expiring_keys(
+        &self,
+        now: Timestamp,
+        before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        self.check()?;
+        self.inner.claim_expiring_keys(now, before, limit).await
+    }
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {
         self.check()?;
         self.resolves.fetch_add(1, Ordering::SeqCst);
