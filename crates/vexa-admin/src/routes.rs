@@ -16,7 +16,7 @@ use vexa_http::{answer_after_body, with_body_limit, EdgeRejection, JsonBody, Opt
 
 use crate::auth::{require_admin, require_user_key};
 use crate::error::AdminError;
-use crate::extract::{EmailParam, KeyIdParam, Paging, UserIdParam};
+use crate::extract::{AdminAudit, AuditQuery, EmailParam, KeyIdParam, Paging, UserIdParam};
 use crate::mint::MintQuery;
 use crate::observe::observe;
 use crate::service::AdminService;
@@ -41,7 +41,7 @@ pub fn router(state: AdminState) -> Router {
         state.on_change,
     ));
     let validator = Arc::new(crate::validate::Validator::new(
-        state.store.clone(),
+        state.store.clone() as Arc<dyn vexa_core::IdentityStore>,
         state.clock.clone(),
         state.internal.last_used.clone(),
     ));
@@ -60,6 +60,7 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/users/{user_id}/tokens", post(mint_key).get(list_keys))
         .route("/tokens/{token_id}", delete(revoke_key))
+        .route("/audit", get(list_audit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -107,9 +108,10 @@ async fn method_not_allowed(req: Request) -> Response {
 
 async fn create_user(
     State(app): State<App>,
+    AdminAudit(who): AdminAudit,
     JsonBody(req): JsonBody<CreateUserRequest>,
 ) -> Result<Response> {
-    let (user, created) = app.service.create_user(req).await?;
+    let (user, created) = app.service.create_user(req, &who).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -137,13 +139,18 @@ async fn get_user_by_email(
 async fn patch_user(
     State(app): State<App>,
     UserIdParam(id): UserIdParam,
+    AdminAudit(who): AdminAudit,
     JsonBody(req): JsonBody<PatchUserRequest>,
 ) -> Result<Response> {
-    Ok(Json(app.service.patch_user(id, req).await?).into_response())
+    Ok(Json(app.service.patch_user(id, req, &who).await?).into_response())
 }
 
-async fn delete_user(State(app): State<App>, UserIdParam(id): UserIdParam) -> Result<StatusCode> {
-    app.service.delete_user(id).await?;
+async fn delete_user(
+    State(app): State<App>,
+    UserIdParam(id): UserIdParam,
+    AdminAudit(who): AdminAudit,
+) -> Result<StatusCode> {
+    app.service.delete_user(id, &who).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -151,9 +158,10 @@ async fn mint_key(
     State(app): State<App>,
     UserIdParam(id): UserIdParam,
     query: MintQuery,
+    AdminAudit(who): AdminAudit,
     OptionalJsonBody(body): OptionalJsonBody<MintRequest>,
 ) -> Result<Response> {
-    let minted = app.service.mint_key(id, body, query).await?;
+    let minted = app.service.mint_key(id, body, query, &who).await?;
     Ok((StatusCode::CREATED, Json(minted)).into_response())
 }
 
@@ -161,17 +169,27 @@ async fn list_keys(State(app): State<App>, UserIdParam(id): UserIdParam) -> Resu
     Ok(Json(app.service.list_keys(id).await?).into_response())
 }
 
-async fn revoke_key(State(app): State<App>, KeyIdParam(id): KeyIdParam) -> Result<StatusCode> {
-    app.service.revoke_key(id).await?;
+async fn revoke_key(
+    State(app): State<App>,
+    KeyIdParam(id): KeyIdParam,
+    AdminAudit(who): AdminAudit,
+) -> Result<StatusCode> {
+    app.service.revoke_key(id, &who).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_audit(State(app): State<App>, q: AuditQuery) -> Result<Response> {
+    let (entries, total) = app.service.audit(&q.filter, q.page).await?;
+    Ok(([(TOTAL_COUNT, HeaderValue::from(total))], Json(entries)).into_response())
 }
 
 async fn put_webhook(
     State(app): State<App>,
     Extension(caller): Extension<Principal>,
+    AdminAudit(who): AdminAudit,
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> Result<Response> {
-    Ok(Json(app.service.set_webhook(caller.user_id, &body).await?).into_response())
+    Ok(Json(app.service.set_webhook(caller.user_id, &body, &who).await?).into_response())
 }
 
 async fn get_webhook(

@@ -1,10 +1,13 @@
 //! The identity service behind the admin routes: validates requests into domain values, calls
-//! the `IdentityStore` port, and tells the `IdentityListener`. Knows nothing of HTTP beyond the
+//! the `AuditedStore` port, and tells the `IdentityListener`. Knows nothing of HTTP beyond the
 //! error type; never sees or stores a key's plaintext except to hand it back once from `mint`.
+//! Every mutation takes the caller's [`AuditContext`] and goes through the store's audited
+//! method, which writes the audit entry in the mutation's own transaction.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use vexa_core::audit::{AuditFilter, AuditPage};
 use vexa_core::store::IdentityChange;
 use vexa_core::user::{
     check_len, check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS, MAX_DATA_BYTES,
@@ -12,14 +15,15 @@ use vexa_core::user::{
 };
 use vexa_core::webhook::{reserved_key_in, Webhook, WebhookUpdate, WEBHOOK_KEYS};
 use vexa_core::{
-    Clock, Email, IdentityListener, IdentityStore, KeyDigest, KeyId, KeyRecord, NewUser, Principal,
-    Scope, StoreError, User, UserId, UserPatch,
+    AuditAction, AuditContext, AuditedStore, Clock, Email, IdentityListener, KeyDigest, KeyId,
+    KeyRecord, NewUser, Principal, Scope, StoreError, User, UserId, UserPatch,
 };
 
 use crate::error::AdminError;
 use crate::mint::{self, MintQuery};
 use crate::wire::{
-    CreateUserRequest, MintRequest, MintedKeyView, PatchUserRequest, UserView, WebhookView,
+    AuditEntryView, CreateUserRequest, MintRequest, MintedKeyView, PatchUserRequest, UserView,
+    WebhookView,
 };
 
 /// Scopes that may read and set a user's webhook (CONTRACT §4 scope table).
@@ -39,14 +43,14 @@ pub struct StoreStatus {
 
 /// Users and keys, as the admin API manages them.
 pub struct AdminService {
-    store: Arc<dyn IdentityStore>,
+    store: Arc<dyn AuditedStore>,
     clock: Arc<dyn Clock>,
     on_change: Arc<dyn IdentityListener>,
 }
 
 impl AdminService {
     pub fn new(
-        store: Arc<dyn IdentityStore>,
+        store: Arc<dyn AuditedStore>,
         clock: Arc<dyn Clock>,
         on_change: Arc<dyn IdentityListener>,
     ) -> Self {
@@ -61,6 +65,7 @@ impl AdminService {
     pub async fn create_user(
         &self,
         req: CreateUserRequest,
+        ctx: &AuditContext,
     ) -> Result<(UserView, bool), AdminError> {
         let email = Email::parse(&req.email)?;
         if let Some(name) = &req.name {
@@ -81,7 +86,7 @@ impl AdminService {
         };
         let (user, created) = self
             .store
-            .create_or_find_user(&new, self.clock.now())
+            .create_or_find_user_audited(&new, self.clock.now(), ctx)
             .await?;
         Ok((user.into(), created))
     }
@@ -114,11 +119,12 @@ impl AdminService {
         &self,
         id: UserId,
         req: PatchUserRequest,
+        ctx: &AuditContext,
     ) -> Result<UserView, AdminError> {
         let patch = to_patch(req)?;
         let user = self
             .store
-            .update_user(id, &patch)
+            .update_user_audited(id, &patch, AuditAction::UserUpdate, self.clock.now(), ctx)
             .await?
             .ok_or(AdminError::UserNotFound)?;
         self.notify(&IdentityChange::UserChanged(id));
@@ -126,8 +132,12 @@ impl AdminService {
     }
 
     /// Deletes the user; their keys stop working at once.
-    pub async fn delete_user(&self, id: UserId) -> Result<(), AdminError> {
-        if !self.store.delete_user(id, self.clock.now()).await? {
+    pub async fn delete_user(&self, id: UserId, ctx: &AuditContext) -> Result<(), AdminError> {
+        if !self
+            .store
+            .delete_user_audited(id, self.clock.now(), ctx)
+            .await?
+        {
             return Err(AdminError::UserNotFound);
         }
         self.notify(&IdentityChange::UserChanged(id));
@@ -142,6 +152,7 @@ impl AdminService {
         user_id: UserId,
         body: Option<MintRequest>,
         query: MintQuery,
+        ctx: &AuditContext,
     ) -> Result<MintedKeyView, AdminError> {
         let spec = mint::requested_spec(body, query).validate();
         let _user: User = self
@@ -150,7 +161,7 @@ impl AdminService {
             .await?
             .ok_or(AdminError::UserNotFound)?;
         let (key, new) = spec?.mint(user_id, self.clock.now());
-        let record = match self.store.insert_key(&new).await {
+        let record = match self.store.insert_key_audited(&new, ctx).await {
             Ok(r) => r,
             // The user was deleted between the check and the insert.
             Err(StoreError::NotFound) => return Err(AdminError::UserNotFound),
@@ -176,10 +187,10 @@ impl AdminService {
     }
 
     /// Revokes a key and evicts it from in-process caches before returning.
-    pub async fn revoke_key(&self, id: KeyId) -> Result<(), AdminError> {
+    pub async fn revoke_key(&self, id: KeyId, ctx: &AuditContext) -> Result<(), AdminError> {
         let digest = self
             .store
-            .revoke_key(id, self.clock.now())
+            .revoke_key_audited(id, self.clock.now(), ctx)
             .await?
             .ok_or(AdminError::TokenNotFound)?;
         self.notify(&IdentityChange::KeyRevoked(digest));
@@ -203,7 +214,12 @@ impl AdminService {
 
     /// `PUT /user/webhook`: checks the body, merges the settings into the user's `data` (one
     /// locked update) and answers the user record, secret left out.
-    pub async fn set_webhook(&self, id: UserId, body: &Value) -> Result<UserView, AdminError> {
+    pub async fn set_webhook(
+        &self,
+        id: UserId,
+        body: &Value,
+        ctx: &AuditContext,
+    ) -> Result<UserView, AdminError> {
         let update = WebhookUpdate::parse(body)?;
         let patch = UserPatch {
             data: Some(update.data_patch()),
@@ -211,7 +227,7 @@ impl AdminService {
         };
         let user = self
             .store
-            .update_user(id, &patch)
+            .update_user_audited(id, &patch, AuditAction::UserWebhook, self.clock.now(), ctx)
             .await?
             // The key resolved a moment ago; its user has been deleted since.
             .ok_or(AdminError::InvalidApiKey)?;
@@ -228,6 +244,19 @@ impl AdminService {
             .ok_or(AdminError::InvalidApiKey)?;
         Ok(WebhookView::new(
             Webhook::from_user_data(&user.data).as_ref(),
+        ))
+    }
+
+    /// A page of the audit log, newest first, and how many entries match the filter.
+    pub async fn audit(
+        &self,
+        filter: &AuditFilter,
+        page: AuditPage,
+    ) -> Result<(Vec<AuditEntryView>, i64), AdminError> {
+        let (entries, total) = self.store.audit_page(filter, page).await?;
+        Ok((
+            entries.into_iter().map(AuditEntryView::from).collect(),
+            total,
         ))
     }
 

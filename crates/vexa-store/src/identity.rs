@@ -9,11 +9,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
+use vexa_core::audit::{self, AuditAction, AuditContext};
 use vexa_core::{
     Email, IdentityChange, IdentityEvent, IdentityStore, KeyDigest, KeyId, KeyRecord, NewKey,
     NewUser, Principal, ScopeSet, StoreError, Timestamp, User, UserId, UserPatch, UserProfile,
 };
 
+use crate::chain::{append_entry, lock_chain};
 use crate::{map_err, now_millis, with_pool, Db};
 
 /// The identity store over a [`Db`].
@@ -184,15 +186,23 @@ fn data_json(m: &Map<String, Value>) -> String {
     Value::Object(m.clone()).to_string()
 }
 
-#[async_trait]
-impl IdentityStore for SqlIdentityStore {
-    async fn create_or_find_user(
+/// The mutations, once each: with `Some(ctx)` they also append their audit entry in the same
+/// transaction (the [`vexa_core::AuditedStore`] methods), with `None` they do not (the plain
+/// [`IdentityStore`] methods, for callers that are not admin mutations).
+impl SqlIdentityStore {
+    pub(crate) async fn create_or_find_user_in(
         &self,
         new: &NewUser,
         now: Timestamp,
+        audit: Option<&AuditContext>,
     ) -> Result<(User, bool), StoreError> {
         let lower = new.email.normalized();
         with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let head = match audit {
+                Some(_) => Some(lock_chain!(tx)),
+                None => None,
+            };
             // ON CONFLICT DO NOTHING makes concurrent creates of one email converge on one row:
             // the loser inserts nothing and reads the winner's row.
             let inserted: Option<UserRow> = sqlx::query_as(&format!(
@@ -205,22 +215,193 @@ impl IdentityStore for SqlIdentityStore {
             .bind(new.image_url.as_deref())
             .bind(new.max_concurrent_bots)
             .bind(now.0)
-            .fetch_optional(p)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(map_err)?;
             if let Some(row) = inserted {
+                if let (Some(ctx), Some(head)) = (audit, &head) {
+                    append_entry!(tx, head, audit::user_created(UserId(row.id), new), ctx, now);
+                }
+                tx.commit().await.map_err(map_err)?;
                 return Ok((to_user(row), true));
             }
             let existing: Option<UserRow> =
                 sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE email_lower = $1"))
                     .bind(&lower)
-                    .fetch_optional(p)
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
             existing
                 .map(|r| (to_user(r), false))
                 .ok_or_else(|| StoreError::Other("user vanished between insert and read".into()))
         })
+    }
+
+    pub(crate) async fn update_user_in(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        now: Timestamp,
+        audit: Option<(&AuditContext, AuditAction)>,
+    ) -> Result<Option<User>, StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let head = match audit {
+                Some(_) => Some(lock_chain!(tx)),
+                None => None,
+            };
+            // A no-op write first takes the row lock (PostgreSQL) or the write lock (SQLite), so
+            // two concurrent merges of `data` cannot lose each other's keys.
+            let locked = sqlx::query("UPDATE users SET id = id WHERE id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if locked.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let row: UserRow = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let mut user = to_user(row);
+            patch.apply_to(&mut user);
+            sqlx::query("UPDATE users SET name = $1, image_url = $2, max_concurrent_bots = $3, data = $4 WHERE id = $5")
+                .bind(user.name.as_deref())
+                .bind(user.image_url.as_deref())
+                .bind(user.max_concurrent_bots)
+                .bind(data_json(&user.data))
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now.0);
+            if let (Some((ctx, action)), Some(head)) = (audit, &head) {
+                append_entry!(tx, head, audit::user_patched(action, id, patch), ctx, now);
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(user))
+        })
+    }
+
+    pub(crate) async fn delete_user_in(
+        &self,
+        id: UserId,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<bool, StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let head = match audit {
+                Some(_) => Some(lock_chain!(tx)),
+                None => None,
+            };
+            // Counted inside the transaction (under the chain lock when audited) so the entry
+            // states how many live keys went with the user.
+            let (live_keys,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let deleted: Option<(String,)> = sqlx::query_as("DELETE FROM users WHERE id = $1 RETURNING email")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let Some((email,)) = deleted else {
+                return Ok(false);
+            };
+            // The keys go with the user (ON DELETE CASCADE); one event evicts them all everywhere.
+            // The audit log has no foreign key: the user's entries stay.
+            record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now.0);
+            if let (Some(ctx), Some(head)) = (audit, &head) {
+                append_entry!(tx, head, audit::user_deleted(id, &email, live_keys), ctx, now);
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        })
+    }
+
+    pub(crate) async fn insert_key_in(
+        &self,
+        key: &NewKey,
+        audit: Option<&AuditContext>,
+    ) -> Result<KeyRecord, StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let head = match audit {
+                Some(_) => Some(lock_chain!(tx)),
+                None => None,
+            };
+            let row: KeyRow = sqlx::query_as(&format!(
+                "INSERT INTO api_keys (user_id, digest, prefix, scopes, name, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLS}"
+            ))
+            .bind(key.user_id.0)
+            .bind(key.digest.to_hex())
+            .bind(&key.display_prefix)
+            .bind(key.scopes.to_csv())
+            .bind(key.name.as_deref())
+            .bind(key.created_at.0)
+            .bind(key.expires_at.map(|t| t.0))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if let (Some(ctx), Some(head)) = (audit, &head) {
+                append_entry!(tx, head, audit::key_minted(KeyId(row.id), key), ctx, key.created_at);
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(to_key(row))
+        })
+    }
+
+    pub(crate) async fn revoke_key_in(
+        &self,
+        id: KeyId,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<Option<KeyDigest>, StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let head = match audit {
+                Some(_) => Some(lock_chain!(tx)),
+                None => None,
+            };
+            let revoked: Option<(String, i64, String)> = sqlx::query_as(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING digest, user_id, prefix",
+            )
+            .bind(now.0)
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some((hex, user_id, prefix)) = revoked else {
+                return Ok(None);
+            };
+            let digest = KeyDigest::from_hex(&hex)
+                .ok_or_else(|| StoreError::Other(format!("stored digest of key {} is malformed", id.0)))?;
+            record_event!(self, tx, KIND_KEY_REVOKED, Some(hex), None::<i64>, now.0);
+            if let (Some(ctx), Some(head)) = (audit, &head) {
+                append_entry!(tx, head, audit::key_revoked(id, UserId(user_id), &prefix), ctx, now);
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(digest))
+        })
+    }
+}
+
+#[async_trait]
+impl IdentityStore for SqlIdentityStore {
+    async fn create_or_find_user(
+        &self,
+        new: &NewUser,
+        now: Timestamp,
+    ) -> Result<(User, bool), StoreError> {
+        self.create_or_find_user_in(new, now, None).await
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -265,77 +446,16 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn update_user(&self, id: UserId, patch: &UserPatch) -> Result<Option<User>, StoreError> {
-        let now = now_millis();
-        with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
-            // A no-op write first takes the row lock (PostgreSQL) or the write lock (SQLite), so
-            // two concurrent merges of `data` cannot lose each other's keys.
-            let locked = sqlx::query("UPDATE users SET id = id WHERE id = $1")
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            if locked.rows_affected() == 0 {
-                return Ok(None);
-            }
-            let row: UserRow = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
-                .bind(id.0)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            let mut user = to_user(row);
-            patch.apply_to(&mut user);
-            sqlx::query("UPDATE users SET name = $1, image_url = $2, max_concurrent_bots = $3, data = $4 WHERE id = $5")
-                .bind(user.name.as_deref())
-                .bind(user.image_url.as_deref())
-                .bind(user.max_concurrent_bots)
-                .bind(data_json(&user.data))
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now);
-            tx.commit().await.map_err(map_err)?;
-            Ok(Some(user))
-        })
+        self.update_user_in(id, patch, Timestamp(now_millis()), None)
+            .await
     }
 
     async fn delete_user(&self, id: UserId, now: Timestamp) -> Result<bool, StoreError> {
-        with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
-            let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            if deleted.rows_affected() == 0 {
-                return Ok(false);
-            }
-            // The keys go with the user (ON DELETE CASCADE); one event evicts them all everywhere.
-            record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now.0);
-            tx.commit().await.map_err(map_err)?;
-            Ok(true)
-        })
+        self.delete_user_in(id, now, None).await
     }
 
     async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
-        with_pool!(&self.db, p => {
-            let row: KeyRow = sqlx::query_as(&format!(
-                "INSERT INTO api_keys (user_id, digest, prefix, scopes, name, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLS}"
-            ))
-            .bind(key.user_id.0)
-            .bind(key.digest.to_hex())
-            .bind(&key.display_prefix)
-            .bind(key.scopes.to_csv())
-            .bind(key.name.as_deref())
-            .bind(key.created_at.0)
-            .bind(key.expires_at.map(|t| t.0))
-            .fetch_one(p)
-            .await
-            .map_err(map_err)?;
-            Ok(to_key(row))
-        })
+        self.insert_key_in(key, None).await
     }
 
     async fn list_keys(&self, user: UserId) -> Result<Option<Vec<KeyRecord>>, StoreError> {
@@ -362,25 +482,7 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError> {
-        with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
-            let revoked: Option<(String,)> = sqlx::query_as(
-                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING digest",
-            )
-            .bind(now.0)
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let Some((hex,)) = revoked else {
-                return Ok(None);
-            };
-            let digest = KeyDigest::from_hex(&hex)
-                .ok_or_else(|| StoreError::Other(format!("stored digest of key {} is malformed", id.0)))?;
-            record_event!(self, tx, KIND_KEY_REVOKED, Some(hex), None::<i64>, now.0);
-            tx.commit().await.map_err(map_err)?;
-            Ok(Some(digest))
-        })
+        self.revoke_key_in(id, now, None).await
     }
 
     async fn resolve_key(&self, digest: &KeyDigest) -> Result<Option<Principal>, StoreError> {

@@ -17,6 +17,7 @@ const SQLITE: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_webhook_in_user_data.sql"),
     ),
+    (5, include_str!("../migrations/sqlite/0005_audit_log.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_identity.sql")),
@@ -29,6 +30,7 @@ const POSTGRES: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/postgres/0004_webhook_in_user_data.sql"),
     ),
+    (5, include_str!("../migrations/postgres/0005_audit_log.sql")),
 ];
 
 const CREATE_TABLE: &str =

@@ -2,6 +2,8 @@
 //! binary as child processes (`vexa up`, split roles, replicas), each stack with its own data
 //! directory and database. The harness is the testkit's `stack` module.
 //!
+//! - `audit_chain`: two admin APIs on one database append one valid chain; `vexa audit verify`
+//!   names an edited or deleted entry (both);
 //! - `bots`: bots end to end through the gateway, one module per behaviour (both backends);
 //! - `console_browser`: the admin console in headless Chromium (chromedriver), both backends;
 //! - `crash_storm`: `kill -9` in the middle of mints and revocations loses no answered one (both);
@@ -17,6 +19,7 @@
 //! Each test kills only the processes it started (by handle or by its stack's data directory),
 //! so the tests of this one process stay independent when they run in parallel.
 
+mod audit_chain;
 mod bots;
 mod console_browser;
 mod crash_storm;

@@ -96,7 +96,14 @@ impl TestStore {
             }],
             ..Default::default()
         };
-        self.inner.apply_import(&batch, NOW).await.expect("import");
+        self.inner
+            .apply_import(
+                &batch,
+                NOW,
+                &vexa_core::AuditContext::local(vexa_core::AuditActor::Import),
+            )
+            .await
+            .expect("import");
         self.inner.continue_id_sequences().await.expect("sequences");
     }
 
