@@ -5,7 +5,8 @@
 //! Appends are serialized by the head row: its `UPDATE … RETURNING` is the first write of the
 //! transaction, so on PostgreSQL it row-locks the head (a concurrent writer waits, then reads the
 //! committed new head) and on SQLite it takes the database's write lock before anything is read
-//! (no stale snapshot to upgrade, the same effect as `BEGIN IMMEDIATE`). Taking it first also
+//! (audited SQLite transactions also start with `BEGIN IMMEDIATE`, so no stale snapshot is ever
+//! upgraded). Taking it first also
 //! fixes one lock order for every audited transaction, so they cannot deadlock each other.
 
 use vexa_core::audit::{AuditEntry, AuditFilter, AuditPage, ChainHead};

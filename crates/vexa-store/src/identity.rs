@@ -40,6 +40,17 @@ impl SqlIdentityStore {
         }
     }
 
+    /// How a mutation's transaction starts. An audited one on SQLite is `BEGIN IMMEDIATE`: it
+    /// takes the write lock up front (waiting under the busy timeout) before the chain head is
+    /// read, so the head can never come from a snapshot another writer has moved past. PostgreSQL
+    /// serializes on the head row's lock instead.
+    pub(crate) fn begin(&self, audited: bool) -> &'static str {
+        match (&self.db, audited) {
+            (Db::Sqlite(_), true) => "BEGIN IMMEDIATE",
+            _ => "BEGIN",
+        }
+    }
+
     /// Keeps only the newest `n` events (tests use a small `n`).
     pub fn with_event_retention(mut self, n: i64) -> Self {
         self.event_retention = n.max(1);
@@ -198,7 +209,7 @@ impl SqlIdentityStore {
     ) -> Result<(User, bool), StoreError> {
         let lower = new.email.normalized();
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
             let head = match audit {
                 Some(_) => Some(lock_chain!(tx)),
                 None => None,
@@ -246,7 +257,7 @@ impl SqlIdentityStore {
         audit: Option<(&AuditContext, AuditAction)>,
     ) -> Result<Option<User>, StoreError> {
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
             let head = match audit {
                 Some(_) => Some(lock_chain!(tx)),
                 None => None,
@@ -293,7 +304,7 @@ impl SqlIdentityStore {
         audit: Option<&AuditContext>,
     ) -> Result<bool, StoreError> {
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
             let head = match audit {
                 Some(_) => Some(lock_chain!(tx)),
                 None => None,
@@ -332,7 +343,7 @@ impl SqlIdentityStore {
         audit: Option<&AuditContext>,
     ) -> Result<KeyRecord, StoreError> {
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
             let head = match audit {
                 Some(_) => Some(lock_chain!(tx)),
                 None => None,
@@ -366,7 +377,7 @@ impl SqlIdentityStore {
         audit: Option<&AuditContext>,
     ) -> Result<Option<KeyDigest>, StoreError> {
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
             let head = match audit {
                 Some(_) => Some(lock_chain!(tx)),
                 None => None,

@@ -203,7 +203,7 @@ impl SqlIdentityStore {
             return Ok(());
         }
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_with(self.begin(true)).await.map_err(map_err)?;
             let head = lock_chain!(tx);
             for chunk in b.new_users.chunks(INSERT_CHUNK) {
                 let mut q = sqlx::QueryBuilder::new(
