@@ -1,13 +1,14 @@
-//! The audit log's storage: the two statements every audited transaction runs (take the chain
-//! head first, append the sealed entry last) and the reads of the log. Sealing and verification
+//! The audit log's storage: the statements every audited transaction runs last (lock the chain
+//! head, append the sealed entry, move the head) and the reads of the log. Sealing and verification
 //! are `vexa_core::audit`'s; this module only moves entries in and out of `audit_log`.
 //!
-//! Appends are serialized by the head row: its `UPDATE … RETURNING` is the first write of the
-//! transaction, so on PostgreSQL it row-locks the head (a concurrent writer waits, then reads the
-//! committed new head) and on SQLite it takes the database's write lock before anything is read
-//! (audited SQLite transactions also start with `BEGIN IMMEDIATE`, so no stale snapshot is ever
-//! upgraded). Taking it first also
-//! fixes one lock order for every audited transaction, so they cannot deadlock each other.
+//! Appends are serialized by the head row, taken LAST, right before the entry is written and the
+//! transaction commits: its `UPDATE … RETURNING` row-locks the head on PostgreSQL (a concurrent
+//! writer waits, then reads the committed new head), and audited SQLite transactions start with
+//! `BEGIN IMMEDIATE`, so they hold the database's write lock before anything is read. Taking the
+//! head after the mutation's own rows means whoever holds it takes no other lock until it
+//! commits, so audited transactions cannot deadlock on it, and it is held for the shortest time
+//! (three statements and the commit): the chain's cost is that appends commit one at a time.
 
 use vexa_core::audit::{AuditEntry, AuditFilter, AuditPage, ChainHead};
 use vexa_core::{KeyId, StoreError, Timestamp, UserId};
@@ -25,22 +26,16 @@ pub(crate) const MOVE_HEAD: &str = "UPDATE audit_head SET seq = $1, hash = $2 WH
 const ENTRY_COLS: &str =
     "seq, at, actor, action, user_id, key_id, request_id, client_addr, changes, prev_hash, hash";
 
-/// Locks and reads the chain head inside transaction `$tx`; must be its first statement.
-macro_rules! lock_chain {
-    ($tx:expr) => {{
+/// Locks and reads the chain head inside `$tx`, seals `$draft` after it and appends it, moving
+/// the head along. The last statements of the transaction before its commit.
+macro_rules! append_entry {
+    ($tx:expr, $draft:expr, $ctx:expr, $now:expr) => {{
         let (seq, hash): (i64, String) = sqlx::query_as($crate::chain::LOCK_HEAD)
             .fetch_one(&mut *$tx)
             .await
             .map_err($crate::map_err)?;
-        vexa_core::audit::ChainHead { seq, hash }
-    }};
-}
-pub(crate) use lock_chain;
-
-/// Seals `$draft` after `$head` and appends it inside `$tx`, moving the head along.
-macro_rules! append_entry {
-    ($tx:expr, $head:expr, $draft:expr, $ctx:expr, $now:expr) => {{
-        let e = vexa_core::audit::seal(&$draft, $ctx, $now, &$head);
+        let head = vexa_core::audit::ChainHead { seq, hash };
+        let e = vexa_core::audit::seal(&$draft, $ctx, $now, &head);
         sqlx::query($crate::chain::INSERT_ENTRY)
             .bind(e.seq)
             .bind(e.time.0)

@@ -15,7 +15,7 @@ use vexa_core::{
     NewUser, Principal, ScopeSet, StoreError, Timestamp, User, UserId, UserPatch, UserProfile,
 };
 
-use crate::chain::{append_entry, lock_chain};
+use crate::chain::append_entry;
 use crate::{map_err, now_millis, with_pool, Db};
 
 /// The identity store over a [`Db`].
@@ -210,10 +210,6 @@ impl SqlIdentityStore {
         let lower = new.email.normalized();
         with_pool!(&self.db, p => {
             let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
-            let head = match audit {
-                Some(_) => Some(lock_chain!(tx)),
-                None => None,
-            };
             // ON CONFLICT DO NOTHING makes concurrent creates of one email converge on one row:
             // the loser inserts nothing and reads the winner's row.
             let inserted: Option<UserRow> = sqlx::query_as(&format!(
@@ -230,8 +226,8 @@ impl SqlIdentityStore {
             .await
             .map_err(map_err)?;
             if let Some(row) = inserted {
-                if let (Some(ctx), Some(head)) = (audit, &head) {
-                    append_entry!(tx, head, audit::user_created(UserId(row.id), new), ctx, now);
+                if let Some(ctx) = audit {
+                    append_entry!(tx, audit::user_created(UserId(row.id), new), ctx, now);
                 }
                 tx.commit().await.map_err(map_err)?;
                 return Ok((to_user(row), true));
@@ -258,10 +254,6 @@ impl SqlIdentityStore {
     ) -> Result<Option<User>, StoreError> {
         with_pool!(&self.db, p => {
             let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
-            let head = match audit {
-                Some(_) => Some(lock_chain!(tx)),
-                None => None,
-            };
             // A no-op write first takes the row lock (PostgreSQL) or the write lock (SQLite), so
             // two concurrent merges of `data` cannot lose each other's keys.
             let locked = sqlx::query("UPDATE users SET id = id WHERE id = $1")
@@ -289,8 +281,8 @@ impl SqlIdentityStore {
                 .await
                 .map_err(map_err)?;
             record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now.0);
-            if let (Some((ctx, action)), Some(head)) = (audit, &head) {
-                append_entry!(tx, head, audit::user_patched(action, id, patch), ctx, now);
+            if let Some((ctx, action)) = audit {
+                append_entry!(tx, audit::user_patched(action, id, patch), ctx, now);
             }
             tx.commit().await.map_err(map_err)?;
             Ok(Some(user))
@@ -305,12 +297,8 @@ impl SqlIdentityStore {
     ) -> Result<bool, StoreError> {
         with_pool!(&self.db, p => {
             let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
-            let head = match audit {
-                Some(_) => Some(lock_chain!(tx)),
-                None => None,
-            };
-            // Counted inside the transaction (under the chain lock when audited) so the entry
-            // states how many live keys went with the user.
+            // Counted inside the transaction so the entry states how many live keys went with
+            // the user.
             let (live_keys,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
             )
@@ -329,8 +317,8 @@ impl SqlIdentityStore {
             // The keys go with the user (ON DELETE CASCADE); one event evicts them all everywhere.
             // The audit log has no foreign key: the user's entries stay.
             record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now.0);
-            if let (Some(ctx), Some(head)) = (audit, &head) {
-                append_entry!(tx, head, audit::user_deleted(id, &email, live_keys), ctx, now);
+            if let Some(ctx) = audit {
+                append_entry!(tx, audit::user_deleted(id, &email, live_keys), ctx, now);
             }
             tx.commit().await.map_err(map_err)?;
             Ok(true)
@@ -344,10 +332,6 @@ impl SqlIdentityStore {
     ) -> Result<KeyRecord, StoreError> {
         with_pool!(&self.db, p => {
             let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
-            let head = match audit {
-                Some(_) => Some(lock_chain!(tx)),
-                None => None,
-            };
             let row: KeyRow = sqlx::query_as(&format!(
                 "INSERT INTO api_keys (user_id, digest, prefix, scopes, name, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLS}"
@@ -362,8 +346,8 @@ impl SqlIdentityStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
-            if let (Some(ctx), Some(head)) = (audit, &head) {
-                append_entry!(tx, head, audit::key_minted(KeyId(row.id), key), ctx, key.created_at);
+            if let Some(ctx) = audit {
+                append_entry!(tx, audit::key_minted(KeyId(row.id), key), ctx, key.created_at);
             }
             tx.commit().await.map_err(map_err)?;
             Ok(to_key(row))
@@ -378,10 +362,6 @@ impl SqlIdentityStore {
     ) -> Result<Option<KeyDigest>, StoreError> {
         with_pool!(&self.db, p => {
             let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
-            let head = match audit {
-                Some(_) => Some(lock_chain!(tx)),
-                None => None,
-            };
             let revoked: Option<(String, i64, String)> = sqlx::query_as(
                 "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING digest, user_id, prefix",
             )
@@ -396,8 +376,8 @@ impl SqlIdentityStore {
             let digest = KeyDigest::from_hex(&hex)
                 .ok_or_else(|| StoreError::Other(format!("stored digest of key {} is malformed", id.0)))?;
             record_event!(self, tx, KIND_KEY_REVOKED, Some(hex), None::<i64>, now.0);
-            if let (Some(ctx), Some(head)) = (audit, &head) {
-                append_entry!(tx, head, audit::key_revoked(id, UserId(user_id), &prefix), ctx, now);
+            if let Some(ctx) = audit {
+                append_entry!(tx, audit::key_revoked(id, UserId(user_id), &prefix), ctx, now);
             }
             tx.commit().await.map_err(map_err)?;
             Ok(Some(digest))

@@ -13,7 +13,7 @@ use vexa_core::audit::{self, AuditContext};
 use vexa_core::import::{ImportedKey, ImportedUser, ORIGIN_VEXA};
 use vexa_core::{KeyDigest, KeyId, ScopeSet, StoreError, Timestamp, UserId};
 
-use crate::chain::{append_entry, lock_chain};
+use crate::chain::append_entry;
 use crate::identity::SqlIdentityStore;
 use crate::{map_err, with_pool, Db};
 
@@ -204,7 +204,6 @@ impl SqlIdentityStore {
         }
         with_pool!(&self.db, p => {
             let mut tx = p.begin_with(self.begin(true)).await.map_err(map_err)?;
-            let head = lock_chain!(tx);
             for chunk in b.new_users.chunks(INSERT_CHUNK) {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO users (id, email, email_lower, name, image_url, max_concurrent_bots, data, created_at, origin) ",
@@ -307,7 +306,7 @@ impl SqlIdentityStore {
                         .execute(&mut *tx).await.map_err(map_err)?;
                 }
             }
-            append_entry!(tx, head, audit::imported(b.audit_counts()), ctx, now);
+            append_entry!(tx, audit::imported(b.audit_counts()), ctx, now);
             tx.commit().await.map_err(map_err)?;
             Ok(())
         })

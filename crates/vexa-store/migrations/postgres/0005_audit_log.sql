@@ -1,7 +1,8 @@
 -- The append-only audit log of admin mutations (CONTRACT §10), a hash chain. No foreign keys:
 -- deleting a user or key must never take its entries along. `changes` is JSON text, hashed as
--- stored. `audit_head` is the chain's one-row head: every audited transaction writes it first,
--- which serializes appends, and `vexa audit verify` compares the log's end against it.
+-- stored. `audit_head` is the chain's one-row head: every audited transaction locks and moves it
+-- just before committing, which serializes appends, and `vexa audit verify` compares the log's
+-- end against it.
 CREATE TABLE audit_log (
     seq BIGINT PRIMARY KEY,
     at BIGINT NOT NULL,
