@@ -56,7 +56,7 @@ async fn every_mutation_writes_one_entry_with_its_fields_and_no_secret(backend: 
     let created = app
         .admin(Method::POST, "/admin/users")
         .header("x-request-id", "req-create-1")
-        .from_peer(peer())
+        .with_peer(peer())
         .json(&json!({"email": "aud@acme.com", "name": "Aud"}))
         .send()
         .await;

@@ -138,7 +138,7 @@ impl Call<'_> {
     }
 
     /// As if the request came from `peer` over a socket (what `vexa_admin::serve` provides).
-    pub fn from_peer(mut self, peer: std::net::SocketAddr) -> Self {
+    pub fn with_peer(mut self, peer: std::net::SocketAddr) -> Self {
         self.req = self.req.extension(axum::extract::ConnectInfo(peer));
         self
     }
