@@ -1,5 +1,5 @@
 //! The audit log's storage: the statements every audited transaction runs last (lock the chain
-//! head, append the sealed entry, move the head) and the reads of the log. Sealing and verification
+//! head, append the sealed entry; a trigger moves the head) and the reads of the log. Sealing and verification
 //! are `vexa_core::audit`'s; this module only moves entries in and out of `audit_log`.
 //!
 //! Appends are serialized by the head row, taken LAST, right before the entry is written and the
@@ -8,7 +8,7 @@
 //! `BEGIN IMMEDIATE`, so they hold the database's write lock before anything is read. Taking the
 //! head after the mutation's own rows means whoever holds it takes no other lock until it
 //! commits, so audited transactions cannot deadlock on it, and it is held for the shortest time
-//! (three statements and the commit): the chain's cost is that appends commit one at a time.
+//! (two statements and the commit): the chain's cost is that appends commit one at a time.
 
 use vexa_core::audit::{AuditEntry, AuditFilter, AuditPage, ChainHead};
 use vexa_core::{KeyId, StoreError, Timestamp, UserId};
@@ -21,13 +21,12 @@ pub(crate) const LOCK_HEAD: &str =
 pub(crate) const INSERT_ENTRY: &str = "INSERT INTO audit_log \
      (seq, at, actor, action, user_id, key_id, request_id, client_addr, changes, prev_hash, hash) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-pub(crate) const MOVE_HEAD: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
 
 const ENTRY_COLS: &str =
     "seq, at, actor, action, user_id, key_id, request_id, client_addr, changes, prev_hash, hash";
 
-/// Locks and reads the chain head inside `$tx`, seals `$draft` after it and appends it, moving
-/// the head along. The last statements of the transaction before its commit.
+/// Locks and reads the chain head inside `$tx`, seals `$draft` after it and appends it (the
+/// migration's trigger moves the head along). The last statements before the commit.
 macro_rules! append_entry {
     ($tx:expr, $draft:expr, $ctx:expr, $now:expr) => {{
         let (seq, hash): (i64, String) = sqlx::query_as($crate::chain::LOCK_HEAD)
@@ -47,12 +46,6 @@ macro_rules! append_entry {
             .bind(e.client_addr.as_deref())
             .bind(&e.changes)
             .bind(&e.prev_hash)
-            .bind(&e.hash)
-            .execute(&mut *$tx)
-            .await
-            .map_err($crate::map_err)?;
-        sqlx::query($crate::chain::MOVE_HEAD)
-            .bind(e.seq)
             .bind(&e.hash)
             .execute(&mut *$tx)
             .await

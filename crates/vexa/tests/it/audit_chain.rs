@@ -112,7 +112,16 @@ async fn verify_names_an_edited_entry_and_a_deleted_one(backend: Backend) {
         mint(&env, &format!("t{i}@acme.com"), "bot").await;
     }
     drop(api);
-    // 3 user creates and 3 mints, then the CLI's own revocation of key 1.
+    // 3 user creates and 3 mints through the API, then the CLI's own: a mint for a new user
+    // (two entries) and the revocation of key 1.
+    let out = env.run(&["token", "mint", "--email", "cli@acme.com", "--scopes", "tx"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli_key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(cli_key.starts_with("vxa_tx_"), "{cli_key}");
     let out = env.run(&["token", "revoke", "1"]);
     assert!(
         out.status.success(),
@@ -122,7 +131,7 @@ async fn verify_names_an_edited_entry_and_a_deleted_one(backend: Backend) {
     let out = verify(&env);
     assert_eq!(
         ok_count(&out),
-        Some(7),
+        Some(9),
         "{backend:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -132,8 +141,23 @@ async fn verify_names_an_edited_entry_and_a_deleted_one(backend: Backend) {
         .expect("db");
     let store = SqlIdentityStore::new(db.clone());
     let all = store.audit_entries_from(0, 100).await.expect("entries");
-    assert_eq!(all[6].actor, "cli");
-    assert_eq!(all[6].action, "key.revoke");
+    let cli: Vec<(&str, &str)> = all[6..]
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(
+        cli,
+        [
+            ("cli", "user.create"),
+            ("cli", "key.mint"),
+            ("cli", "key.revoke")
+        ],
+        "{backend:?}"
+    );
+    assert!(
+        !format!("{all:?}").contains(&cli_key),
+        "the CLI's key is in the audit log"
+    );
 
     // An edit of one entry's contents is named by its seq.
     let original = all[3].changes.clone();
@@ -154,15 +178,15 @@ async fn verify_names_an_edited_entry_and_a_deleted_one(backend: Backend) {
     tamper::edit_changes(&db, 4, &original)
         .await
         .expect("restore");
-    assert_eq!(ok_count(&verify(&env)), Some(7));
+    assert_eq!(ok_count(&verify(&env)), Some(9));
 
     // A deleted last entry is caught by the chain head, which still records it.
-    assert_eq!(tamper::delete_entry(&db, 7).await.expect("delete last"), 1);
+    assert_eq!(tamper::delete_entry(&db, 9).await.expect("delete last"), 1);
     let out = verify(&env);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("audit chain broken at entry seq 7: entry is missing"),
+        stderr.contains("audit chain broken at entry seq 9: entry is missing"),
         "{backend:?}: {stderr}"
     );
     // A deleted middle entry is named too.
