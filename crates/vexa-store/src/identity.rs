@@ -3,7 +3,9 @@
 //! Keys are stored as SHA-256 digests only. Every change that makes a cached resolution stale
 //! (revocation, user update or deletion) appends to `identity_events` in the same transaction,
 //! so other processes can follow the log (see [`crate::watch`]); on PostgreSQL a trigger also
-//! NOTIFYs them at commit.
+//! NOTIFYs them at commit. Each mutation exists once; its audited form (the admin mutations,
+//! [`vexa_core::AuditedStore`] in `crate::audited`) also appends the audit entry in the same
+//! transaction, through `crate::chain`.
 
 use std::sync::Arc;
 
