@@ -1,12 +1,16 @@
 //! The admin API's own path and query extractors: ids, the email of a lookup, paging and the
-//! mint options, each refused with the admin API's own `detail` wording (`user_id must be an
+//! mint options, the audit listing's filters and who a mutation comes from, each refused with the admin API's own `detail` wording (`user_id must be an
 //! integer`, …). They read through `vexa_http`'s extractors and refuse with its
 //! [`EdgeRejection`], like the JSON bodies, so nothing before a handler answers in plain text.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use vexa_core::audit::{AuditFilter, AuditPage};
 use vexa_core::usage::UsageWindow;
-use vexa_core::{KeyId, UserId};
+use vexa_core::{AuditAction, AuditActor, AuditContext, KeyId, Timestamp, UserId};
+use vexa_http::headers::X_REQUEST_ID;
 use vexa_http::{DetailPath, DetailQuery, EdgeRejection};
 
 use crate::mint::MintQuery;
@@ -171,4 +175,104 @@ impl<S: Send + Sync> FromRequestParts<S> for MintQuery {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, EdgeRejection> {
         query_pairs(parts).await.map(MintQuery::from_pairs)
     }
+}
+
+/// Who a mutation comes from, as the audit log records it: the request id `observe` settled on
+/// and the peer's IP (present when the server was started with connect info, as `serve` does).
+fn audit_context(parts: &Parts, actor: AuditActor) -> AuditContext {
+    let request_id = parts
+        .headers
+        .get(X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let client_addr = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    AuditContext {
+        actor,
+        request_id,
+        client_addr,
+    }
+}
+
+/// The audit context of an `/admin/*` or `/user/*` request.
+pub struct AdminAudit(pub AuditContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminAudit {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(AdminAudit(audit_context(parts, AuditActor::AdminApi)))
+    }
+}
+
+/// The audit context of a console action.
+pub struct ConsoleAudit(pub AuditContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConsoleAudit {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ConsoleAudit(audit_context(parts, AuditActor::Console)))
+    }
+}
+
+/// Largest and default page of `GET /admin/audit`.
+pub const MAX_AUDIT_PAGE: i64 = 500;
+pub const DEFAULT_AUDIT_PAGE: i64 = 50;
+
+/// The filters and page of `GET /admin/audit`. Times are epoch milliseconds or RFC 3339;
+/// unknown parameters are ignored, as the other admin routes do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub filter: AuditFilter,
+    pub page: AuditPage,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuditQuery {
+    type Rejection = EdgeRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, EdgeRejection> {
+        let mut q = AuditQuery {
+            filter: AuditFilter::default(),
+            page: AuditPage {
+                before_seq: None,
+                limit: DEFAULT_AUDIT_PAGE,
+            },
+        };
+        for (k, v) in query_pairs(parts).await? {
+            match k.as_str() {
+                "user_id" => q.filter.user_id = Some(UserId(parse_bounded(&k, &v, i64::MAX)?)),
+                "key_id" => q.filter.key_id = Some(KeyId(parse_bounded(&k, &v, i64::MAX)?)),
+                "action" => q.filter.action = Some(parse_action(&v)?),
+                "since" => q.filter.since = Some(parse_time(&k, &v)?),
+                "until" => q.filter.until = Some(parse_time(&k, &v)?),
+                "before_seq" => q.page.before_seq = Some(parse_bounded(&k, &v, i64::MAX)?),
+                "limit" => q.page.limit = parse_bounded(&k, &v, MAX_AUDIT_PAGE)?,
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+fn parse_action(raw: &str) -> Result<AuditAction, EdgeRejection> {
+    raw.trim().parse().map_err(|()| {
+        let names: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        EdgeRejection::invalid(format!("action must be one of: {}", names.join(", ")))
+    })
+}
+
+fn parse_time(field: &str, raw: &str) -> Result<Timestamp, EdgeRejection> {
+    let raw = raw.trim();
+    raw.parse::<i64>()
+        .ok()
+        .map(Timestamp)
+        .or_else(|| Timestamp::parse_rfc3339(raw))
+        .ok_or_else(|| {
+            EdgeRejection::invalid(format!(
+                "{field} must be epoch milliseconds or an RFC 3339 time"
+            ))
+        })
 }

@@ -2,14 +2,16 @@
 //! `POST /internal/validate` behind `X-Internal-Secret` (CONTRACT §9).
 //!
 //! `router` builds the axum app from an [`AdminState`]; `serve` runs it on a bound listener until
-//! the shutdown future resolves. Storage is reached only through the `IdentityStore` port; the
+//! the shutdown future resolves. Storage is reached only through the `AuditedStore` port; the
 //! in-process gateway cache is told about revocations through [`AdminState::on_change`], an
 //! [`IdentityListener`].
 
 use std::future::Future;
 use std::sync::Arc;
 
-use vexa_core::{AdminToken, Clock, IdentityListener, IdentityStore};
+use std::net::SocketAddr;
+
+use vexa_core::{AdminToken, AuditedStore, Clock, IdentityListener};
 
 mod auth;
 pub mod console;
@@ -31,7 +33,8 @@ pub use routes::router;
 /// Everything the admin API needs from the process that runs it.
 #[derive(Clone)]
 pub struct AdminState {
-    pub store: Arc<dyn IdentityStore>,
+    /// Every admin mutation goes through its audited method (CONTRACT §10).
+    pub store: Arc<dyn AuditedStore>,
     pub clock: Arc<dyn Clock>,
     /// Largest request body read: the gateway's `MAX_BODY_BYTES` (default
     /// [`vexa_http::DEFAULT_MAX_BODY_BYTES`]), so a body the gateway forwards is never refused here.
@@ -50,12 +53,16 @@ pub struct AdminState {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Handlers see the peer's address (the audit log records it).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -17,7 +17,8 @@ use vexa_http::{answer_after_body, with_body_limit, EdgeRejection, JsonBody, Opt
 use crate::auth::{require_admin, require_user_key};
 use crate::error::AdminError;
 use crate::extract::{
-    EmailParam, GraceQuery, KeyIdParam, KeyListQuery, Paging, UsageQuery, UserIdParam,
+    AdminAudit, AuditQuery, EmailParam, GraceQuery, KeyIdParam, KeyListQuery, Paging, UsageQuery,
+    UserIdParam,
 };
 use crate::mint::MintQuery;
 use crate::observe::observe;
@@ -44,7 +45,7 @@ pub fn router(state: AdminState) -> Router {
             .with_key_events(state.key_events),
     );
     let validator = Arc::new(crate::validate::Validator::new(
-        state.store.clone(),
+        state.store.clone() as Arc<dyn vexa_core::IdentityStore>,
         state.clock.clone(),
         state.internal.last_used.clone(),
     ));
@@ -65,6 +66,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/tokens/{token_id}", delete(revoke_key).patch(patch_key))
         .route("/tokens/{token_id}/usage", get(key_usage))
         .route("/tokens/{token_id}/rotate", post(rotate_key))
+        .route("/audit", get(list_audit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -112,9 +114,10 @@ async fn method_not_allowed(req: Request) -> Response {
 
 async fn create_user(
     State(app): State<App>,
+    AdminAudit(who): AdminAudit,
     JsonBody(req): JsonBody<CreateUserRequest>,
 ) -> Result<Response> {
-    let (user, created) = app.service.create_user(req).await?;
+    let (user, created) = app.service.create_user(req, &who).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -142,13 +145,18 @@ async fn get_user_by_email(
 async fn patch_user(
     State(app): State<App>,
     UserIdParam(id): UserIdParam,
+    AdminAudit(who): AdminAudit,
     JsonBody(req): JsonBody<PatchUserRequest>,
 ) -> Result<Response> {
-    Ok(Json(app.service.patch_user(id, req).await?).into_response())
+    Ok(Json(app.service.patch_user(id, req, &who).await?).into_response())
 }
 
-async fn delete_user(State(app): State<App>, UserIdParam(id): UserIdParam) -> Result<StatusCode> {
-    app.service.delete_user(id).await?;
+async fn delete_user(
+    State(app): State<App>,
+    UserIdParam(id): UserIdParam,
+    AdminAudit(who): AdminAudit,
+) -> Result<StatusCode> {
+    app.service.delete_user(id, &who).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -156,9 +164,10 @@ async fn mint_key(
     State(app): State<App>,
     UserIdParam(id): UserIdParam,
     query: MintQuery,
+    AdminAudit(who): AdminAudit,
     OptionalJsonBody(body): OptionalJsonBody<MintRequest>,
 ) -> Result<Response> {
-    let minted = app.service.mint_key(id, body, query).await?;
+    let minted = app.service.mint_key(id, body, query, &who).await?;
     Ok((StatusCode::CREATED, Json(minted)).into_response())
 }
 
@@ -182,35 +191,47 @@ async fn key_usage(
     Ok(Json(app.service.key_usage(id, window).await?).into_response())
 }
 
-async fn revoke_key(State(app): State<App>, KeyIdParam(id): KeyIdParam) -> Result<StatusCode> {
-    app.service.revoke_key(id).await?;
+async fn revoke_key(
+    State(app): State<App>,
+    KeyIdParam(id): KeyIdParam,
+    AdminAudit(who): AdminAudit,
+) -> Result<StatusCode> {
+    app.service.revoke_key(id, &who).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn patch_key(
     State(app): State<App>,
     KeyIdParam(id): KeyIdParam,
+    AdminAudit(who): AdminAudit,
     JsonBody(req): JsonBody<PatchKeyRequest>,
 ) -> Result<Response> {
-    Ok(Json(app.service.patch_key(id, req).await?).into_response())
+    Ok(Json(app.service.patch_key(id, req, &who).await?).into_response())
 }
 
 async fn rotate_key(
     State(app): State<App>,
     KeyIdParam(id): KeyIdParam,
     GraceQuery(grace): GraceQuery,
+    AdminAudit(who): AdminAudit,
     OptionalJsonBody(body): OptionalJsonBody<RotateRequest>,
 ) -> Result<Response> {
-    let rotated = app.service.rotate_key(id, body, grace).await?;
+    let rotated = app.service.rotate_key(id, body, grace, &who).await?;
     Ok((StatusCode::CREATED, Json(rotated)).into_response())
+}
+
+async fn list_audit(State(app): State<App>, q: AuditQuery) -> Result<Response> {
+    let (entries, total) = app.service.audit(&q.filter, q.page).await?;
+    Ok(([(TOTAL_COUNT, HeaderValue::from(total))], Json(entries)).into_response())
 }
 
 async fn put_webhook(
     State(app): State<App>,
     Extension(caller): Extension<Principal>,
+    AdminAudit(who): AdminAudit,
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> Result<Response> {
-    Ok(Json(app.service.set_webhook(caller.user_id, &body).await?).into_response())
+    Ok(Json(app.service.set_webhook(caller.user_id, &body, &who).await?).into_response())
 }
 
 async fn get_webhook(

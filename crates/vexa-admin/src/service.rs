@@ -1,11 +1,14 @@
 //! The identity service behind the admin routes: validates requests into domain values, calls
-//! the `IdentityStore` port, and tells the `IdentityListener`. Knows nothing of HTTP beyond the
+//! the `AuditedStore` port, and tells the `IdentityListener`. Knows nothing of HTTP beyond the
 //! error type; never sees or stores a key's plaintext except to hand it back once from `mint`.
+//! Every mutation takes the caller's [`AuditContext`] and goes through the store's audited
+//! method, which writes the audit entry in the mutation's own transaction.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use vexa_core::rotate::{self, Grace};
+use vexa_core::audit::{AuditFilter, AuditPage};
 use vexa_core::store::IdentityChange;
 use vexa_core::usage::{key_status, recent_since, Outcome, UsageWindow};
 use vexa_core::user::{
@@ -14,16 +17,16 @@ use vexa_core::user::{
 };
 use vexa_core::webhook::{reserved_key_in, Webhook, WebhookUpdate, WEBHOOK_KEYS};
 use vexa_core::{
-    Clock, Email, IdentityListener, IdentityStore, KeyDigest, KeyId, KeyRecord, Lifetime, NewUser,
-    Principal, Scope, StoreError, User, UserId, UserPatch,
+    AuditAction, AuditContext, AuditedStore, Clock, Email, IdentityListener, KeyDigest, KeyId,
+    KeyRecord, Lifetime, NewUser, Principal, Scope, StoreError, User, UserId, UserPatch,
 };
 
 use crate::error::AdminError;
 use crate::key_events::{KeyEvent, KeyEventKind, KeyEvents};
 use crate::mint::{self, MintQuery};
 use crate::wire::{
-    CreateUserRequest, KeyView, MintRequest, MintedKeyView, PatchKeyRequest, PatchUserRequest,
-    RotateRequest, UsageView, UserView,
+    AuditEntryView, CreateUserRequest, KeyView, MintRequest, MintedKeyView, PatchKeyRequest,
+    PatchUserRequest, RotateRequest, UsageView, UserView,
     WebhookView,
 };
 
@@ -44,7 +47,7 @@ pub struct StoreStatus {
 
 /// Users and keys, as the admin API manages them.
 pub struct AdminService {
-    store: Arc<dyn IdentityStore>,
+    store: Arc<dyn AuditedStore>,
     clock: Arc<dyn Clock>,
     on_change: Arc<dyn IdentityListener>,
     key_events: KeyEvents,
@@ -52,7 +55,7 @@ pub struct AdminService {
 
 impl AdminService {
     pub fn new(
-        store: Arc<dyn IdentityStore>,
+        store: Arc<dyn AuditedStore>,
         clock: Arc<dyn Clock>,
         on_change: Arc<dyn IdentityListener>,
     ) -> Self {
@@ -74,6 +77,7 @@ impl AdminService {
     pub async fn create_user(
         &self,
         req: CreateUserRequest,
+        ctx: &AuditContext,
     ) -> Result<(UserView, bool), AdminError> {
         let email = Email::parse(&req.email)?;
         if let Some(name) = &req.name {
@@ -94,7 +98,7 @@ impl AdminService {
         };
         let (user, created) = self
             .store
-            .create_or_find_user(&new, self.clock.now())
+            .create_or_find_user_audited(&new, self.clock.now(), ctx)
             .await?;
         Ok((user.into(), created))
     }
@@ -127,11 +131,12 @@ impl AdminService {
         &self,
         id: UserId,
         req: PatchUserRequest,
+        ctx: &AuditContext,
     ) -> Result<UserView, AdminError> {
         let patch = to_patch(req)?;
         let user = self
             .store
-            .update_user(id, &patch)
+            .update_user_audited(id, &patch, AuditAction::UserUpdate, self.clock.now(), ctx)
             .await?
             .ok_or(AdminError::UserNotFound)?;
         self.notify(&IdentityChange::UserChanged(id));
@@ -140,9 +145,13 @@ impl AdminService {
 
     /// Deletes the user; their keys stop working at once. When the user has a webhook, each
     /// live key's `key.revoked` goes to it (read before the delete: the user is gone after).
-    pub async fn delete_user(&self, id: UserId) -> Result<(), AdminError> {
+    pub async fn delete_user(&self, id: UserId, ctx: &AuditContext) -> Result<(), AdminError> {
         let before = self.revocation_notices(id).await;
-        if !self.store.delete_user(id, self.clock.now()).await? {
+        if !self
+            .store
+            .delete_user_audited(id, self.clock.now(), ctx)
+            .await?
+        {
             return Err(AdminError::UserNotFound);
         }
         self.notify(&IdentityChange::UserChanged(id));
@@ -182,6 +191,7 @@ impl AdminService {
         user_id: UserId,
         body: Option<MintRequest>,
         query: MintQuery,
+        ctx: &AuditContext,
     ) -> Result<MintedKeyView, AdminError> {
         let spec = mint::requested_spec(body, query).validate();
         let _user: User = self
@@ -190,7 +200,7 @@ impl AdminService {
             .await?
             .ok_or(AdminError::UserNotFound)?;
         let (key, new) = spec?.mint(user_id, self.clock.now());
-        let record = match self.store.insert_key(&new).await {
+        let record = match self.store.insert_key_audited(&new, ctx).await {
             Ok(r) => r,
             // The user was deleted between the check and the insert.
             Err(StoreError::NotFound) => return Err(AdminError::UserNotFound),
@@ -220,6 +230,7 @@ impl AdminService {
         id: KeyId,
         body: Option<RotateRequest>,
         grace_query: Option<String>,
+        ctx: &AuditContext,
     ) -> Result<MintedKeyView, AdminError> {
         let given = match body.and_then(|b| b.grace_seconds) {
             Some(secs) => Some(Lifetime::Seconds(secs)),
@@ -227,7 +238,7 @@ impl AdminService {
         };
         let grace = Grace::parse(given)?;
         let now = self.clock.now();
-        let rotated = rotate::rotate_key(self.store.as_ref(), id, grace, now).await?;
+        let rotated = rotate::rotate_key(self.store.as_ref(), id, grace, now, ctx).await?;
         self.notify(&rotated.change);
         // The old key's row as it was (the rotation changed only its grace end).
         if let Ok(Some(old)) = self.store.key(id).await {
@@ -250,6 +261,7 @@ impl AdminService {
         &self,
         id: KeyId,
         req: PatchKeyRequest,
+        ctx: &AuditContext,
     ) -> Result<KeyRecord, AdminError> {
         let patch = vexa_core::KeyLimitsPatch::from(req).validate()?;
         if patch.is_empty() {
@@ -259,7 +271,7 @@ impl AdminService {
         }
         let (record, digest) = self
             .store
-            .update_key_limits(id, &patch, self.clock.now())
+            .update_key_limits_audited(id, &patch, self.clock.now(), ctx)
             .await?
             .ok_or(AdminError::TokenNotFound)?;
         self.notify(&IdentityChange::KeyChanged(digest));
@@ -318,10 +330,10 @@ impl AdminService {
     }
 
     /// Revokes a key and evicts it from in-process caches before returning.
-    pub async fn revoke_key(&self, id: KeyId) -> Result<(), AdminError> {
+    pub async fn revoke_key(&self, id: KeyId, ctx: &AuditContext) -> Result<(), AdminError> {
         let digest = self
             .store
-            .revoke_key(id, self.clock.now())
+            .revoke_key_audited(id, self.clock.now(), ctx)
             .await?
             .ok_or(AdminError::TokenNotFound)?;
         self.notify(&IdentityChange::KeyRevoked(digest));
@@ -358,7 +370,12 @@ impl AdminService {
 
     /// `PUT /user/webhook`: checks the body, merges the settings into the user's `data` (one
     /// locked update) and answers the user record, secret left out.
-    pub async fn set_webhook(&self, id: UserId, body: &Value) -> Result<UserView, AdminError> {
+    pub async fn set_webhook(
+        &self,
+        id: UserId,
+        body: &Value,
+        ctx: &AuditContext,
+    ) -> Result<UserView, AdminError> {
         let update = WebhookUpdate::parse(body)?;
         let patch = UserPatch {
             data: Some(update.data_patch()),
@@ -366,7 +383,7 @@ impl AdminService {
         };
         let user = self
             .store
-            .update_user(id, &patch)
+            .update_user_audited(id, &patch, AuditAction::UserWebhook, self.clock.now(), ctx)
             .await?
             // The key resolved a moment ago; its user has been deleted since.
             .ok_or(AdminError::InvalidApiKey)?;
@@ -383,6 +400,19 @@ impl AdminService {
             .ok_or(AdminError::InvalidApiKey)?;
         Ok(WebhookView::new(
             Webhook::from_user_data(&user.data).as_ref(),
+        ))
+    }
+
+    /// A page of the audit log, newest first, and how many entries match the filter.
+    pub async fn audit(
+        &self,
+        filter: &AuditFilter,
+        page: AuditPage,
+    ) -> Result<(Vec<AuditEntryView>, i64), AdminError> {
+        let (entries, total) = self.store.audit_page(filter, page).await?;
+        Ok((
+            entries.into_iter().map(AuditEntryView::from).collect(),
+            total,
         ))
     }
 

@@ -244,3 +244,41 @@ mod tests {
         assert!(serde_json::from_str::<PatchKeyRequest>(r#"{"rate_limit":1}"#).is_err());
     }
 }
+
+/// One entry of `GET /admin/audit`: the stored fields as hashed, `changes` as JSON, the time
+/// both as RFC 3339 and as the epoch milliseconds the hash covers.
+#[derive(Debug, Serialize)]
+pub struct AuditEntryView {
+    pub seq: i64,
+    pub time: Timestamp,
+    pub time_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub user_id: Option<UserId>,
+    pub key_id: Option<KeyId>,
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub changes: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<vexa_core::audit::AuditEntry> for AuditEntryView {
+    fn from(e: vexa_core::audit::AuditEntry) -> Self {
+        AuditEntryView {
+            seq: e.seq,
+            time: e.time,
+            time_ms: e.time.0,
+            // Text that is not JSON (an edited row) is shown as the string it is.
+            changes: serde_json::from_str(&e.changes).unwrap_or(Value::String(e.changes)),
+            actor: e.actor,
+            action: e.action,
+            user_id: e.user_id,
+            key_id: e.key_id,
+            request_id: e.request_id,
+            client_addr: e.client_addr,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! other crate can depend on it and it can be tested without a server.
 
 pub mod admin_token;
+pub mod audit;
 pub mod clock;
 pub mod env;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod user;
 pub mod webhook;
 
 pub use admin_token::AdminToken;
+pub use audit::{AuditAction, AuditActor, AuditContext};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, ValidationError};
 pub use key::{ApiKey, KeyDigest, KeyFormatError, MintedKey};
@@ -30,8 +32,8 @@ pub use mint::{KeySpec, Lifetime, ValidKeySpec};
 pub use principal::{Principal, UserProfile, WebhookSettings};
 pub use scope::{Scope, ScopeSet};
 pub use store::{
-    IdentityChange, IdentityEvent, IdentityListener, IdentityStore, IgnoreChanges, KeyId,
-    KeyRecord, NewKey, StoredKey,
+    AuditedStore, IdentityChange, IdentityEvent, IdentityListener, IdentityStore, IgnoreChanges,
+    KeyId, KeyRecord, NewKey, StoredKey,
 };
 pub use time::Timestamp;
 pub use user::{Email, NewUser, User, UserId, UserPatch};

@@ -16,7 +16,8 @@ use crate::error::{StoreError, ValidationError};
 use crate::key::MintedKey;
 use crate::mint::{Lifetime, MAX_EXPIRES_IN_SECS};
 use crate::scope::Scope;
-use crate::store::{IdentityChange, IdentityStore, KeyId, KeyRecord, NewKey};
+use crate::audit::AuditContext;
+use crate::store::{AuditedStore, IdentityChange, IdentityStore, KeyId, KeyRecord, NewKey};
 use crate::time::Timestamp;
 
 /// The refusal for a grace that is not a whole number of seconds ≥ 0.
@@ -105,22 +106,25 @@ pub fn drop_retired(keys: &mut Vec<KeyRecord>, now: Timestamp) {
     keys.retain(|k| !k.is_retired_at(now));
 }
 
-/// Rotates key `id` at `now` with `grace`, through `store` (one transaction for the write).
+/// Rotates key `id` at `now` with `grace`, through `store` (one transaction for the write and
+/// its audit entry, recorded as `ctx`).
 pub async fn rotate_key(
-    store: &dyn IdentityStore,
+    store: &dyn AuditedStore,
     id: KeyId,
     grace: Grace,
     now: Timestamp,
+    ctx: &AuditContext,
 ) -> Result<Rotated, RotateError> {
-    rotate_key_with(store, id, grace, now, &mut OsRng).await
+    rotate_key_with(store, id, grace, now, ctx, &mut OsRng).await
 }
 
 /// [`rotate_key`] with a caller-supplied RNG (tests).
 pub async fn rotate_key_with<R: RngCore + Send>(
-    store: &dyn IdentityStore,
+    store: &dyn AuditedStore,
     id: KeyId,
     grace: Grace,
     now: Timestamp,
+    ctx: &AuditContext,
     rng: &mut R,
 ) -> Result<Rotated, RotateError> {
     let old = rotatable(store, id, now).await?;
@@ -130,7 +134,9 @@ pub async fn rotate_key_with<R: RngCore + Send>(
     let key = MintedKey::generate_with(primary, rng);
     let replacement = NewKey::replacing(&old, &key, now);
     let retires_at = now.plus_secs(grace.as_secs());
-    match store.rotate_key(id, &replacement, retires_at, now).await? {
+    match store
+        .rotate_key_audited(id, &replacement, retires_at, now, ctx)
+        .await? {
         Some((record, old_digest)) => Ok(Rotated {
             key,
             record,

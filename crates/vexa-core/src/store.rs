@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::audit::{AuditAction, AuditContext, AuditEntry, AuditFilter, AuditPage, ChainHead};
 use crate::error::StoreError;
 use crate::key::KeyDigest;
 use crate::key_limits::{KeyLimits, KeyLimitsPatch};
@@ -216,4 +217,80 @@ pub trait IdentityStore: Send + Sync + 'static {
     }
     /// Cheap liveness check of the connection.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The identity store with the admin mutations that write an audit entry (CONTRACT §10).
+///
+/// Each `*_audited` method makes the same change as its [`IdentityStore`] counterpart and appends
+/// exactly one entry, sealed onto the hash chain, in the same transaction: the change and its
+/// entry commit together or not at all, and concurrent writers (any number of processes on one
+/// PostgreSQL) append one after another. The unaudited methods stay for callers that are not
+/// admin mutations (the gateway, test fixtures). Nothing here updates or deletes an entry.
+#[async_trait]
+pub trait AuditedStore: IdentityStore {
+    /// [`IdentityStore::create_or_find_user`]; an entry only when the user was created.
+    async fn create_or_find_user_audited(
+        &self,
+        new: &NewUser,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<(User, bool), StoreError>;
+    /// [`IdentityStore::update_user`], recorded as `action` (`user.update` or `user.webhook`).
+    async fn update_user_audited(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        action: AuditAction,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<Option<User>, StoreError>;
+    async fn delete_user_audited(
+        &self,
+        id: UserId,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<bool, StoreError>;
+    async fn insert_key_audited(
+        &self,
+        key: &NewKey,
+        ctx: &AuditContext,
+    ) -> Result<KeyRecord, StoreError>;
+    async fn revoke_key_audited(
+        &self,
+        id: KeyId,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<Option<KeyDigest>, StoreError>;
+    /// [`IdentityStore::rotate_key`], recorded as `key.rotate` on the old key.
+    async fn rotate_key_audited(
+        &self,
+        old: KeyId,
+        replacement: &NewKey,
+        retires_at: Timestamp,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError>;
+    /// [`IdentityStore::update_key_limits`], recorded as `key.update`.
+    async fn update_key_limits_audited(
+        &self,
+        id: KeyId,
+        patch: &KeyLimitsPatch,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError>;
+
+    /// Entries matching `filter`, newest first, one page; plus how many match in all.
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        page: AuditPage,
+    ) -> Result<(Vec<AuditEntry>, i64), StoreError>;
+    /// Entries with `seq > after_seq`, oldest first, at most `limit` (for verification).
+    async fn audit_entries_from(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The chain head the store keeps next to the log.
+    async fn audit_head(&self) -> Result<ChainHead, StoreError>;
 }

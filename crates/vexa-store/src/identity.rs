@@ -1,21 +1,25 @@
 //! SQLite and PostgreSQL implementation of [`IdentityStore`], one code path for both.
 //!
 //! Keys are stored as SHA-256 digests only. Every change that makes a cached resolution stale
-//! (revocation, rotation, user update or deletion) appends to `identity_events` in the same
-//! transaction, so other processes can follow the log (see [`crate::watch`]); on PostgreSQL a
-//! trigger also NOTIFYs them at commit.
+//! (revocation, rotation, a key's limits, user update or deletion) appends to `identity_events`
+//! in the same transaction, so other processes can follow the log (see [`crate::watch`]); on
+//! PostgreSQL a trigger also NOTIFYs them at commit. Each mutation exists once; its audited form
+//! (the admin mutations, [`vexa_core::AuditedStore`] in `crate::audited`) also appends the audit
+//! entry in the same transaction, through `crate::chain`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use vexa_core::usage::{KeyUse, Outcome, UsageCount};
+use vexa_core::audit::{self, AuditAction, AuditContext};
 use vexa_core::{
     Email, IdentityChange, IdentityEvent, IdentityStore, KeyDigest, KeyId, KeyLimits,
     KeyLimitsPatch, KeyRecord, NewKey, NewUser, Principal, ScopeSet, StoreError, StoredKey,
     Timestamp, User, UserId, UserPatch, UserProfile,
 };
 
+use crate::chain::append_entry;
 use crate::{map_err, now_millis, with_pool, Db};
 
 /// The identity store over a [`Db`].
@@ -67,6 +71,17 @@ impl SqlIdentityStore {
             tx.commit().await.map_err(map_err)?;
             Ok(Some(rows.into_iter().map(to_key).collect()))
         })
+    }
+
+    /// How a mutation's transaction starts. An audited one on SQLite is `BEGIN IMMEDIATE`: it
+    /// takes the write lock up front (waiting under the busy timeout) before the chain head is
+    /// read, so the head can never come from a snapshot another writer has moved past. PostgreSQL
+    /// serializes on the head row's lock instead.
+    pub(crate) fn begin(&self, audited: bool) -> &'static str {
+        match (&self.db, audited) {
+            (Db::Sqlite(_), true) => "BEGIN IMMEDIATE",
+            _ => "BEGIN",
+        }
     }
 
     /// Keeps only the newest `n` events (tests use a small `n`).
@@ -272,15 +287,19 @@ fn data_json(m: &Map<String, Value>) -> String {
     Value::Object(m.clone()).to_string()
 }
 
-#[async_trait]
-impl IdentityStore for SqlIdentityStore {
-    async fn create_or_find_user(
+/// The mutations, once each: with `Some(ctx)` they also append their audit entry in the same
+/// transaction (the [`vexa_core::AuditedStore`] methods), with `None` they do not (the plain
+/// [`IdentityStore`] methods, for callers that are not admin mutations).
+impl SqlIdentityStore {
+    pub(crate) async fn create_or_find_user_in(
         &self,
         new: &NewUser,
         now: Timestamp,
+        audit: Option<&AuditContext>,
     ) -> Result<(User, bool), StoreError> {
         let lower = new.email.normalized();
         with_pool!(&self.db, p => {
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
             // ON CONFLICT DO NOTHING makes concurrent creates of one email converge on one row:
             // the loser inserts nothing and reads the winner's row.
             let inserted: Option<UserRow> = sqlx::query_as(&format!(
@@ -293,69 +312,38 @@ impl IdentityStore for SqlIdentityStore {
             .bind(new.image_url.as_deref())
             .bind(new.max_concurrent_bots)
             .bind(now.0)
-            .fetch_optional(p)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(map_err)?;
             if let Some(row) = inserted {
+                if let Some(ctx) = audit {
+                    append_entry!(tx, audit::user_created(UserId(row.id), new), ctx, now);
+                }
+                tx.commit().await.map_err(map_err)?;
                 return Ok((to_user(row), true));
             }
             let existing: Option<UserRow> =
                 sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE email_lower = $1"))
                     .bind(&lower)
-                    .fetch_optional(p)
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
             existing
                 .map(|r| (to_user(r), false))
                 .ok_or_else(|| StoreError::Other("user vanished between insert and read".into()))
         })
     }
 
-    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    pub(crate) async fn update_user_in(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        now: Timestamp,
+        audit: Option<(&AuditContext, AuditAction)>,
+    ) -> Result<Option<User>, StoreError> {
         with_pool!(&self.db, p => {
-            let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
-                .bind(id.0)
-                .fetch_optional(p)
-                .await
-                .map_err(map_err)?;
-            Ok(row.map(to_user))
-        })
-    }
-
-    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        with_pool!(&self.db, p => {
-            let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE email_lower = $1"))
-                .bind(email.normalized())
-                .fetch_optional(p)
-                .await
-                .map_err(map_err)?;
-            Ok(row.map(to_user))
-        })
-    }
-
-    async fn list_users(&self, skip: i64, limit: i64) -> Result<(Vec<User>, i64), StoreError> {
-        with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
-            let rows: Vec<UserRow> =
-                sqlx::query_as(&format!("SELECT {USER_COLS} FROM users ORDER BY id LIMIT $1 OFFSET $2"))
-                    .bind(limit.max(0))
-                    .bind(skip.max(0))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            tx.commit().await.map_err(map_err)?;
-            Ok((rows.into_iter().map(to_user).collect(), total))
-        })
-    }
-
-    async fn update_user(&self, id: UserId, patch: &UserPatch) -> Result<Option<User>, StoreError> {
-        let now = now_millis();
-        with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
             // A no-op write first takes the row lock (PostgreSQL) or the write lock (SQLite), so
             // two concurrent merges of `data` cannot lose each other's keys.
             let locked = sqlx::query("UPDATE users SET id = id WHERE id = $1")
@@ -382,32 +370,58 @@ impl IdentityStore for SqlIdentityStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now);
+            record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now.0);
+            if let Some((ctx, action)) = audit {
+                append_entry!(tx, audit::user_patched(action, id, patch), ctx, now);
+            }
             tx.commit().await.map_err(map_err)?;
             Ok(Some(user))
         })
     }
 
-    async fn delete_user(&self, id: UserId, now: Timestamp) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_user_in(
+        &self,
+        id: UserId,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<bool, StoreError> {
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
-            let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
+            // Counted inside the transaction so the entry states how many live keys went with
+            // the user.
+            let (live_keys,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let deleted: Option<(String,)> = sqlx::query_as("DELETE FROM users WHERE id = $1 RETURNING email")
                 .bind(id.0)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            if deleted.rows_affected() == 0 {
+            let Some((email,)) = deleted else {
                 return Ok(false);
-            }
+            };
             // The keys go with the user (ON DELETE CASCADE); one event evicts them all everywhere.
+            // The audit log has no foreign key: the user's entries stay.
             record_event!(self, tx, KIND_USER_CHANGED, None::<String>, Some(id.0), now.0);
+            if let Some(ctx) = audit {
+                append_entry!(tx, audit::user_deleted(id, &email, live_keys), ctx, now);
+            }
             tx.commit().await.map_err(map_err)?;
             Ok(true)
         })
     }
 
-    async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
+    pub(crate) async fn insert_key_in(
+        &self,
+        key: &NewKey,
+        audit: Option<&AuditContext>,
+    ) -> Result<KeyRecord, StoreError> {
         with_pool!(&self.db, p => {
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
             let row: KeyRow = sqlx::query_as(&format!(
                 "INSERT INTO api_keys (user_id, digest, prefix, scopes, name, created_at, expires_at, \
                  rate_limit_rps, rate_limit_burst, max_concurrent_bots) \
@@ -423,54 +437,56 @@ impl IdentityStore for SqlIdentityStore {
             .bind(key.limits.rate_limit_rps)
             .bind(key.limits.rate_limit_burst)
             .bind(key.limits.max_concurrent_bots)
-            .fetch_one(p)
+            .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
+            if let Some(ctx) = audit {
+                append_entry!(tx, audit::key_minted(KeyId(row.id), key), ctx, key.created_at);
+            }
+            tx.commit().await.map_err(map_err)?;
             Ok(to_key(row))
         })
     }
 
-    async fn list_keys(&self, user: UserId) -> Result<Option<Vec<KeyRecord>>, StoreError> {
-        self.keys_of(user, false).await
-    }
-
-    async fn list_keys_with_revoked(
+    pub(crate) async fn revoke_key_in(
         &self,
-        user: UserId,
-    ) -> Result<Option<Vec<KeyRecord>>, StoreError> {
-        self.keys_of(user, true).await
-    }
-
-    async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError> {
+        id: KeyId,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<Option<KeyDigest>, StoreError> {
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
-            let revoked: Option<(String,)> = sqlx::query_as(
-                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING digest",
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
+            let revoked: Option<(String, i64, String)> = sqlx::query_as(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING digest, user_id, prefix",
             )
             .bind(now.0)
             .bind(id.0)
             .fetch_optional(&mut *tx)
             .await
             .map_err(map_err)?;
-            let Some((hex,)) = revoked else {
+            let Some((hex, user_id, prefix)) = revoked else {
                 return Ok(None);
             };
             let digest = KeyDigest::from_hex(&hex)
                 .ok_or_else(|| StoreError::Other(format!("stored digest of key {} is malformed", id.0)))?;
             record_event!(self, tx, KIND_KEY_REVOKED, Some(hex), None::<i64>, now.0);
+            if let Some(ctx) = audit {
+                append_entry!(tx, audit::key_revoked(id, UserId(user_id), &prefix), ctx, now);
+            }
             tx.commit().await.map_err(map_err)?;
             Ok(Some(digest))
         })
     }
 
-    async fn update_key_limits(
+    pub(crate) async fn update_key_limits_in(
         &self,
         id: KeyId,
         patch: &KeyLimitsPatch,
         now: Timestamp,
+        audit: Option<&AuditContext>,
     ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
             // Lock first (as `update_user`), so concurrent patches of different fields of one key
             // cannot lose each other's change.
             let locked = sqlx::query("UPDATE api_keys SET id = id WHERE id = $1 AND revoked_at IS NULL")
@@ -502,37 +518,26 @@ impl IdentityStore for SqlIdentityStore {
             let digest = KeyDigest::from_hex(&hex)
                 .ok_or_else(|| StoreError::Other(format!("stored digest of key {} is malformed", id.0)))?;
             record_event!(self, tx, KIND_KEY_CHANGED, Some(hex), None::<i64>, now.0);
+            if let Some(ctx) = audit {
+                append_entry!(tx, audit::key_limits_changed(&key, patch), ctx, now);
+            }
             tx.commit().await.map_err(map_err)?;
             Ok(Some((key, digest)))
         })
     }
 
-    async fn key(&self, id: KeyId) -> Result<Option<StoredKey>, StoreError> {
-        with_pool!(&self.db, p => {
-            let row: Option<KeyRow> =
-                sqlx::query_as(&format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1"))
-                    .bind(id.0)
-                    .fetch_optional(p)
-                    .await
-                    .map_err(map_err)?;
-            Ok(row.map(|r| StoredKey {
-                revoked: r.revoked_at.is_some(),
-                record: to_key(r),
-            }))
-        })
-    }
-
-    async fn rotate_key(
+    pub(crate) async fn rotate_key_in(
         &self,
         old: KeyId,
         replacement: &NewKey,
         retires_at: Timestamp,
         now: Timestamp,
+        audit: Option<&AuditContext>,
     ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
         // No grace: the old key is revoked in the same write, exactly as DELETE would.
         let revoke_now = retires_at <= now;
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_with(self.begin(audit.is_some())).await.map_err(map_err)?;
             // The claim comes first and is conditional, so of two concurrent rotations (or a
             // rotation racing a revocation) exactly one writes; the other finds no row and
             // rolls back before inserting anything. It also takes the row (PostgreSQL) or the
@@ -580,9 +585,128 @@ impl IdentityStore for SqlIdentityStore {
                 .map_err(map_err)?;
             let kind = if revoke_now { KIND_KEY_REVOKED } else { KIND_KEY_CHANGED };
             record_event!(self, tx, kind, Some(hex), None::<i64>, now.0);
+            let new = to_key(row);
+            if let Some(ctx) = audit {
+                append_entry!(tx, audit::key_rotated(old, &new, retires_at, revoke_now), ctx, now);
+            }
             tx.commit().await.map_err(map_err)?;
-            Ok(Some((to_key(row), old_digest)))
+            Ok(Some((new, old_digest)))
         })
+    }
+
+}
+
+#[async_trait]
+impl IdentityStore for SqlIdentityStore {
+    async fn create_or_find_user(
+        &self,
+        new: &NewUser,
+        now: Timestamp,
+    ) -> Result<(User, bool), StoreError> {
+        self.create_or_find_user_in(new, now, None).await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        with_pool!(&self.db, p => {
+            let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+                .bind(id.0)
+                .fetch_optional(p)
+                .await
+                .map_err(map_err)?;
+            Ok(row.map(to_user))
+        })
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        with_pool!(&self.db, p => {
+            let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE email_lower = $1"))
+                .bind(email.normalized())
+                .fetch_optional(p)
+                .await
+                .map_err(map_err)?;
+            Ok(row.map(to_user))
+        })
+    }
+
+    async fn list_users(&self, skip: i64, limit: i64) -> Result<(Vec<User>, i64), StoreError> {
+        with_pool!(&self.db, p => {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let rows: Vec<UserRow> =
+                sqlx::query_as(&format!("SELECT {USER_COLS} FROM users ORDER BY id LIMIT $1 OFFSET $2"))
+                    .bind(limit.max(0))
+                    .bind(skip.max(0))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok((rows.into_iter().map(to_user).collect(), total))
+        })
+    }
+
+    async fn update_user(&self, id: UserId, patch: &UserPatch) -> Result<Option<User>, StoreError> {
+        self.update_user_in(id, patch, Timestamp(now_millis()), None)
+            .await
+    }
+
+    async fn delete_user(&self, id: UserId, now: Timestamp) -> Result<bool, StoreError> {
+        self.delete_user_in(id, now, None).await
+    }
+
+    async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
+        self.insert_key_in(key, None).await
+    }
+
+    async fn list_keys(&self, user: UserId) -> Result<Option<Vec<KeyRecord>>, StoreError> {
+        self.keys_of(user, false).await
+    }
+
+    async fn list_keys_with_revoked(
+        &self,
+        user: UserId,
+    ) -> Result<Option<Vec<KeyRecord>>, StoreError> {
+        self.keys_of(user, true).await
+    }
+
+    async fn revoke_key(&self, id: KeyId, now: Timestamp) -> Result<Option<KeyDigest>, StoreError> {
+        self.revoke_key_in(id, now, None).await
+    }
+
+    async fn update_key_limits(
+        &self,
+        id: KeyId,
+        patch: &KeyLimitsPatch,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        self.update_key_limits_in(id, patch, now, None).await
+    }
+
+    async fn key(&self, id: KeyId) -> Result<Option<StoredKey>, StoreError> {
+        with_pool!(&self.db, p => {
+            let row: Option<KeyRow> =
+                sqlx::query_as(&format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1"))
+                    .bind(id.0)
+                    .fetch_optional(p)
+                    .await
+                    .map_err(map_err)?;
+            Ok(row.map(|r| StoredKey {
+                revoked: r.revoked_at.is_some(),
+                record: to_key(r),
+            }))
+        })
+    }
+
+    async fn rotate_key(
+        &self,
+        old: KeyId,
+        replacement: &NewKey,
+        retires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        self.rotate_key_in(old, replacement, retires_at, now, None).await
     }
 
     async fn claim_expiring_keys(

@@ -9,9 +9,11 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use vexa_core::audit::{self, AuditContext};
 use vexa_core::import::{ImportedKey, ImportedUser, ORIGIN_VEXA};
 use vexa_core::{KeyDigest, KeyId, ScopeSet, StoreError, Timestamp, UserId};
 
+use crate::chain::append_entry;
 use crate::identity::SqlIdentityStore;
 use crate::{map_err, with_pool, Db};
 
@@ -58,6 +60,20 @@ impl ImportBatch {
             + self.new_keys.len()
             + self.changed_keys.len()
             + self.revoked_keys.len()
+    }
+
+    /// What the batch's audit entry records: how many of each change.
+    fn audit_counts(&self) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("users_created".into(), Value::from(self.new_users.len()));
+        m.insert(
+            "users_updated".into(),
+            Value::from(self.changed_users.len()),
+        );
+        m.insert("keys_created".into(), Value::from(self.new_keys.len()));
+        m.insert("keys_updated".into(), Value::from(self.changed_keys.len()));
+        m.insert("keys_revoked".into(), Value::from(self.revoked_keys.len()));
+        m
     }
 
     pub fn is_empty(&self) -> bool {
@@ -175,13 +191,19 @@ impl SqlIdentityStore {
         Ok(snap)
     }
 
-    /// Applies one batch in one transaction.
-    pub async fn apply_import(&self, b: &ImportBatch, now: Timestamp) -> Result<(), StoreError> {
+    /// Applies one batch in one transaction, with one audit entry of its counts (a per-key
+    /// entry would double the import's writes for no information the source does not hold).
+    pub async fn apply_import(
+        &self,
+        b: &ImportBatch,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
         if b.is_empty() {
             return Ok(());
         }
         with_pool!(&self.db, p => {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_with(self.begin(true)).await.map_err(map_err)?;
             for chunk in b.new_users.chunks(INSERT_CHUNK) {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO users (id, email, email_lower, name, image_url, max_concurrent_bots, data, created_at, origin) ",
@@ -284,6 +306,7 @@ impl SqlIdentityStore {
                         .execute(&mut *tx).await.map_err(map_err)?;
                 }
             }
+            append_entry!(tx, audit::imported(b.audit_counts()), ctx, now);
             tx.commit().await.map_err(map_err)?;
             Ok(())
         })

@@ -14,6 +14,8 @@ use sqlx::sqlite::{
 };
 use vexa_core::StoreError;
 
+mod audited;
+mod chain;
 pub mod identity;
 pub mod import;
 pub mod meetings;

@@ -17,6 +17,7 @@ const SQLITE: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_webhook_in_user_data.sql"),
     ),
+    (5, include_str!("../migrations/sqlite/0005_audit_log.sql")),
     (
         6,
         include_str!("../migrations/sqlite/0006_key_rotation.sql"),
@@ -35,6 +36,7 @@ const POSTGRES: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/postgres/0004_webhook_in_user_data.sql"),
     ),
+    (5, include_str!("../migrations/postgres/0005_audit_log.sql")),
     (
         6,
         include_str!("../migrations/postgres/0006_key_rotation.sql"),

@@ -118,3 +118,36 @@ async fn drop_stale(conn: &mut sqlx::PgConnection, now: u64) {
         }
     }
 }
+
+/// What an attacker with write access to the database might do to the audit log, for the
+/// tests that show `vexa audit verify` catches it. Outside tests nothing changes or deletes an
+/// entry.
+pub mod tamper {
+    use crate::{map_err, with_pool, Db};
+    use vexa_core::StoreError;
+
+    /// Rewrites one entry's `changes` in place.
+    pub async fn edit_changes(db: &Db, seq: i64, changes: &str) -> Result<u64, StoreError> {
+        with_pool!(db, p => {
+            let r = sqlx::query("UPDATE audit_log SET changes = $1 WHERE seq = $2")
+                .bind(changes)
+                .bind(seq)
+                .execute(p)
+                .await
+                .map_err(map_err)?;
+            Ok(r.rows_affected())
+        })
+    }
+
+    /// Deletes one entry.
+    pub async fn delete_entry(db: &Db, seq: i64) -> Result<u64, StoreError> {
+        with_pool!(db, p => {
+            let r = sqlx::query("DELETE FROM audit_log WHERE seq = $1")
+                .bind(seq)
+                .execute(p)
+                .await
+                .map_err(map_err)?;
+            Ok(r.rows_affected())
+        })
+    }
+}

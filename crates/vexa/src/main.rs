@@ -1,6 +1,7 @@
 //! `vexa`: the one binary. Runs the whole stack (`up`), one role, the development bot, or an
 //! admin convenience that works on the database directly.
 
+mod audit;
 mod config;
 mod daemon;
 mod import;
@@ -56,6 +57,9 @@ enum Command {
     /// Copy users and keys from another deployment (ids kept, keys hashed on the way).
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// The audit log, offline on the database.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Print the effective configuration (secrets masked).
     Config,
 }
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
             Command::User(cmd) => offline::user(&settings, cmd).await,
             Command::Token(cmd) => offline::token(&settings, cmd).await,
             Command::Import(cmd) => import::run(&settings, cmd).await,
+            Command::Audit(cmd) => audit::run(&settings, cmd).await,
             Command::Config => {
                 println!("{settings:#?}");
                 Ok(())

@@ -3,14 +3,16 @@
 //! made here through the store's event log within its poll interval. Minting goes through the
 //! same rules as `POST /admin/users/{id}/tokens` (`vexa_core::mint`), so the CLI refuses what
 //! the API refuses, in the same words; rotation goes through `vexa_core::rotate`, as
-//! `POST /admin/tokens/{id}/rotate` does.
+//! `POST /admin/tokens/{id}/rotate` does. Every change is written with its audit entry (actor
+//! `cli`) through the store's audited methods, like the admin API's.
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use vexa_core::rotate::{self, Grace};
 use vexa_core::user::{check_max_concurrent_bots, DEFAULT_MAX_CONCURRENT_BOTS};
 use vexa_core::{
-    Clock, Email, IdentityStore, KeyId, KeySpec, Lifetime, NewUser, SystemClock, UserId,
+    AuditActor, AuditContext, AuditedStore, Clock, Email, IdentityStore, KeyId, KeySpec, Lifetime,
+    NewUser, SystemClock, UserId,
 };
 use vexa_store::identity::SqlIdentityStore;
 use vexa_store::{ConnectOptions, Db};
@@ -93,7 +95,9 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
                 image_url: None,
                 max_concurrent_bots,
             };
-            let (user, created) = store.create_or_find_user(&new, SystemClock.now()).await?;
+            let (user, created) = store
+                .create_or_find_user_audited(&new, SystemClock.now(), &cli())
+                .await?;
             let verb = if created { "created" } else { "exists" };
             println!("{verb}: {}", serde_json::to_string(&user)?);
         }
@@ -125,9 +129,11 @@ pub async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()>
                 image_url: None,
                 max_concurrent_bots: DEFAULT_MAX_CONCURRENT_BOTS,
             };
-            let (user, _) = store.create_or_find_user(&new_user, now).await?;
+            let (user, _) = store
+                .create_or_find_user_audited(&new_user, now, &cli())
+                .await?;
             let (minted, new_key) = spec.mint(user.id, now);
-            let record = store.insert_key(&new_key).await?;
+            let record = store.insert_key_audited(&new_key, &cli()).await?;
             eprintln!(
                 "key {} for user {} ({}); shown once:",
                 record.id.0, user.id.0, user.email
@@ -146,13 +152,15 @@ pub async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()>
             rotate::drop_retired(&mut keys, now);
             println!("{}", serde_json::to_string_pretty(&keys)?);
         }
-        TokenCommand::Revoke { id } => match store.revoke_key(KeyId(id), now).await? {
-            Some(_) => println!("revoked key {id}"),
-            None => bail!("Token not found"),
-        },
+        TokenCommand::Revoke { id } => {
+            match store.revoke_key_audited(KeyId(id), now, &cli()).await? {
+                Some(_) => println!("revoked key {id}"),
+                None => bail!("Token not found"),
+            }
+        }
         TokenCommand::Rotate { id, grace } => {
             let grace = Grace::parse(grace.map(Lifetime::Text))?;
-            let rotated = rotate::rotate_key(&store, KeyId(id), grace, now).await?;
+            let rotated = rotate::rotate_key(&store, KeyId(id), grace, now, &cli()).await?;
             eprintln!(
                 "key {} replaces key {id} (user {}); key {id} works until {}; shown once:",
                 rotated.record.id.0,
@@ -163,4 +171,9 @@ pub async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+/// The audit context of a command run here: no request, no peer.
+fn cli() -> AuditContext {
+    AuditContext::local(AuditActor::Cli)
 }

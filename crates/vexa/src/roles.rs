@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use vexa_core::env::{redact_url, Secret, ENV_INTERNAL_API_SECRET};
-use vexa_core::{AdminToken, Clock, IdentityListener, IdentityStore, IgnoreChanges, SystemClock};
+use vexa_core::{AdminToken, AuditedStore, Clock, IdentityListener, IgnoreChanges, SystemClock};
 use vexa_gateway::Gateway;
 use vexa_meetings::MeetingsService;
 use vexa_store::identity::SqlIdentityStore;
@@ -100,7 +100,8 @@ type Tasks = JoinSet<anyhow::Result<()>>;
 /// What every role of this process shares.
 struct Shared {
     db: Db,
-    identity: Arc<dyn IdentityStore>,
+    /// The identity store; the admin API's mutations use its audited methods.
+    identity: Arc<dyn AuditedStore>,
     clock: Arc<dyn Clock>,
     metrics: PrometheusHandle,
     /// Cancelled on shutdown: stops every server and background task.

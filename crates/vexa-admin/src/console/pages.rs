@@ -17,6 +17,7 @@ use super::session::Session;
 use super::view::{self, FormError, UserPage, UsersPage};
 use super::ConsoleState;
 use crate::error::AdminError;
+use crate::extract::ConsoleAudit;
 use crate::mint::MintQuery;
 use crate::wire::{CreateUserRequest, MintRequest, PatchUserRequest};
 
@@ -122,6 +123,7 @@ async fn search_user(st: &ConsoleState, session: &Session, email: &str) -> Resul
 pub async fn create_user(
     State(st): State<ConsoleState>,
     Extension(session): Extension<Session>,
+    ConsoleAudit(who): ConsoleAudit,
     form: Fields,
 ) -> Result<Response> {
     let (email, name, bots) = (
@@ -138,7 +140,7 @@ pub async fn create_user(
                 image_url: None,
                 max_concurrent_bots,
             };
-            match st.service.create_user(req).await {
+            match st.service.create_user(req, &who).await {
                 Ok((user, _created)) => Ok(user.as_user().id),
                 Err(AdminError::Invalid(detail)) => Err(form_error(detail, USER_FIELDS)),
                 Err(e) => return Err(e.into()),
@@ -243,6 +245,7 @@ pub async fn edit_user(
     State(st): State<ConsoleState>,
     Extension(session): Extension<Session>,
     Id(id): Id,
+    ConsoleAudit(who): ConsoleAudit,
     form: Fields,
 ) -> Result<Response> {
     let (name, bots) = (form.get("name"), form.get("max_concurrent_bots"));
@@ -255,7 +258,7 @@ pub async fn edit_user(
                 max_concurrent_bots,
                 data: None,
             };
-            match st.service.patch_user(UserId(id), req).await {
+            match st.service.patch_user(UserId(id), req, &who).await {
                 Ok(_) => return Ok(see_other(&format!("/console/users/{id}?notice=saved"))),
                 Err(AdminError::Invalid(detail)) => form_error(detail, USER_FIELDS),
                 Err(e) => return Err(e.into()),
@@ -278,8 +281,12 @@ pub async fn confirm_delete_user(
     Ok(Html(page).into_response())
 }
 
-pub async fn delete_user(State(st): State<ConsoleState>, Id(id): Id) -> Result<Response> {
-    st.service.delete_user(UserId(id)).await?;
+pub async fn delete_user(
+    State(st): State<ConsoleState>,
+    Id(id): Id,
+    ConsoleAudit(who): ConsoleAudit,
+) -> Result<Response> {
+    st.service.delete_user(UserId(id), &who).await?;
     Ok(see_other("/console/users?notice=deleted"))
 }
 
@@ -287,6 +294,7 @@ pub async fn mint_key(
     State(st): State<ConsoleState>,
     Extension(session): Extension<Session>,
     Id(id): Id,
+    ConsoleAudit(who): ConsoleAudit,
     form: Fields,
 ) -> Result<Response> {
     let name = form.get("name");
@@ -302,7 +310,7 @@ pub async fn mint_key(
             };
             match st
                 .service
-                .mint_key(UserId(id), Some(req), MintQuery::default())
+                .mint_key(UserId(id), Some(req), MintQuery::default(), &who)
                 .await
             {
                 Ok(minted) => {
@@ -342,9 +350,10 @@ pub async fn confirm_revoke(
 pub async fn revoke_key(
     State(st): State<ConsoleState>,
     Id(key_id): Id,
+    ConsoleAudit(who): ConsoleAudit,
     form: Fields,
 ) -> Result<Response> {
-    st.service.revoke_key(KeyId(key_id)).await?;
+    st.service.revoke_key(KeyId(key_id), &who).await?;
     match whole_number("user", form.get("user")) {
         Ok(Some(uid)) => Ok(see_other(&format!("/console/users/{uid}?notice=revoked"))),
         _ => Ok(see_other("/console/users")),

@@ -377,6 +377,27 @@ async fn every_screen_mutates_through_the_admin_service(backend: Backend) {
     let replicas = get(&app, "/console/replicas", Some(&id)).send().await;
     assert!(replicas.text().contains("reachable"));
     assert!(replicas.text().contains("no registry of gateways"));
+
+    // Each successful console action wrote one audit entry as the console; refusals none.
+    let entries = app.audited.audit_entries_from(0, 100).await.unwrap();
+    let recorded: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ("console", "user.create"),
+            ("console", "user.update"),
+            ("console", "key.mint"),
+            ("console", "key.revoke"),
+            ("console", "user.delete"),
+        ],
+        "{}",
+        app.backend
+    );
+    assert!(entries.iter().all(|e| e.request_id.is_some()));
+    assert!(!format!("{entries:?}").contains(&token));
 }
 
 on_both_backends!(

@@ -63,7 +63,14 @@ pub(crate) async fn import_legacy(app: &TestApp) {
         }],
         ..Default::default()
     };
-    store.apply_import(&batch, START).await.unwrap();
+    store
+        .apply_import(
+            &batch,
+            START,
+            &vexa_core::AuditContext::local(vexa_core::AuditActor::Import),
+        )
+        .await
+        .unwrap();
     store.continue_id_sequences().await.unwrap();
 }
 

@@ -1,6 +1,8 @@
 //! vexa-admin's integration tests, as one test binary. Suites marked "both" run on SQLite and
 //! on PostgreSQL (`on_both_backends!`).
 //!
+//! - `audit`: one audit entry per mutation, no secret in it, the listing's filters and paging,
+//!   entries outliving their user (both);
 //! - `console`: the admin console over HTTP: sign-in, cookie, CSRF gate, expiry, screens (both);
 //! - `edge`: the admin-token gate, body limits, contract-shaped 404/405, health, metrics,
 //!   request ids, a database outage (both);
@@ -19,6 +21,7 @@
 //! - `users`: find-or-create, lookup, paging, patch and delete (both);
 //! - `support`: the harness (the router over a real store, a request builder).
 
+mod audit;
 mod console;
 mod edge;
 mod fuzz_bodies;

@@ -12,7 +12,9 @@ use tower::ServiceExt;
 use vexa_admin::{AdminState, InternalApi};
 use vexa_core::last_used::LastUsed;
 use vexa_core::store::IdentityChange;
-use vexa_core::{AdminToken, IdentityListener, IdentityStore, ManualClock, Timestamp};
+use vexa_core::{
+    AdminToken, AuditedStore, IdentityListener, IdentityStore, ManualClock, Timestamp,
+};
 use vexa_store::identity::SqlIdentityStore;
 use vexa_testkit::{metrics, Reply, TestDb, ADMIN_TOKEN, INTERNAL_SECRET};
 
@@ -23,6 +25,8 @@ pub const START: Timestamp = Timestamp(1_795_888_800_000);
 pub struct TestApp {
     pub router: Router,
     pub store: Arc<dyn IdentityStore>,
+    /// The same store, with the audit log's reads.
+    pub audited: Arc<dyn AuditedStore>,
     pub clock: ManualClock,
     pub changes: Arc<Mutex<Vec<IdentityChange>>>,
     /// The internal tier's `last_used_at` batcher; tests flush it by hand.
@@ -44,13 +48,14 @@ pub fn app_with_internal_secret(db: TestDb, internal_secret: &str) -> TestApp {
         vexa_store::Backend::Sqlite => "sqlite",
         vexa_store::Backend::Postgres => "postgres",
     };
-    let store: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(db.db.clone()));
+    let audited: Arc<dyn AuditedStore> = Arc::new(SqlIdentityStore::new(db.db.clone()));
+    let store: Arc<dyn IdentityStore> = audited.clone();
     let clock = ManualClock::new(START);
     let changes = Arc::new(Mutex::new(Vec::new()));
     let on_change: Arc<dyn IdentityListener> = Arc::new(Recorder(changes.clone()));
     let last_used = Arc::new(LastUsed::new(store.clone()));
     let state = AdminState {
-        store: store.clone(),
+        store: audited.clone(),
         clock: Arc::new(clock.clone()),
         max_body_bytes: vexa_http::DEFAULT_MAX_BODY_BYTES,
         admin_token: AdminToken::new(ADMIN_TOKEN),
@@ -71,6 +76,7 @@ pub fn app_with_internal_secret(db: TestDb, internal_secret: &str) -> TestApp {
     TestApp {
         router: vexa_admin::router(state),
         store,
+        audited,
         last_used,
         clock,
         changes,
@@ -135,6 +141,12 @@ impl TestApp {
 impl Call<'_> {
     pub fn header(mut self, k: &str, v: impl AsRef<[u8]>) -> Self {
         self.req = self.req.header(k, v.as_ref());
+        self
+    }
+
+    /// As if the request came from `peer` over a socket (what `vexa_admin::serve` provides).
+    pub fn with_peer(mut self, peer: std::net::SocketAddr) -> Self {
+        self.req = self.req.extension(axum::extract::ConnectInfo(peer));
         self
     }
 

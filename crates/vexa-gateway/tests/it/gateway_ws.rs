@@ -155,7 +155,8 @@ async fn a_rotated_key_keeps_its_socket_through_the_grace_and_loses_it_at_the_en
         .expect("live")
         .key_id;
     let grace = Grace::parse(Some(vexa_core::Lifetime::Seconds(1))).expect("grace");
-    let rotated = rotate_key(store.as_ref(), id, grace, SystemClock.now())
+    let admin = vexa_core::AuditContext::local(vexa_core::AuditActor::AdminApi);
+    let rotated = rotate_key(store.admin_side(), id, grace, SystemClock.now(), &admin)
         .await
         .expect("rotate");
     gw.invalidator.on_change(&rotated.change);

@@ -209,12 +209,13 @@ async fn a_revocation_at_the_original_is_seen_within_the_cache_ttl() {
 /// a key minted there authenticates with its identity, and a revoked one stops within the TTL.
 async fn our_admin_api_serves_a_vexa_mode_gateway_as_its_identity_service(backend: Backend) {
     use std::sync::Arc;
-    use vexa_core::{AdminToken, IdentityStore, IgnoreChanges, SystemClock};
+    use vexa_core::{AdminToken, AuditedStore, IdentityStore, IgnoreChanges, SystemClock};
     let db = vexa_testkit::TestDb::new(backend).await;
-    let store: Arc<dyn IdentityStore> =
+    let audited: Arc<dyn AuditedStore> =
         Arc::new(vexa_store::identity::SqlIdentityStore::new(db.db.clone()));
+    let store: Arc<dyn IdentityStore> = audited.clone();
     let admin = vexa_admin::router(vexa_admin::AdminState {
-        store: store.clone(),
+        store: audited,
         clock: Arc::new(SystemClock),
         max_body_bytes: vexa_http::DEFAULT_MAX_BODY_BYTES,
         admin_token: AdminToken::new(vexa_testkit::ADMIN_TOKEN),

@@ -47,7 +47,7 @@ async fn concurrent_rotations_of_one_key_write_exactly_one_replacement(backend: 
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { rotate_key(store.as_ref(), id, grace(60), NOW).await })
+            tokio::spawn(async move { rotate_key(store.as_ref(), id, grace(60), NOW, &admin()).await })
         })
         .collect();
     let mut won = 0;
@@ -80,7 +80,7 @@ async fn the_event_says_changed_with_grace_and_revoked_without(backend: Backend)
     let t = TestDb::new(backend).await;
     let (store, id, digest) = one_key(&t).await;
     let seq0 = store.latest_event_seq().await.expect("seq");
-    let with_grace = rotate_key(store.as_ref(), id, grace(60), NOW)
+    let with_grace = rotate_key(store.as_ref(), id, grace(60), NOW, &admin())
         .await
         .expect("rotate");
     assert_eq!(with_grace.change, IdentityChange::KeyChanged(digest));
@@ -91,7 +91,7 @@ async fn the_event_says_changed_with_grace_and_revoked_without(backend: Backend)
         .expect("still valid");
     assert_eq!(p.retires_at, Some(NOW.plus_secs(60)));
     let next = with_grace.record.id;
-    let no_grace = rotate_key(store.as_ref(), next, Grace::NONE, NOW)
+    let no_grace = rotate_key(store.as_ref(), next, Grace::NONE, NOW, &admin())
         .await
         .expect("rotate");
     assert_eq!(
@@ -126,3 +126,8 @@ on_both_backends!(
     concurrent_rotations_of_one_key_write_exactly_one_replacement,
     the_event_says_changed_with_grace_and_revoked_without,
 );
+
+/// Rotations here are admin mutations, recorded as the admin API would record them.
+fn admin() -> vexa_core::AuditContext {
+    vexa_core::AuditContext::local(vexa_core::AuditActor::AdminApi)
+}

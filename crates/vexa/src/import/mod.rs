@@ -18,7 +18,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use futures_util::StreamExt;
 use vexa_core::import::{map_key, SkipReason, UserRules};
-use vexa_core::{Clock, KeyId, SystemClock, Timestamp};
+use vexa_core::{AuditActor, AuditContext, Clock, KeyId, SystemClock, Timestamp};
 use vexa_store::identity::SqlIdentityStore;
 use vexa_store::import::{ImportBatch, Snapshot};
 
@@ -110,7 +110,7 @@ async fn apply(
         return Ok(());
     }
     store
-        .apply_import(batch, now)
+        .apply_import(batch, now, &AuditContext::local(AuditActor::Import))
         .await
         .context("writing an import batch")
 }

@@ -2,7 +2,10 @@
 //! several times over, on both backends. After each restart: every mint that was answered 201
 //! authenticates through the gateway, and every revocation that was answered 204 stays revoked.
 //! Requests whose answer was lost to the kill may have gone either way; they are not judged.
+//! The audit log too: at the end its chain verifies (`vexa audit verify`) and holds an entry for
+//! every mint and revocation the client saw acknowledged.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,10 +20,10 @@ const VICTIMS_PER_ROUND: usize = 60;
 
 #[derive(Default)]
 struct Ledger {
-    /// Keys whose mint was answered 201.
-    minted: Vec<String>,
-    /// Keys whose revocation was answered 204.
-    revoked: Vec<String>,
+    /// Keys whose mint was answered 201: (id, key).
+    minted: Vec<(i64, String)>,
+    /// Keys whose revocation was answered 204: (id, key).
+    revoked: Vec<(i64, String)>,
     /// Requests that got no answer (cut by the kill).
     lost: usize,
 }
@@ -61,7 +64,7 @@ async fn storm(
                         Ok(r) => {
                             let s = r.status().as_u16();
                             assert!(s == 204, "revocation answered {s}");
-                            ledger.lock().expect("lock").revoked.push(token);
+                            ledger.lock().expect("lock").revoked.push((id, token));
                             true
                         }
                         Err(_) => false,
@@ -80,7 +83,8 @@ async fn storm(
                                 Ok(v) => {
                                     assert_eq!(s, 201, "mint answered {s}: {v}");
                                     let t = v["token"].as_str().expect("token").to_owned();
-                                    ledger.lock().expect("lock").minted.push(t);
+                                    let id = v["id"].as_i64().expect("id");
+                                    ledger.lock().expect("lock").minted.push((id, t));
                                     true
                                 }
                                 Err(_) => false,
@@ -137,9 +141,10 @@ async fn answered_mints_and_revocations_survive_kill_9_mid_storm(backend: Backen
     }
     let _up = start_up(&env).await;
     verify(&env, &ledger, backend, ROUNDS).await;
+    let audited = verify_audit(&env, &ledger, backend).await;
     let l = ledger.lock().expect("lock");
     eprintln!(
-        "{backend:?}: {kills} × kill -9 mid-storm; {} mints answered 201 all authenticate, {} revocations answered 204 all refused, {} requests cut by the kills",
+        "{backend:?}: {kills} × kill -9 mid-storm; {} mints answered 201 all authenticate, {} revocations answered 204 all refused, {} requests cut by the kills; audit chain of {audited} entries verifies",
         l.minted.len(),
         l.revoked.len(),
         l.lost
@@ -156,20 +161,73 @@ async fn verify(env: &StackEnv, ledger: &Arc<Mutex<Ledger>>, backend: Backend, r
         (l.minted.clone(), l.revoked.clone())
     };
     let gw = env.gateway();
-    for k in &minted {
+    for (_, k) in &minted {
         assert_eq!(
             auth_me_status(&gw, k).await,
             200,
             "{backend:?} round {round}: a 201 mint was lost"
         );
     }
-    for k in &revoked {
+    for (_, k) in &revoked {
         assert_eq!(
             auth_me_status(&gw, k).await,
             401,
             "{backend:?} round {round}: a 204 revocation was undone"
         );
     }
+}
+
+/// `vexa audit verify` accepts the chain, and every acknowledged mint and revocation has its
+/// entry (read back through `GET /admin/audit`, page by page). Returns the chain's length.
+async fn verify_audit(env: &StackEnv, ledger: &Arc<Mutex<Ledger>>, backend: Backend) -> i64 {
+    let out = env.run(&["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        out.status.success(),
+        "{backend:?}: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count: i64 = stdout
+        .strip_prefix("audit chain ok: ")
+        .and_then(|s| s.strip_suffix(" entries"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{backend:?}: {stdout}"));
+    let client = reqwest::Client::new();
+    let mut recorded = HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page: serde_json::Value = client
+            .get(format!("{}/admin/audit?limit=500{cursor}", env.admin()))
+            .header("X-Admin-API-Key", ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("audit page")
+            .json()
+            .await
+            .expect("audit json");
+        let page = page.as_array().expect("array");
+        let Some(last) = page.last() else { break };
+        cursor = format!("&before_seq={}", last["seq"]);
+        for e in page {
+            if let (Some(a), Some(k)) = (e["action"].as_str(), e["key_id"].as_i64()) {
+                recorded.insert((a.to_owned(), k));
+            }
+        }
+    }
+    let l = ledger.lock().expect("lock");
+    for (id, _) in &l.minted {
+        assert!(
+            recorded.contains(&("key.mint".to_owned(), *id)),
+            "{backend:?}: acknowledged mint of key {id} has no audit entry"
+        );
+    }
+    for (id, _) in &l.revoked {
+        assert!(
+            recorded.contains(&("key.revoke".to_owned(), *id)),
+            "{backend:?}: acknowledged revocation of key {id} has no audit entry"
+        );
+    }
+    count
 }
 
 on_both_backends!(

@@ -2,6 +2,8 @@
 //! binary as child processes (`vexa up`, split roles, replicas), each stack with its own data
 //! directory and database. The harness is the testkit's `stack` module.
 //!
+//! - `audit_chain`: two admin APIs on one database append one valid chain; `vexa audit verify`
+//!   names an edited or deleted entry (both);
 //! - `body_limits`: one body limit across gateway and meetings service, JSON 413s (both backends);
 //! - `bots`: bots end to end through the gateway, one module per behaviour (both backends);
 //! - `console_browser`: the admin console in headless Chromium (chromedriver), both backends;
@@ -23,6 +25,7 @@
 //! Each test kills only the processes it started (by handle or by its stack's data directory),
 //! so the tests of this one process stay independent when they run in parallel.
 
+mod audit_chain;
 mod body_limits;
 mod bots;
 mod console_browser;

@@ -38,6 +38,12 @@ impl TestStore {
         })
     }
 
+    /// The real store underneath, for admin mutations a test makes as the admin API would
+    /// (audited, outside the gateway's counters and outage switch).
+    pub fn admin_side(&self) -> &SqlIdentityStore {
+        &self.inner
+    }
+
     /// A fresh user with a fresh key of `scopes` (the first names its prefix); the plaintext.
     pub async fn add(&self, scopes: &[Scope], expires_at: Option<Timestamp>) -> String {
         self.add_with_limits(scopes, expires_at, vexa_core::KeyLimits::NONE)
@@ -109,7 +115,14 @@ impl TestStore {
             }],
             ..Default::default()
         };
-        self.inner.apply_import(&batch, NOW).await.expect("import");
+        self.inner
+            .apply_import(
+                &batch,
+                NOW,
+                &vexa_core::AuditContext::local(vexa_core::AuditActor::Import),
+            )
+            .await
+            .expect("import");
         self.inner.continue_id_sequences().await.expect("sequences");
     }
 
