@@ -57,7 +57,7 @@ fn count(b: &HourBucket, field: &str) -> i64 {
 
 const W: i64 = 720;
 const H: i64 = 260;
-const LEFT: i64 = 48;
+const LEFT: i64 = 60;
 const RIGHT: i64 = 8;
 const TOP: i64 = 10;
 const BOTTOM: i64 = 44;
@@ -115,7 +115,7 @@ pub fn usage_chart(buckets: &[HourBucket], hours: u32) -> String {
         r#"<svg class="chart" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-labelledby="chart-title"><title id="chart-title">{words}</title>
 <line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{base}"/><line class="axis" x1="{LEFT}" y1="{base}" x2="{right}" y2="{base}"/>
 <text x="{ylab}" y="{top_t}" text-anchor="end">{max}</text><text x="{ylab}" y="{base}" text-anchor="end">0</text>
-<text x="12" y="{mid}" text-anchor="middle" transform="rotate(-90 12 {mid})">Requests per hour</text>
+<text x="14" y="{mid}" text-anchor="middle" transform="rotate(-90 14 {mid})">Requests per hour</text>
 {ticks}<text x="{xmid}" y="{xt}" text-anchor="middle">Hour (UTC)</text>
 {bars}</svg>"#,
         base = TOP + plot_h,

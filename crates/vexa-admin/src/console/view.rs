@@ -341,15 +341,15 @@ fn keys_table(u: &User, keys: &[KeyRow]) -> String {
         };
         let _ = write!(
             rows,
-            r#"<tr><td><code>{prefix}…</code></td><td>{scopes}</td><td>{name}</td><td>{created}</td><td>{used}</td><td>{client}</td><td>{expires}</td><td>{badge}</td><td>{spark}</td><td class="actions">{rotate}<a href="/console/keys/{id}/revoke?user={uid}" aria-label="Revoke key {prefix}">Revoke…</a></td></tr>"#,
+            r#"<tr><td><code>{prefix}…</code></td><td>{scopes}</td><td>{name}</td><td>{created}</td><td>{used}{client}</td><td>{expires}</td><td>{badge}</td><td>{spark}</td><td class="actions">{rotate}<a href="/console/keys/{id}/revoke?user={uid}" aria-label="Revoke key {prefix}">Revoke…</a></td></tr>"#,
             scopes = esc(&k.scopes.to_csv()),
             name = esc(k.name.as_deref().unwrap_or("—")),
             created = time(Some(k.created_at)),
             used = time(k.last_used_at),
-            client = k
-                .last_client
-                .as_deref()
-                .map_or_else(|| "—".to_owned(), |c| format!("<code>{}</code>", esc(c))),
+            client = k.last_client.as_deref().map_or_else(String::new, |c| format!(
+                r#"<br><span class="hint">from <code>{}</code></span>"#,
+                esc(c)
+            )),
             expires = time(k.expires_at),
             spark = chart::sparkline(&row.usage, SPARK_HOURS, &usage_href, &k.prefix),
             id = k.id.0,
@@ -357,7 +357,7 @@ fn keys_table(u: &User, keys: &[KeyRow]) -> String {
         );
     }
     format!(
-        r#"{head}<div class="scroll"><table><thead><tr><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Name</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Last client</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col">Requests, last {SPARK_HOURS} h</th><th scope="col"><span class="sr">Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div>
+        r#"{head}<div class="scroll"><table class="keys"><thead><tr><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Name</th><th scope="col">Created</th><th scope="col">Last used, client</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col">Last {SPARK_HOURS} h</th><th scope="col"><span class="sr">Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div>
 <p class="hint">Revoked keys are not listed; a rotated key is listed until its grace ends. Select a key's chart for its usage by outcome.</p></section>"#
     )
 }
