@@ -346,10 +346,13 @@ fn keys_table(u: &User, keys: &[KeyRow]) -> String {
             name = esc(k.name.as_deref().unwrap_or("—")),
             created = time(Some(k.created_at)),
             used = time(k.last_used_at),
-            client = k.last_client.as_deref().map_or_else(String::new, |c| format!(
-                r#"<br><span class="hint">from <code>{}</code></span>"#,
-                esc(c)
-            )),
+            client = k
+                .last_client
+                .as_deref()
+                .map_or_else(String::new, |c| format!(
+                    r#"<br><span class="hint">from <code>{}</code></span>"#,
+                    esc(c)
+                )),
             expires = time(k.expires_at),
             spark = chart::sparkline(&row.usage, SPARK_HOURS, &usage_href, &k.prefix),
             id = k.id.0,

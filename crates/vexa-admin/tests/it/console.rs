@@ -437,7 +437,11 @@ async fn the_keys_table_shows_badges_last_client_and_a_usage_sparkline(backend: 
         &app,
         busy,
         "203.0.113.7",
-        &[(0, Outcome::Allowed, 5), (0, Outcome::RateLimited, 2), (30, Outcome::Allowed, 3)],
+        &[
+            (0, Outcome::Allowed, 5),
+            (0, Outcome::RateLimited, 2),
+            (30, Outcome::Allowed, 3),
+        ],
     )
     .await;
     let page = get(&app, &format!("/console/users/{user}"), Some(&id))
@@ -471,7 +475,9 @@ async fn a_key_is_rotated_with_a_grace_and_the_new_key_shown_once(backend: Backe
     let text = confirm.text();
     assert!(text.contains(r#"<label for="grace">Grace period (seconds)</label>"#));
     assert!(text.contains("0 = the old key stops at once"));
-    assert!(text.contains(r#"name="grace_seconds" type="number" min="0" step="1" inputmode="numeric" value="0""#));
+    assert!(text.contains(
+        r#"name="grace_seconds" type="number" min="0" step="1" inputmode="numeric" value="0""#
+    ));
 
     let forged = post(&app, &uri, Some(&id), "grace_seconds=60")
         .same_origin()
@@ -484,7 +490,10 @@ async fn a_key_is_rotated_with_a_grace_and_the_new_key_shown_once(backend: Backe
     );
     let send = |form: String| post(&app, &uri, Some(&id), &form).same_origin().send();
     for (grace, words) in [
-        ("-5", "grace_seconds must be a non-negative integer number of seconds"),
+        (
+            "-5",
+            "grace_seconds must be a non-negative integer number of seconds",
+        ),
         ("soon", "grace_seconds must be a whole number"),
     ] {
         let bad = send(format!("csrf={csrf}&grace_seconds={grace}")).await;
@@ -495,10 +504,16 @@ async fn a_key_is_rotated_with_a_grace_and_the_new_key_shown_once(backend: Backe
             "{text}"
         );
         assert!(text.contains(r#"aria-invalid="true""#));
-        assert!(text.contains(&format!(r#"value="{grace}""#)), "the typed value is kept");
+        assert!(
+            text.contains(&format!(r#"value="{grace}""#)),
+            "the typed value is kept"
+        );
     }
     let untouched = app.store.key(KeyId(kid)).await.unwrap().unwrap();
-    assert_eq!(untouched.record.retires_at, None, "no refusal rotated the key");
+    assert_eq!(
+        untouched.record.retires_at, None,
+        "no refusal rotated the key"
+    );
 
     let done = send(format!("csrf={csrf}&grace_seconds=60")).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text());
@@ -508,7 +523,10 @@ async fn a_key_is_rotated_with_a_grace_and_the_new_key_shown_once(backend: Backe
     assert!(new_token.starts_with("vxa_bot_") && new_token != old_token);
     assert!(text.contains("It will not be shown again"));
     assert!(text.contains(r#"data-copy="minted-key""#));
-    assert!(text.contains(r#"stops working at <time datetime="2026-11-28T18:01:00"#), "{text}");
+    assert!(
+        text.contains(r#"stops working at <time datetime="2026-11-28T18:01:00"#),
+        "{text}"
+    );
     assert!(matches!(
         app.changes().last(),
         Some(IdentityChange::KeyChanged(_))
@@ -526,7 +544,9 @@ async fn a_key_is_rotated_with_a_grace_and_the_new_key_shown_once(backend: Backe
     let again = send(format!("csrf={csrf}&grace_seconds=60")).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     let text = again.text();
-    assert!(text.contains(r#"<p class="error" role="alert">Token already rotated; rotate its replacement</p>"#));
+    assert!(text.contains(
+        r#"<p class="error" role="alert">Token already rotated; rotate its replacement</p>"#
+    ));
     assert!(!text.contains(&new_token) && !text.contains("minted-key"));
 
     let gone = post(
@@ -551,7 +571,11 @@ async fn the_usage_page_charts_the_chosen_window(backend: Backend) {
         &app,
         kid,
         "198.51.100.4",
-        &[(0, Outcome::Allowed, 5), (0, Outcome::Scope, 1), (50, Outcome::Expired, 9)],
+        &[
+            (0, Outcome::Allowed, 5),
+            (0, Outcome::Scope, 1),
+            (50, Outcome::Expired, 9),
+        ],
     )
     .await;
     let uri = |hours: &str| format!("/console/keys/{kid}/usage{hours}");
@@ -565,11 +589,20 @@ async fn the_usage_page_charts_the_chosen_window(backend: Backend) {
     )));
     assert!(text.contains(r#"class="bar o-allowed" data-count="5""#));
     assert!(text.contains(r#"class="bar o-scope" data-count="1""#));
-    assert!(!text.contains(r#"data-count="9""#), "50 h ago is outside 24 h");
+    assert!(
+        !text.contains(r#"data-count="9""#),
+        "50 h ago is outside 24 h"
+    );
     assert!(text.contains("6 requests in the last 24 hours"));
     assert!(text.contains("Requests per hour") && text.contains("Hour (UTC)"));
-    assert!(text.contains("rate limited: 0</li>"), "the legend names every outcome");
-    assert!(text.contains(r#"<table class="sr">"#), "the numbers for screen readers");
+    assert!(
+        text.contains("rate limited: 0</li>"),
+        "the legend names every outcome"
+    );
+    assert!(
+        text.contains(r#"<table class="sr">"#),
+        "the numbers for screen readers"
+    );
 
     let week = get(&app, &uri("?hours=72"), Some(&id)).send().await.text();
     assert!(week.contains(r#"class="bar o-expired" data-count="9""#));
@@ -577,7 +610,9 @@ async fn the_usage_page_charts_the_chosen_window(backend: Backend) {
     let default = get(&app, &uri(""), Some(&id)).send().await.text();
     assert!(default.contains(r#"aria-current="page">Last 36 h"#));
 
-    let unknown = get(&app, "/console/keys/999999/usage", Some(&id)).send().await;
+    let unknown = get(&app, "/console/keys/999999/usage", Some(&id))
+        .send()
+        .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert!(unknown.text().contains("Token not found"));
 }

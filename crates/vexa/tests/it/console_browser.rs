@@ -528,7 +528,10 @@ async fn an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart(backen
     // Rotate from the keys table, with a 3 s grace typed into the labelled field.
     b.click("a.button[href^='/console/users/']").await;
     b.click("a[href$='/rotate']").await;
-    assert!(b.text("#grace-hint").await.contains("0 = the old key stops at once"));
+    assert!(b
+        .text("#grace-hint")
+        .await
+        .contains("0 = the old key stops at once"));
     assert_eq!(b.text("label[for=grace]").await, "Grace period (seconds)");
     b.fill("#grace", "3").await;
     b.click("form[action$='/rotate'] button[type=submit]").await;
@@ -541,7 +544,10 @@ async fn an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart(backen
         .expect("value")
         .unwrap_or_default();
     assert!(new.starts_with("vxa_") && new != old, "a new key: {new:?}");
-    assert!(b.text("p.warning").await.contains("will not be shown again"));
+    assert!(b
+        .text("p.warning")
+        .await
+        .contains("will not be shown again"));
     assert!(b.text("main .notice").await.contains("stops working at"));
     let card = b.text("main .card").await;
     let new_id: i64 = card
@@ -586,7 +592,10 @@ async fn an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart(backen
     b.goto(&user_page).await;
     b.find("#keys-h").await;
     let page = b.source().await;
-    assert!(!page.contains(&new) && !page.contains(&old), "a key on the user page");
+    assert!(
+        !page.contains(&new) && !page.contains(&old),
+        "a key on the user page"
+    );
 
     // The usage page, once the gateway's batched flush (every 3 s) has reached the store.
     let usage = format!("{admin}/console/keys/{new_id}/usage?hours=36");
@@ -625,9 +634,16 @@ async fn an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart(backen
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    assert!(b.text(".legend").await.contains(&format!("allowed: {allowed}")));
+    assert!(b
+        .text(".legend")
+        .await
+        .contains(&format!("allowed: {allowed}")));
     assert_eq!(
-        b.find(".windows a[aria-current=page]").await.text().await.expect("text"),
+        b.find(".windows a[aria-current=page]")
+            .await
+            .text()
+            .await
+            .expect("text"),
         "Last 36 h"
     );
     // The box is reserved from the markup: the chart's height is known before it draws.
