@@ -346,7 +346,7 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
     assert_eq!(fits, json!(true), "horizontal scroll at 390 px: {why}");
     b.client.set_window_size(1280, 800).await.expect("resize");
 
-    b.click("a[href^='/console/keys/']").await;
+    b.click("a[href^='/console/keys/'][href*='/revoke']").await;
     assert!(b.text("main form").await.contains("Revoke key"));
     b.click("form[action$='/revoke'] button[type=submit]").await;
     assert!(b.text("p.notice").await.starts_with("Key revoked"));
