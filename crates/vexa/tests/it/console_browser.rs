@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
@@ -527,14 +528,23 @@ async fn an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart(backen
 
     // Rotate from the keys table, with a 3 s grace typed into the labelled field.
     b.click("a.button[href^='/console/users/']").await;
-    b.click("a[href$='/rotate']").await;
+    // By keyboard: Enter on the rotate link, then Enter in the grace field submits the form.
+    b.find("a[href$='/rotate']")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .expect("Enter on the link");
     assert!(b
         .text("#grace-hint")
         .await
         .contains("0 = the old key stops at once"));
     assert_eq!(b.text("label[for=grace]").await, "Grace period (seconds)");
     b.fill("#grace", "3").await;
-    b.click("form[action$='/rotate'] button[type=submit]").await;
+    b.find("#grace")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .expect("Enter in the field");
     let rotated_at = Instant::now();
     let new = b
         .find("#minted-key")
