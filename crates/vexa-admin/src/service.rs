@@ -222,6 +222,15 @@ impl AdminService {
         Ok(keys)
     }
 
+    /// One key's metadata, revoked or not (the console's key pages name the key they are about).
+    pub async fn key(&self, id: KeyId) -> Result<KeyRecord, AdminError> {
+        self.store
+            .key(id)
+            .await?
+            .map(|k| k.record)
+            .ok_or(AdminError::TokenNotFound)
+    }
+
     /// Rotates a key (`vexa_core::rotate`): answers the replacement like a mint, and tells this
     /// process's caches about the old key before returning (other processes learn it from the
     /// event log the same transaction wrote).

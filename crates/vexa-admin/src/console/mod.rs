@@ -7,6 +7,7 @@
 //! - [`pages`]: thin handlers over [`AdminService`] (no rule of their own);
 //! - [`presenter`]: derived display values (status badges, notices, which field failed);
 //! - [`view`], [`html`]: the pages as HTML, escaped;
+//! - [`chart`]: usage as inline SVG (a sparkline per key, stacked bars per outcome);
 //! - [`error`]: the console's refusals and failures, mapped in one place.
 //!
 //! Assets (`console/console.css`, `console/console.js` in this crate) are compiled into the
@@ -14,6 +15,7 @@
 //! default-src 'self'`). The admin token is read only from the sign-in form's body; it never
 //! appears in a URL, a page or a log line.
 
+mod chart;
 mod error;
 mod form;
 mod guard;
@@ -84,6 +86,11 @@ pub fn router(
             "/keys/{id}/revoke",
             get(pages::confirm_revoke).post(pages::revoke_key),
         )
+        .route(
+            "/keys/{id}/rotate",
+            get(pages::confirm_rotate).post(pages::rotate_key),
+        )
+        .route("/keys/{id}/usage", get(pages::key_usage))
         .route("/replicas", get(pages::replicas))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -7,19 +7,20 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
+use vexa_core::usage::UsageWindow;
 use vexa_core::{KeyId, UserId};
 
 use super::error::ConsoleError;
 use super::form::{whole_number, Fields, Id, PageQuery};
 use super::guard::{clear_cookie, see_other, see_other_with, session_id, start_cookie};
-use super::presenter::{form_error, notice, KeyStatus};
+use super::presenter::{form_error, notice, Badge, SPARK_HOURS, WINDOWS};
 use super::session::Session;
-use super::view::{self, FormError, UserPage, UsersPage};
+use super::view::{self, FormError, KeyRow, UserPage, UsersPage};
 use super::ConsoleState;
 use crate::error::AdminError;
 use crate::extract::ConsoleAudit;
 use crate::mint::MintQuery;
-use crate::wire::{CreateUserRequest, MintRequest, PatchUserRequest};
+use crate::wire::{CreateUserRequest, MintRequest, PatchUserRequest, RotateRequest};
 
 type Result<T> = std::result::Result<T, ConsoleError>;
 
@@ -27,6 +28,7 @@ type Result<T> = std::result::Result<T, ConsoleError>;
 const PAGE: i64 = 20;
 const USER_FIELDS: &[&str] = &["email", "name", "max_concurrent_bots"];
 const MINT_FIELDS: &[&str] = &["scopes", "name", "expires_in"];
+const ROTATE_FIELDS: &[&str] = &["grace_seconds"];
 
 pub async fn home() -> Response {
     see_other("/console/users")
@@ -188,17 +190,19 @@ async fn user_page(
 ) -> Result<String> {
     let user = st.service.user(id).await?;
     let user = user.as_user();
-    let now = st.clock.now();
-    let keys: Vec<_> = st
-        .service
-        .list_keys(id)
-        .await?
-        .into_iter()
-        .map(|k| {
-            let status = KeyStatus::of(&k, now);
-            (k, status)
-        })
-        .collect();
+    // The status comes from the service's one rule (one usage query for the whole user); the
+    // sparklines cost one usage query per key, acceptable while users hold a handful of keys.
+    let views = st.service.list_key_views(id, false).await?;
+    let spark = window(SPARK_HOURS);
+    let mut keys = Vec::with_capacity(views.len());
+    for v in views {
+        let usage = st.service.key_usage(v.key.id, spark).await?.buckets;
+        keys.push(KeyRow {
+            badge: Badge::of(&v.key, v.status),
+            key: v.key,
+            usage,
+        });
+    }
     let bots = user.max_concurrent_bots.to_string();
     let (edit_values, edit_error, mint_error) = match &failed {
         Failed::None => (
@@ -366,6 +370,89 @@ pub async fn replicas(
 ) -> Response {
     let status = st.service.store_status().await;
     Html(view::replicas(session.csrf(), &status)).into_response()
+}
+
+/// A window of `hours` (one of [`WINDOWS`] or [`SPARK_HOURS`], all within the service's range).
+fn window(hours: u32) -> UsageWindow {
+    UsageWindow::parse(&hours.to_string()).unwrap_or_default()
+}
+
+pub async fn confirm_rotate(
+    State(st): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    Id(key_id): Id,
+) -> Result<Response> {
+    let key = st.service.key(KeyId(key_id)).await?;
+    let user = st.service.user(key.user_id).await?;
+    let page = view::confirm_rotate(session.csrf(), user.as_user(), &key, "0", None);
+    Ok(Html(page).into_response())
+}
+
+/// Rotates a key and shows the replacement once, like a mint (never in a URL, so no redirect).
+/// A refusal is shown on the form: a bad grace next to its field (422), an already rotated key
+/// on the form as a whole (409); a key that is gone is the 404 page.
+pub async fn rotate_key(
+    State(st): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    Id(key_id): Id,
+    form: Fields,
+) -> Result<Response> {
+    let id = KeyId(key_id);
+    let raw = form.get("grace_seconds");
+    let (status, refused) = match whole_number("grace_seconds", raw) {
+        Err(words) => (
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            form_error(words, ROTATE_FIELDS),
+        ),
+        Ok(grace_seconds) => {
+            let body = RotateRequest { grace_seconds };
+            match st.service.rotate_key(id, Some(body), None).await {
+                Ok(minted) => {
+                    let user = st.service.user(minted.user_id).await?;
+                    let old = st.service.key(id).await?;
+                    let page = view::rotated(session.csrf(), user.as_user(), &minted, &old);
+                    return Ok(Html(page).into_response());
+                }
+                Err(AdminError::Invalid(detail)) => (
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    form_error(detail, ROTATE_FIELDS),
+                ),
+                Err(e @ AdminError::TokenAlreadyRotated) => (
+                    e.status(),
+                    FormError {
+                        field: None,
+                        message: e.to_string(),
+                    },
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let key = st.service.key(id).await?;
+    let user = st.service.user(key.user_id).await?;
+    let page = view::confirm_rotate(session.csrf(), user.as_user(), &key, raw, Some(&refused));
+    Ok((status, Html(page)).into_response())
+}
+
+/// A key's usage chart over one of [`WINDOWS`] (`?hours=`; anything else shows the sparkline's
+/// window).
+pub async fn key_usage(
+    State(st): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    Id(key_id): Id,
+    PageQuery(q): PageQuery,
+) -> Result<Response> {
+    let hours = q
+        .get("hours")
+        .parse()
+        .ok()
+        .filter(|h| WINDOWS.contains(h))
+        .unwrap_or(SPARK_HOURS);
+    let key = st.service.key(KeyId(key_id)).await?;
+    let user = st.service.user(key.user_id).await?;
+    let usage = st.service.key_usage(key.id, window(hours)).await?;
+    let page = view::usage(session.csrf(), user.as_user(), &key, hours, &usage.buckets);
+    Ok(Html(page).into_response())
 }
 
 fn unprocessable(page: String) -> Response {

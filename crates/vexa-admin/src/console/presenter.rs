@@ -2,46 +2,72 @@
 //! redirect, and which field a service refusal is about. Display decisions only; every rule
 //! (what is valid, what a mint or revoke does) stays in the admin service.
 
+use vexa_core::usage::{HourBucket, KeyStatus};
 use vexa_core::{KeyRecord, Timestamp};
 
 use super::view::FormError;
 
-/// A key within this long of its expiry is shown as expiring.
-const EXPIRING_WITHIN_MS: i64 = 24 * 3600 * 1000;
-
-/// The badge of a listed (live) key.
+/// A key's badge: the status the admin service reports (`list_key_views`, one rule for the API
+/// and the console), or "retiring" while a rotated key's grace runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyStatus {
-    Active,
-    Expiring,
-    Expired,
+pub enum Badge {
+    Status(KeyStatus),
+    /// Rotated; refused from this time on.
+    Retiring(Timestamp),
 }
 
-impl KeyStatus {
-    pub fn of(key: &KeyRecord, now: Timestamp) -> KeyStatus {
-        match key.expires_at {
-            Some(t) if t <= now => KeyStatus::Expired,
-            Some(t) if t.as_millis() - now.as_millis() <= EXPIRING_WITHIN_MS => KeyStatus::Expiring,
-            _ => KeyStatus::Active,
+impl Badge {
+    pub fn of(key: &KeyRecord, status: KeyStatus) -> Badge {
+        match (status, key.retires_at) {
+            // Revoked and expired are final and say more than the grace end.
+            (KeyStatus::Revoked | KeyStatus::Expired, _) | (_, None) => Badge::Status(status),
+            (_, Some(end)) => Badge::Retiring(end),
         }
     }
 
     pub fn label(self) -> &'static str {
         match self {
-            KeyStatus::Active => "active",
-            KeyStatus::Expiring => "expiring within 24 h",
-            KeyStatus::Expired => "expired",
+            Badge::Status(KeyStatus::Active) => "active",
+            Badge::Status(KeyStatus::Expiring) => "expiring within 24 h",
+            Badge::Status(KeyStatus::Expired) => "expired",
+            Badge::Status(KeyStatus::Revoked) => "revoked",
+            Badge::Status(KeyStatus::RateLimited) => "rate limited in the last hour",
+            Badge::Retiring(_) => "retiring",
         }
     }
 
     pub fn css(self) -> &'static str {
         match self {
-            KeyStatus::Active => "active",
-            KeyStatus::Expiring => "expiring",
-            KeyStatus::Expired => "expired",
+            Badge::Status(KeyStatus::Active) => "active",
+            Badge::Status(KeyStatus::Expiring) => "expiring",
+            Badge::Status(KeyStatus::Expired) => "expired",
+            Badge::Status(KeyStatus::Revoked) => "revoked",
+            Badge::Status(KeyStatus::RateLimited) => "limited",
+            Badge::Retiring(_) => "retiring",
         }
     }
+
+    /// Whether a rotation may be offered (a rotated, revoked or expired key cannot be rotated).
+    pub fn rotatable(self) -> bool {
+        matches!(
+            self,
+            Badge::Status(KeyStatus::Active | KeyStatus::Expiring | KeyStatus::RateLimited)
+        )
+    }
 }
+
+/// Requests of every outcome in one hour.
+pub fn total(b: &HourBucket) -> i64 {
+    b.allowed
+        .saturating_add(b.scope)
+        .saturating_add(b.rate_limited)
+        .saturating_add(b.expired)
+}
+
+/// The usage windows the usage page offers, in hours; the first one the keys table's sparkline
+/// shows is [`SPARK_HOURS`].
+pub const WINDOWS: [u32; 4] = [24, 36, 72, 168];
+pub const SPARK_HOURS: u32 = 36;
 
 /// The notice a redirect asks for, by a fixed code (never text from the URL).
 pub fn notice(code: Option<&str>) -> Option<&'static str> {
@@ -62,6 +88,7 @@ pub fn form_error(detail: String, fields: &[&'static str]) -> FormError {
     const MARKERS: &[(&str, &str)] = &[
         ("max_concurrent_bots", "max_concurrent_bots"),
         ("expires_in", "expires_in"),
+        ("grace_seconds", "grace_seconds"),
         ("scopes", "scope"),
         ("email", "email"),
         ("name", "name"),
@@ -81,7 +108,7 @@ mod tests {
     use super::*;
     use vexa_core::{KeyId, ScopeSet, UserId};
 
-    fn key(expires_at: Option<Timestamp>) -> KeyRecord {
+    fn key(retires_at: Option<Timestamp>) -> KeyRecord {
         KeyRecord {
             id: KeyId(1),
             user_id: UserId(1),
@@ -90,27 +117,32 @@ mod tests {
             prefix: "vxa_bot_abcd".into(),
             created_at: Timestamp(0),
             last_used_at: None,
-            expires_at,
+            expires_at: None,
             limits: vexa_core::KeyLimits::NONE,
             revoked_at: None,
             last_client: None,
-            retires_at: None,
+            retires_at,
         }
     }
 
     #[test]
-    fn badges_follow_the_expiry() {
-        let now = Timestamp(10_000_000_000);
-        assert_eq!(KeyStatus::of(&key(None), now), KeyStatus::Active);
+    fn badges_follow_the_status_and_the_grace() {
+        let end = Timestamp(20_000_000_000);
         assert_eq!(
-            KeyStatus::of(&key(Some(now.plus_secs(90_000))), now),
-            KeyStatus::Active
+            Badge::of(&key(None), KeyStatus::Active),
+            Badge::Status(KeyStatus::Active)
         );
         assert_eq!(
-            KeyStatus::of(&key(Some(now.plus_secs(3600))), now),
-            KeyStatus::Expiring
+            Badge::of(&key(Some(end)), KeyStatus::RateLimited),
+            Badge::Retiring(end)
         );
-        assert_eq!(KeyStatus::of(&key(Some(now)), now), KeyStatus::Expired);
+        assert_eq!(
+            Badge::of(&key(Some(end)), KeyStatus::Revoked),
+            Badge::Status(KeyStatus::Revoked)
+        );
+        assert!(!Badge::Retiring(end).rotatable());
+        assert!(Badge::Status(KeyStatus::Expiring).rotatable());
+        assert!(!Badge::Status(KeyStatus::Expired).rotatable());
     }
 
     #[test]

@@ -9,10 +9,12 @@
 use std::fmt::Write;
 
 use axum::http::StatusCode;
+use vexa_core::usage::HourBucket;
 use vexa_core::{KeyRecord, Timestamp, User};
 
+use super::chart;
 use super::html::esc;
-use super::presenter::KeyStatus;
+use super::presenter::{Badge, SPARK_HOURS, WINDOWS};
 use crate::service::StoreStatus;
 use crate::wire::MintedKeyView;
 
@@ -274,11 +276,18 @@ fn create_user_form(p: &UsersPage<'_>) -> String {
     )
 }
 
+/// One row of a user's keys table: the key, its badge, its last [`SPARK_HOURS`] of usage.
+pub struct KeyRow {
+    pub key: KeyRecord,
+    pub badge: Badge,
+    pub usage: Vec<HourBucket>,
+}
+
 /// What one user's screen shows.
 pub struct UserPage<'a> {
     pub csrf: &'a str,
     pub user: &'a User,
-    pub keys: &'a [(KeyRecord, KeyStatus)],
+    pub keys: &'a [KeyRow],
     pub notice: Option<&'a str>,
     pub edit_values: [&'a str; 2],
     pub edit_error: Option<&'a FormError>,
@@ -305,31 +314,54 @@ pub fn user(p: &UserPage<'_>) -> String {
     layout(&u.email, Some(p.csrf), Nav::Users, &body)
 }
 
-fn keys_table(u: &User, keys: &[(KeyRecord, KeyStatus)]) -> String {
+fn keys_table(u: &User, keys: &[KeyRow]) -> String {
     let head = r#"<section aria-labelledby="keys-h"><h2 id="keys-h">API keys</h2>"#;
     if keys.is_empty() {
         return format!(r#"{head}<p class="empty">No live keys.</p></section>"#);
     }
     let mut rows = String::new();
-    for (k, status) in keys {
+    for row in keys {
+        let k = &row.key;
+        let prefix = esc(&k.prefix);
+        let usage_href = format!("/console/keys/{}/usage", k.id.0);
+        let badge = match row.badge {
+            Badge::Retiring(end) => format!(
+                r#"<span class="badge retiring">retiring</span> <span class="hint">stops {}</span>"#,
+                time(Some(end))
+            ),
+            b => format!(r#"<span class="badge {}">{}</span>"#, b.css(), b.label()),
+        };
+        let rotate = if row.badge.rotatable() {
+            format!(
+                r#"<a href="/console/keys/{id}/rotate" aria-label="Rotate key {prefix}">Rotate…</a> "#,
+                id = k.id.0
+            )
+        } else {
+            String::new()
+        };
         let _ = write!(
             rows,
-            r#"<tr><td><code>{prefix}…</code></td><td>{scopes}</td><td>{name}</td><td>{created}</td><td>{used}</td><td>{expires}</td><td><span class="badge {class}">{label}</span></td><td><a href="/console/keys/{id}/revoke?user={uid}" aria-label="Revoke key {prefix}">Revoke…</a></td></tr>"#,
-            prefix = esc(&k.prefix),
+            r#"<tr><td><code>{prefix}…</code></td><td>{scopes}</td><td>{name}</td><td>{created}</td><td>{used}{client}</td><td>{expires}</td><td>{badge}</td><td>{spark}</td><td class="actions">{rotate}<a href="/console/keys/{id}/revoke?user={uid}" aria-label="Revoke key {prefix}">Revoke…</a></td></tr>"#,
             scopes = esc(&k.scopes.to_csv()),
             name = esc(k.name.as_deref().unwrap_or("—")),
             created = time(Some(k.created_at)),
             used = time(k.last_used_at),
+            client = k
+                .last_client
+                .as_deref()
+                .map_or_else(String::new, |c| format!(
+                    r#"<br><span class="hint">from <code>{}</code></span>"#,
+                    esc(c)
+                )),
             expires = time(k.expires_at),
-            class = status.css(),
-            label = status.label(),
+            spark = chart::sparkline(&row.usage, SPARK_HOURS, &usage_href, &k.prefix),
             id = k.id.0,
             uid = u.id.0,
         );
     }
     format!(
-        r#"{head}<div class="scroll"><table><thead><tr><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Name</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col"><span class="sr">Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div>
-<p class="hint">Revoked keys are not listed. Usage charts and rotation arrive with the key-lifecycle API.</p></section>"#
+        r#"{head}<div class="scroll"><table class="keys"><thead><tr><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Name</th><th scope="col">Created</th><th scope="col">Last used, client</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col">Last {SPARK_HOURS} h</th><th scope="col"><span class="sr">Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div>
+<p class="hint">Revoked keys are not listed; a rotated key is listed until its grace ends. Select a key's chart for its usage by outcome.</p></section>"#
     )
 }
 
@@ -431,10 +463,37 @@ fn edit_form(p: &UserPage<'_>) -> String {
 
 /// The one page that shows a key: right after minting it.
 pub fn minted(csrf: &str, user: &User, key: &MintedKeyView) -> String {
-    let body = format!(
-        r#"<div class="card">
+    layout(
+        "Key minted",
+        Some(csrf),
+        Nav::Users,
+        &shown_once(user, key, "New API key", ""),
+    )
+}
+
+/// The other page that shows a key: right after a rotation, with when the old one stops.
+pub fn rotated(csrf: &str, user: &User, key: &MintedKeyView, old: &KeyRecord) -> String {
+    let stops = match old.retires_at {
+        Some(end) if old.revoked_at.is_none() => format!("stops working at {}", time(Some(end))),
+        _ => "has stopped working".to_owned(),
+    };
+    let old_line = format!(
+        r#"<p class="notice" role="status">The old key <code>{}…</code> {stops}.</p>"#,
+        esc(&old.prefix)
+    );
+    layout(
+        "Key rotated",
+        Some(csrf),
+        Nav::Users,
+        &shown_once(user, key, "Replacement API key", &old_line),
+    )
+}
+
+fn shown_once(user: &User, key: &MintedKeyView, what: &str, before: &str) -> String {
+    format!(
+        r#"<div class="card">{before}
 <p class="warning" role="alert"><strong>Copy this key now.</strong> It will not be shown again: vexa stores only its digest.</p>
-<div class="field"><label for="minted-key">New API key ({scopes}) for {email}</label>
+<div class="field"><label for="minted-key">{what} ({scopes}) for {email}</label>
 <div class="copyrow"><input id="minted-key" type="text" readonly value="{token}" spellcheck="false" autocomplete="off"><button type="button" data-copy="minted-key">Copy key</button></div>
 <p class="hint" id="copy-status" aria-live="polite"></p></div>
 <p>Key id {id}{expires}.</p>
@@ -447,8 +506,89 @@ pub fn minted(csrf: &str, user: &User, key: &MintedKeyView) -> String {
             .expires_at
             .map_or_else(String::new, |t| format!(", expires {}", time(Some(t)))),
         uid = user.id.0,
+    )
+}
+
+/// The rotation's confirmation: the grace period to give the old key.
+pub fn confirm_rotate(
+    csrf: &str,
+    user: &User,
+    key: &KeyRecord,
+    grace: &str,
+    error: Option<&FormError>,
+) -> String {
+    let input = format!(
+        r#"<input id="grace" name="grace_seconds" type="number" min="0" step="1" inputmode="numeric" value="{}">"#,
+        esc(grace)
     );
-    layout("Key minted", Some(csrf), Nav::Users, &body)
+    let body = format!(
+        r#"<form method="post" action="/console/keys/{kid}/rotate" class="card">{csrf}{err}
+<p>Rotate key <code>{prefix}…</code> ({scopes}{name}) of <strong>{email}</strong>: a new key with the same scopes, expiry and limits replaces it. The new key is shown once, on the next page.</p>
+{grace}
+<button type="submit">Rotate key</button> <a href="/console/users/{uid}">Cancel</a></form>"#,
+        kid = key.id.0,
+        csrf = csrf_field(csrf),
+        err = form_level(error),
+        prefix = esc(&key.prefix),
+        scopes = esc(&key.scopes.to_csv()),
+        name = key
+            .name
+            .as_deref()
+            .map_or_else(String::new, |n| format!(", “{}”", esc(n))),
+        email = esc(&user.email),
+        grace = field(
+            "grace",
+            "Grace period (seconds)",
+            &input,
+            Some("0 = the old key stops at once. Otherwise both keys work until the grace ends."),
+            error_on(error, "grace_seconds"),
+        ),
+        uid = user.id.0,
+    );
+    layout("Rotate key", Some(csrf), Nav::Users, &body)
+}
+
+/// A key's usage page: the window's links and the chart.
+pub fn usage(
+    csrf: &str,
+    user: &User,
+    key: &KeyRecord,
+    hours: u32,
+    buckets: &[HourBucket],
+) -> String {
+    let mut windows = String::from(r#"<nav class="windows" aria-label="Time window">"#);
+    for w in WINDOWS {
+        let current = if w == hours {
+            r#" aria-current="page""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            windows,
+            r#"<a href="/console/keys/{id}/usage?hours={w}"{current}>Last {w} h</a>"#,
+            id = key.id.0
+        );
+    }
+    windows.push_str("</nav>");
+    let body = format!(
+        r#"<p class="meta">Key <code>{prefix}…</code> ({scopes}{name}) of <a href="/console/users/{uid}">{email}</a> · requests per hour and outcome, summed over every gateway</p>
+{windows}{chart}"#,
+        prefix = esc(&key.prefix),
+        scopes = esc(&key.scopes.to_csv()),
+        name = key
+            .name
+            .as_deref()
+            .map_or_else(String::new, |n| format!(", “{}”", esc(n))),
+        uid = user.id.0,
+        email = esc(&user.email),
+        chart = chart::usage_chart(buckets, hours),
+    );
+    layout(
+        &format!("Usage of key {}…", key.prefix),
+        Some(csrf),
+        Nav::Users,
+        &body,
+    )
 }
 
 pub fn confirm_delete(csrf: &str, user: &User, live_keys: usize) -> String {

@@ -7,9 +7,11 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use tower::ServiceExt;
 use vexa_core::store::IdentityChange;
+use vexa_core::usage::{hour_start, KeyUse, Outcome, UsageCount, HOUR_MS};
+use vexa_core::{KeyId, Timestamp, UserId};
 use vexa_testkit::{metrics, on_both_backends, Backend, Reply, TestDb, ADMIN_TOKEN};
 
-use crate::support::{app_on, TestApp};
+use crate::support::{app_on, TestApp, START};
 
 const HOST: &str = "127.0.0.1:18057";
 const ORIGIN: &str = "http://127.0.0.1:18057";
@@ -400,7 +402,246 @@ async fn every_screen_mutates_through_the_admin_service(backend: Backend) {
     assert!(!format!("{entries:?}").contains(&token));
 }
 
+/// Mints a key on the user's console page; its id and the key as the page shows it once.
+async fn mint_in_console(app: &TestApp, session: &str, csrf: &str, user: i64) -> (i64, String) {
+    let minted = post(
+        app,
+        &format!("/console/users/{user}/keys"),
+        Some(session),
+        &format!("csrf={csrf}&scopes=bot&name=ci"),
+    )
+    .same_origin()
+    .send()
+    .await;
+    assert_eq!(minted.status, StatusCode::OK, "{}", minted.text());
+    (newest_key(app, user).await, shown_key(&minted.text()))
+}
+
+async fn newest_key(app: &TestApp, user: i64) -> i64 {
+    let keys = app.store.list_keys(UserId(user)).await.unwrap().unwrap();
+    keys.iter().map(|k| k.id.0).max().unwrap()
+}
+
+/// The key in the `#minted-key` field of a page.
+fn shown_key(page: &str) -> String {
+    let at = page.find(r#"id="minted-key""#).expect("a shown key");
+    let at = at + page[at..].find(r#"value=""#).unwrap() + 7;
+    page[at..].chars().take_while(|c| *c != '"').collect()
+}
+
+/// Usage as a gateway's batcher flushes it: `counts` of (hours before START, outcome, n).
+async fn seed_usage(app: &TestApp, key: i64, client: &str, counts: &[(i64, Outcome, i64)]) {
+    let uses = [KeyUse {
+        key_id: KeyId(key),
+        at: START,
+        client: Some(client.parse().unwrap()),
+    }];
+    let counts: Vec<_> = counts
+        .iter()
+        .map(|&(ago, outcome, count)| UsageCount {
+            key_id: KeyId(key),
+            hour: hour_start(Timestamp(START.0 - ago * HOUR_MS)),
+            outcome,
+            count,
+        })
+        .collect();
+    app.store.record_key_activity(&uses, &counts).await.unwrap();
+}
+
+async fn the_keys_table_shows_badges_last_client_and_a_usage_sparkline(backend: Backend) {
+    let app = app_on(TestDb::new(backend).await);
+    let (id, csrf) = sign_in(&app).await;
+    let user = app.user("jane@acme.com").await;
+    let (busy, _) = mint_in_console(&app, &id, &csrf, user).await;
+    let (idle, _) = mint_in_console(&app, &id, &csrf, user).await;
+    seed_usage(
+        &app,
+        busy,
+        "203.0.113.7",
+        &[
+            (0, Outcome::Allowed, 5),
+            (0, Outcome::RateLimited, 2),
+            (30, Outcome::Allowed, 3),
+        ],
+    )
+    .await;
+    let page = get(&app, &format!("/console/users/{user}"), Some(&id))
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let page = page.text();
+    assert!(page.contains("<code>203.0.113.7</code>"), "last client");
+    assert!(
+        page.contains(r#"<span class="badge limited">rate limited in the last hour</span>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<span class="badge active">active</span>"#));
+    // One sparkline per key, its box reserved, its total in words and linked to the chart.
+    assert_eq!(page.matches(r#"<svg width="120" height="28""#).count(), 2);
+    assert!(page.contains("<title>10 requests in the last 36 h for key"));
+    assert!(page.contains("<title>0 requests in the last 36 h for key"));
+    assert!(page.contains(&format!(r#"href="/console/keys/{busy}/usage""#)));
+    assert!(page.contains(&format!(r#"href="/console/keys/{idle}/rotate""#)));
+}
+
+async fn a_key_is_rotated_with_a_grace_and_the_new_key_shown_once(backend: Backend) {
+    let app = app_on(TestDb::new(backend).await);
+    let (id, csrf) = sign_in(&app).await;
+    let user = app.user("jane@acme.com").await;
+    let (kid, old_token) = mint_in_console(&app, &id, &csrf, user).await;
+    let uri = format!("/console/keys/{kid}/rotate");
+
+    let confirm = get(&app, &uri, Some(&id)).send().await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    let text = confirm.text();
+    assert!(text.contains(r#"<label for="grace">Grace period (seconds)</label>"#));
+    assert!(text.contains("0 = the old key stops at once"));
+    assert!(text.contains(
+        r#"name="grace_seconds" type="number" min="0" step="1" inputmode="numeric" value="0""#
+    ));
+
+    let forged = post(&app, &uri, Some(&id), "grace_seconds=60")
+        .same_origin()
+        .send()
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        forged.detail(),
+        "Missing or wrong CSRF token: reload the page and try again."
+    );
+    let send = |form: String| post(&app, &uri, Some(&id), &form).same_origin().send();
+    for (grace, words) in [
+        (
+            "-5",
+            "grace_seconds must be a non-negative integer number of seconds",
+        ),
+        ("soon", "grace_seconds must be a whole number"),
+    ] {
+        let bad = send(format!("csrf={csrf}&grace_seconds={grace}")).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{grace}");
+        let text = bad.text();
+        assert!(
+            text.contains(&format!(r#"id="grace-error" role="alert">{words}</p>"#)),
+            "{text}"
+        );
+        assert!(text.contains(r#"aria-invalid="true""#));
+        assert!(
+            text.contains(&format!(r#"value="{grace}""#)),
+            "the typed value is kept"
+        );
+    }
+    let untouched = app.store.key(KeyId(kid)).await.unwrap().unwrap();
+    assert_eq!(
+        untouched.record.retires_at, None,
+        "no refusal rotated the key"
+    );
+
+    let done = send(format!("csrf={csrf}&grace_seconds=60")).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert_eq!(done.header("cache-control"), Some("no-store"));
+    let text = done.text();
+    let new_token = shown_key(&text);
+    assert!(new_token.starts_with("vxa_bot_") && new_token != old_token);
+    assert!(text.contains("It will not be shown again"));
+    assert!(text.contains(r#"data-copy="minted-key""#));
+    assert!(
+        text.contains(r#"stops working at <time datetime="2026-11-28T18:01:00"#),
+        "{text}"
+    );
+    assert!(matches!(
+        app.changes().last(),
+        Some(IdentityChange::KeyChanged(_))
+    ));
+
+    // Shown once: not on the user's page (which lists both keys, the old one retiring), and a
+    // repeated POST (a reload of the result) is refused next to the action, with no key.
+    let listed = get(&app, &format!("/console/users/{user}"), Some(&id))
+        .send()
+        .await
+        .text();
+    assert!(!listed.contains(&new_token) && !listed.contains(&old_token));
+    assert!(listed.contains(r#"<span class="badge retiring">retiring</span>"#));
+    assert!(!listed.contains(&format!(r#"href="/console/keys/{kid}/rotate""#)));
+    let again = send(format!("csrf={csrf}&grace_seconds=60")).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let text = again.text();
+    assert!(text.contains(
+        r#"<p class="error" role="alert">Token already rotated; rotate its replacement</p>"#
+    ));
+    assert!(!text.contains(&new_token) && !text.contains("minted-key"));
+
+    let gone = post(
+        &app,
+        "/console/keys/999999/rotate",
+        Some(&id),
+        &format!("csrf={csrf}&grace_seconds=0"),
+    )
+    .same_origin()
+    .send()
+    .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert!(gone.text().contains("Token not found"));
+}
+
+async fn the_usage_page_charts_the_chosen_window(backend: Backend) {
+    let app = app_on(TestDb::new(backend).await);
+    let (id, csrf) = sign_in(&app).await;
+    let user = app.user("jane@acme.com").await;
+    let (kid, _) = mint_in_console(&app, &id, &csrf, user).await;
+    seed_usage(
+        &app,
+        kid,
+        "198.51.100.4",
+        &[
+            (0, Outcome::Allowed, 5),
+            (0, Outcome::Scope, 1),
+            (50, Outcome::Expired, 9),
+        ],
+    )
+    .await;
+    let uri = |hours: &str| format!("/console/keys/{kid}/usage{hours}");
+
+    let day = get(&app, &uri("?hours=24"), Some(&id)).send().await;
+    assert_eq!(day.status, StatusCode::OK);
+    let text = day.text();
+    assert!(text.contains(r#"<svg class="chart" width="720" height="260""#));
+    assert!(text.contains(&format!(
+        r#"href="/console/keys/{kid}/usage?hours=24" aria-current="page">Last 24 h"#
+    )));
+    assert!(text.contains(r#"class="bar o-allowed" data-count="5""#));
+    assert!(text.contains(r#"class="bar o-scope" data-count="1""#));
+    assert!(
+        !text.contains(r#"data-count="9""#),
+        "50 h ago is outside 24 h"
+    );
+    assert!(text.contains("6 requests in the last 24 hours"));
+    assert!(text.contains("Requests per hour") && text.contains("Hour (UTC)"));
+    assert!(
+        text.contains("rate limited: 0</li>"),
+        "the legend names every outcome"
+    );
+    assert!(
+        text.contains(r#"<table class="sr">"#),
+        "the numbers for screen readers"
+    );
+
+    let week = get(&app, &uri("?hours=72"), Some(&id)).send().await.text();
+    assert!(week.contains(r#"class="bar o-expired" data-count="9""#));
+    assert!(week.contains("15 requests in the last 72 hours"));
+    let default = get(&app, &uri(""), Some(&id)).send().await.text();
+    assert!(default.contains(r#"aria-current="page">Last 36 h"#));
+
+    let unknown = get(&app, "/console/keys/999999/usage", Some(&id))
+        .send()
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.text().contains("Token not found"));
+}
+
 on_both_backends!(
+    the_keys_table_shows_badges_last_client_and_a_usage_sparkline,
+    a_key_is_rotated_with_a_grace_and_the_new_key_shown_once,
+    the_usage_page_charts_the_chosen_window,
     signing_in_sets_a_strict_http_only_session_cookie,
     a_wrong_admin_token_is_refused_in_words_and_counted,
     forged_cross_site_posts_are_refused_with_a_detail,

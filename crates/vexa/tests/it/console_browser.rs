@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
@@ -225,6 +226,7 @@ on_both_backends!(
     an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it,
     a_wrong_admin_token_is_refused_with_a_clear_message,
     a_forged_cross_site_post_is_refused_and_creates_no_user,
+    an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart,
 );
 
 async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Backend) {
@@ -345,7 +347,7 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
     assert_eq!(fits, json!(true), "horizontal scroll at 390 px: {why}");
     b.client.set_window_size(1280, 800).await.expect("resize");
 
-    b.click("a[href^='/console/keys/']").await;
+    b.click("a[href^='/console/keys/'][href*='/revoke']").await;
     assert!(b.text("main form").await.contains("Revoke key"));
     b.click("form[action$='/revoke'] button[type=submit]").await;
     assert!(b.text("p.notice").await.starts_with("Key revoked"));
@@ -463,6 +465,218 @@ async fn a_forged_cross_site_post_is_refused_and_creates_no_user(backend: Backen
     let (status, _) = user_by_email(&stack, "forged@evil.example").await;
     assert_eq!(status, 404, "the forged POST created a user");
     server.abort();
+    b.close().await;
+    stack.shutdown().await;
+}
+
+/// The gateway's answer to `key` on `/auth/me`: status and `detail`.
+async fn gateway_refusal(stack: &Stack, key: &str) -> (u16, Value) {
+    let res = stack
+        .http
+        .get(format!("{}/auth/me", stack.env.gateway()))
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .expect("gateway");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Whether the page on screen is no wider than the window.
+async fn fits_the_width(b: &Browser) -> bool {
+    b.client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![],
+        )
+        .await
+        .expect("script")
+        == json!(true)
+}
+
+async fn an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart(backend: Backend) {
+    let name = format!(
+        "an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart-{}",
+        backend_name(backend)
+    );
+    let stack = Stack::start(VEXA, backend).await;
+    let admin = stack.env.admin();
+    let gateway = stack.env.gateway();
+    let b = Browser::start().await;
+
+    b.sign_in(&admin, ADMIN_TOKEN).await;
+    b.fill("#new-email", "rotate@acme.com").await;
+    b.click("form[method=post][action='/console/users'] button[type=submit]")
+        .await;
+    assert_eq!(b.text("p.notice").await, "User created.");
+    let user_page = b
+        .url()
+        .await
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    b.click("form[action$='/keys'] button[type=submit]").await;
+    let old = b
+        .find("#minted-key")
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    assert_eq!(auth_me_status(&gateway, &old).await, 200);
+
+    // Rotate from the keys table, with a 3 s grace typed into the labelled field.
+    b.click("a.button[href^='/console/users/']").await;
+    // By keyboard: Enter on the rotate link, then Enter in the grace field submits the form.
+    b.find("a[href$='/rotate']")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .expect("Enter on the link");
+    assert!(b
+        .text("#grace-hint")
+        .await
+        .contains("0 = the old key stops at once"));
+    assert_eq!(b.text("label[for=grace]").await, "Grace period (seconds)");
+    b.fill("#grace", "3").await;
+    b.find("#grace")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .expect("Enter in the field");
+    let rotated_at = Instant::now();
+    let new = b
+        .find("#minted-key")
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    assert!(new.starts_with("vxa_") && new != old, "a new key: {new:?}");
+    assert!(b
+        .text("p.warning")
+        .await
+        .contains("will not be shown again"));
+    assert!(b.text("main .notice").await.contains("stops working at"));
+    let card = b.text("main .card").await;
+    let new_id: i64 = card
+        .split("Key id ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a key id on the page: {card}"));
+
+    // Within the grace both keys work; after it the old one is refused, the new one is not.
+    assert_eq!(auth_me_status(&gateway, &new).await, 200, "the new key");
+    assert_eq!(
+        auth_me_status(&gateway, &old).await,
+        200,
+        "the old key within its grace ({:?} after the rotation)",
+        rotated_at.elapsed()
+    );
+    let deadline = rotated_at + Duration::from_secs(13);
+    let refusal = loop {
+        let (status, body) = gateway_refusal(&stack, &old).await;
+        if status == 401 {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old key still answers {status} {:?} after the rotation",
+            rotated_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        rotated_at.elapsed() >= Duration::from_millis(2500),
+        "refused before its grace ended: {:?}",
+        rotated_at.elapsed()
+    );
+    assert_eq!(refusal, json!({"detail": "Invalid API key"}));
+    for _ in 0..4 {
+        assert_eq!(auth_me_status(&gateway, &new).await, 200);
+    }
+
+    // The keys table: the old key is gone (past its grace), the new one has its sparkline.
+    b.goto(&user_page).await;
+    b.find("#keys-h").await;
+    let page = b.source().await;
+    assert!(
+        !page.contains(&new) && !page.contains(&old),
+        "a key on the user page"
+    );
+
+    // The usage page, once the gateway's batched flush (every 3 s) has reached the store.
+    let usage = format!("{admin}/console/keys/{new_id}/usage?hours=36");
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let allowed = loop {
+        b.goto(&usage).await;
+        b.find("svg.chart").await;
+        let bars = b
+            .client
+            .find_all(Locator::Css("rect.bar.o-allowed"))
+            .await
+            .expect("bars");
+        let mut total = 0;
+        for bar in &bars {
+            let n: i64 = bar
+                .attr("data-count")
+                .await
+                .expect("attr")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let h: f64 = bar
+                .attr("height")
+                .await
+                .expect("attr")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0.0);
+            assert!(h > 0.0, "a bar of {n} requests has no height");
+            total += n;
+        }
+        if total >= 5 {
+            break total;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the chart still shows {total} allowed requests"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(b
+        .text(".legend")
+        .await
+        .contains(&format!("allowed: {allowed}")));
+    assert_eq!(
+        b.find(".windows a[aria-current=page]")
+            .await
+            .text()
+            .await
+            .expect("text"),
+        "Last 36 h"
+    );
+    // The box is reserved from the markup: the chart's height is known before it draws.
+    let size = b
+        .client
+        .execute(
+            "const r = document.querySelector('svg.chart').getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(size, json!([720, 260]), "the chart at 1280×800");
+    assert!(fits_the_width(&b).await, "horizontal scroll at 1280 px");
+    b.screenshot(&format!("{name}-usage")).await;
+    b.click(".windows a[href$='hours=168']").await;
+    assert_eq!(b.text(".windows a[aria-current=page]").await, "Last 168 h");
+    b.client.set_window_size(390, 844).await.expect("resize");
+    assert!(fits_the_width(&b).await, "horizontal scroll at 390 px");
+    b.screenshot(&format!("{name}-usage-phone")).await;
+    b.client.set_window_size(1280, 800).await.expect("resize");
+    b.goto(&user_page).await;
+    b.find("a.spark").await;
+    b.screenshot(&name).await;
     b.close().await;
     stack.shutdown().await;
 }
