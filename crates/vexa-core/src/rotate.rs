@@ -87,7 +87,7 @@ impl NewKey {
     /// absolute expiry. Every field a key carries over a rotation is decided here, and only here.
     pub fn replacing(old: &KeyRecord, key: &MintedKey, now: Timestamp) -> NewKey {
         NewKey {
-            limits: old.limits.clone(),
+            limits: old.limits,
             ..NewKey::new(
                 old.user_id,
                 key,

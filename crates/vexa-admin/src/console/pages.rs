@@ -395,6 +395,7 @@ pub async fn rotate_key(
     State(st): State<ConsoleState>,
     Extension(session): Extension<Session>,
     Id(key_id): Id,
+    ConsoleAudit(who): ConsoleAudit,
     form: Fields,
 ) -> Result<Response> {
     let id = KeyId(key_id);
@@ -406,7 +407,7 @@ pub async fn rotate_key(
         ),
         Ok(grace_seconds) => {
             let body = RotateRequest { grace_seconds };
-            match st.service.rotate_key(id, Some(body), None).await {
+            match st.service.rotate_key(id, Some(body), None, &who).await {
                 Ok(minted) => {
                     let user = st.service.user(minted.user_id).await?;
                     let old = st.service.key(id).await?;

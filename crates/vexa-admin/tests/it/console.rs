@@ -581,6 +581,13 @@ async fn a_key_is_rotated_with_a_grace_and_the_new_key_shown_once(backend: Backe
     .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert!(gone.text().contains("Token not found"));
+
+    // The rotation is the console's, in the audit log, once (the refused repeat wrote nothing).
+    let entries = app.audited.audit_entries_from(0, 100).await.unwrap();
+    let rotations: Vec<_> = entries.iter().filter(|e| e.action == "key.rotate").collect();
+    assert_eq!(rotations.len(), 1, "{}", app.backend);
+    assert_eq!(rotations[0].actor, "console");
+    assert_eq!(rotations[0].key_id, Some(vexa_core::KeyId(kid)));
 }
 
 async fn the_usage_page_charts_the_chosen_window(backend: Backend) {
