@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 use crate::user::{Email, NewUser, User, UserId, UserPatch};
 
 /// Database id of an API key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct KeyId(pub i64);
 
@@ -29,7 +29,7 @@ pub struct NewKey {
 }
 
 /// A key's metadata as listed by the admin API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct KeyRecord {
     pub id: KeyId,
     pub user_id: UserId,
