@@ -26,6 +26,31 @@ pub struct Detail {
     pub detail: String,
 }
 
+/// A `{"detail": …}` response described by its exact `detail` strings, one example each (the
+/// strings come from the service's error type, so the document says what the service says).
+pub fn detail_response<'a>(
+    description: &str,
+    details: impl IntoIterator<Item = &'a str>,
+) -> utoipa::openapi::Response {
+    use utoipa::openapi::example::ExampleBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let examples = details.into_iter().map(|detail| {
+        let example = ExampleBuilder::new()
+            .summary(detail)
+            .value(Some(serde_json::json!({ "detail": detail })))
+            .build();
+        (detail.to_owned(), example)
+    });
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Detail")))
+        .examples_from_iter(examples)
+        .build();
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", content)
+        .build()
+}
+
 /// One file of the docs page.
 #[derive(Debug)]
 pub struct DocsFile {

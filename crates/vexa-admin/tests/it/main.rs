@@ -8,6 +8,8 @@
 //! - `internal_validate`: the original's `POST /internal/validate` (both);
 //! - `keys`: minting, listing, revoking (both);
 //! - `logging`: one log line per request, never a secret;
+//! - `openapi`: the document covers exactly the routes the router serves, validates as OpenAPI
+//!   3.1, and `/openapi.json` and `/docs` answer over a socket without a credential (both);
 //! - `serve`: the API over a real socket, graceful shutdown, keep-alive after a refusal;
 //! - `user_webhook`: `PUT`/`GET /user/webhook` by the user's key, the settings in `data`, the
 //!   reserved `data` keys PATCH refuses (both);
@@ -20,6 +22,7 @@ mod fuzz_bodies;
 mod internal_validate;
 mod keys;
 mod logging;
+mod openapi;
 mod serve;
 mod support;
 mod user_webhook;

@@ -22,6 +22,8 @@ pub const START: Timestamp = Timestamp(1_795_888_800_000);
 /// The admin API on one database, as a test drives it.
 pub struct TestApp {
     pub router: Router,
+    /// The path of every route the router serves (console aside), as the router lists them.
+    pub paths: Vec<String>,
     pub store: Arc<dyn IdentityStore>,
     pub clock: ManualClock,
     pub changes: Arc<Mutex<Vec<IdentityChange>>>,
@@ -61,8 +63,10 @@ pub fn app_with_internal_secret(db: TestDb, internal_secret: &str) -> TestApp {
             last_used: last_used.clone(),
         },
     };
+    let (router, paths) = vexa_admin::router_and_paths(state);
     TestApp {
-        router: vexa_admin::router(state),
+        router,
+        paths,
         store,
         last_used,
         clock,
