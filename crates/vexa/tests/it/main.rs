@@ -7,6 +7,7 @@
 //! - `crash_storm`: `kill -9` in the middle of mints and revocations loses no answered one (both);
 //! - `dependency_faults`: PostgreSQL, Redis and the meetings upstream failing under load;
 //! - `durability`: an answered mint survives `kill -9` the next instant (both);
+//! - `openapi`: `/openapi.json` and `/docs` of `vexa up`, on the gateway and the admin API (both);
 //! - `offline_mint`: `vexa token mint` refuses and accepts exactly what the admin API does;
 //! - `python_client`: wire compatibility with the official Python client;
 //! - `replicas`: a revocation reaches every gateway replica within one second;
@@ -24,6 +25,7 @@ mod dependency_faults;
 mod durability;
 mod import_vexa;
 mod offline_mint;
+mod openapi;
 mod python_client;
 mod replicas;
 mod secrets_at_rest;
