@@ -120,7 +120,8 @@ impl Modify for TierRules {
         let components = doc.components.get_or_insert_with(Components::new);
         for tier in &TIERS {
             let key = ApiKeyValue::with_description(tier.header, tier.about);
-            components.add_security_scheme(tier.scheme, SecurityScheme::ApiKey(ApiKey::Header(key)));
+            components
+                .add_security_scheme(tier.scheme, SecurityScheme::ApiKey(ApiKey::Header(key)));
         }
         for (path, item) in doc.paths.paths.iter_mut() {
             let Some(tier) = TIERS.iter().find(|t| path.starts_with(t.prefix)) else {

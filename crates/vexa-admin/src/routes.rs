@@ -28,8 +28,8 @@ use crate::service::AdminService;
 use crate::wire::{
     CreateUserRequest, MintRequest, MintedKeyView, PatchUserRequest, UserView, WebhookView,
 };
-use vexa_core::KeyRecord;
 use crate::AdminState;
+use vexa_core::KeyRecord;
 
 #[derive(Clone)]
 struct App {
@@ -87,9 +87,9 @@ pub fn router_and_paths(state: AdminState) -> (Router, Vec<String>) {
         .route("/user/webhook", put(put_webhook).get(get_webhook))
         .finish();
     let user = user.route_layer(middleware::from_fn_with_state(
-            app.service.clone(),
-            require_user_key,
-        ));
+        app.service.clone(),
+        require_user_key,
+    ));
     // Open, as the original's FastAPI serves its `/docs` and `/openapi.json`.
     let (root, root_paths) = Routes::under("")
         .route("/health", get(health))

@@ -12,8 +12,8 @@ use utoipa::openapi::path::{
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder,
     Required, ResponseBuilder, ResponsesBuilder,
@@ -53,8 +53,17 @@ pub fn document(served: impl Fn(&Route) -> bool) -> OpenApi {
         .schema("Detail", Detail::schema())
         .security_scheme(API_KEY, SecurityScheme::ApiKey(ApiKey::Header(key)))
         .build();
-    let tags = ["gateway", "bots", "meetings", "user settings", "agent", "mcp", "browser", "admin"]
-        .map(|t| TagBuilder::new().name(t).build());
+    let tags = [
+        "gateway",
+        "bots",
+        "meetings",
+        "user settings",
+        "agent",
+        "mcp",
+        "browser",
+        "admin",
+    ]
+    .map(|t| TagBuilder::new().name(t).build());
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -152,15 +161,14 @@ fn operation(route: &Route, method: &str) -> utoipa::openapi::path::Operation {
         .summary(Some(format!("{method} {}", route.template)))
         .description(Some(description))
         .tag(tag_of(route))
-        .extensions(Some(ExtensionsBuilder::new().add("x-vexa-scope", scope).build()))
+        .extensions(Some(
+            ExtensionsBuilder::new().add("x-vexa-scope", scope).build(),
+        ))
         .responses(responses(route));
     for name in params(route.template) {
         let integer = ["id", "recording_id", "media_file_id"].contains(&name.as_str());
-        let schema = ObjectBuilder::new().schema_type(if integer {
-            Type::Integer
-        } else {
-            Type::String
-        });
+        let schema =
+            ObjectBuilder::new().schema_type(if integer { Type::Integer } else { Type::String });
         op = op.parameter(
             ParameterBuilder::new()
                 .name(name)
@@ -217,7 +225,10 @@ fn text_success(description: &str, content_type: &str) -> utoipa::openapi::Respo
     let schema = ObjectBuilder::new().schema_type(Type::String);
     ResponseBuilder::new()
         .description(description)
-        .content(content_type, ContentBuilder::new().schema(Some(schema)).build())
+        .content(
+            content_type,
+            ContentBuilder::new().schema(Some(schema)).build(),
+        )
         .build()
 }
 
@@ -232,14 +243,22 @@ fn responses(route: &Route) -> utoipa::openapi::Responses {
         Target::Metrics => out.response("200", text_success("Prometheus text", "text/plain")),
         Target::OpenApi => out.response("200", json_success("This document (OpenAPI 3.1)", None)),
         Target::Docs => out
-            .response("200", text_success("The reference page or one of its assets", "text/html"))
-            .response("404", detail_response("No such asset", [Rejection::NotFound.detail().as_str()])),
+            .response(
+                "200",
+                text_success("The reference page or one of its assets", "text/html"),
+            )
+            .response(
+                "404",
+                detail_response("No such asset", [Rejection::NotFound.detail().as_str()]),
+            ),
         Target::AuthMe => out.response(
             "200",
             json_success(
                 "Who the key belongs to",
-                Some(json!({"user_id": 1, "email": "jane@acme.com", "scopes": ["bot"],
-                    "max_concurrent_bots": 3, "key_id": 7, "expires_at": null})),
+                Some(
+                    json!({"user_id": 1, "email": "jane@acme.com", "scopes": ["bot"],
+                    "max_concurrent_bots": 3, "key_id": 7, "expires_at": null}),
+                ),
             ),
         ),
         Target::WebSocket => out.response(
@@ -250,7 +269,10 @@ fn responses(route: &Route) -> utoipa::openapi::Responses {
         ),
         Target::Forward(_) | Target::Passthrough => out.response(
             "200",
-            json_success("The owning service's answer: status, headers and body unchanged", None),
+            json_success(
+                "The owning service's answer: status, headers and body unchanged",
+                None,
+            ),
         ),
     };
     if route.access == Access::Public {
@@ -267,33 +289,46 @@ fn responses(route: &Route) -> utoipa::openapi::Responses {
     };
     let mut unavailable = vec![];
     if matches!(route.access, Access::AnyKey | Access::Scopes(_)) {
-        let unauthorized = [refusal(Rejection::MissingKey), refusal(Rejection::InvalidKey)];
+        let unauthorized = [
+            refusal(Rejection::MissingKey),
+            refusal(Rejection::InvalidKey),
+        ];
         out = out.response(
             "401",
-            detail_response(&unauthorized.join(" · "), unauthorized.iter().map(String::as_str)),
+            detail_response(
+                &unauthorized.join(" · "),
+                unauthorized.iter().map(String::as_str),
+            ),
         );
         unavailable.push(refusal(Rejection::AuthUnavailable));
     }
     if let Access::Scopes(scopes) = route.access {
         let denial = ScopeDenial::new(scopes, &vexa_core::ScopeSet::new());
         let forbidden = refusal(Rejection::Forbidden(denial));
-        let said = format!(
-            "{forbidden} (the body also lists `required` and `granted` scopes)"
-        );
+        let said = format!("{forbidden} (the body also lists `required` and `granted` scopes)");
         out = out.response("403", detail_response(&said, [forbidden.as_str()]));
     }
-    let mut limited = vec![refusal(Rejection::EdgeRateLimited { retry_after_secs: 1 })];
+    let mut limited = vec![refusal(Rejection::EdgeRateLimited {
+        retry_after_secs: 1,
+    })];
     if matches!(route.access, Access::AnyKey | Access::Scopes(_)) {
         limited.insert(0, refusal(Rejection::UserRateLimited(rate)));
     }
     let mut too_many = detail_response(
-        &format!("{} (with `Retry-After`, whole seconds)", limited.join(" · ")),
+        &format!(
+            "{} (with `Retry-After`, whole seconds)",
+            limited.join(" · ")
+        ),
         limited.iter().map(String::as_str),
     );
     too_many.headers.insert(
         "Retry-After".to_owned(),
         utoipa::openapi::HeaderBuilder::new()
-            .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            )
             .build(),
     );
     out = out.response("429", too_many);
@@ -326,4 +361,3 @@ fn responses(route: &Route) -> utoipa::openapi::Responses {
 pub fn scope_extension(access: Access) -> Value {
     scope_of(access).0
 }
-

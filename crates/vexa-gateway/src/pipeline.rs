@@ -273,9 +273,7 @@ impl State {
             | Target::Health
             | Target::Metrics
             | Target::OpenApi
-            | Target::Docs => {
-                return Err(Rejection::NotFound)
-            }
+            | Target::Docs => return Err(Rejection::NotFound),
         };
         decision.apply(resp.headers_mut());
         Ok(resp)

@@ -115,7 +115,10 @@ mod tests {
             "/docs/swagger-ui-standalone-preset.js",
             "/docs/favicon-32x32.png",
         ] {
-            assert!(docs_file(asset).is_some_and(|f| !f.bytes.is_empty()), "{asset}");
+            assert!(
+                docs_file(asset).is_some_and(|f| !f.bytes.is_empty()),
+                "{asset}"
+            );
         }
         let init = docs_file("/docs/swagger-initializer.js").expect("initializer");
         let init = String::from_utf8_lossy(&init.bytes);
@@ -125,7 +128,13 @@ mod tests {
 
     #[test]
     fn other_paths_are_not_docs() {
-        for path in ["/doc", "/docsx", "/docs/nope.js", "/openapi.json", "/docs/../etc"] {
+        for path in [
+            "/doc",
+            "/docsx",
+            "/docs/nope.js",
+            "/openapi.json",
+            "/docs/../etc",
+        ] {
             assert!(docs_file(path).is_none(), "{path}");
         }
     }

@@ -75,8 +75,17 @@ async fn the_document_describes_exactly_the_routes_served(backend: Backend) {
         .as_str()
         .expect("token")
         .to_owned();
-    for known in ["/admin/users", "/admin/tokens/{token_id}", "/user/webhook", "/internal/validate"] {
-        assert!(app.paths.iter().any(|p| p == known), "{known} in {:?}", app.paths);
+    for known in [
+        "/admin/users",
+        "/admin/tokens/{token_id}",
+        "/user/webhook",
+        "/internal/validate",
+    ] {
+        assert!(
+            app.paths.iter().any(|p| p == known),
+            "{known} in {:?}",
+            app.paths
+        );
     }
     let doc: Value = serde_json::from_str(vexa_admin::openapi::document_json()).expect("json");
     let served = served(&app, &key).await;
@@ -117,13 +126,23 @@ fn every_tier_declares_its_credential_and_its_gate_refusals() {
     );
     let webhook = &doc["paths"]["/user/webhook"]["get"];
     assert_eq!(webhook["security"], serde_json::json!([{"api_key": []}]));
-    assert!(webhook["responses"]["401"]["content"]["application/json"]["examples"]
-        .get("Missing API Key")
-        .is_some());
+    assert!(
+        webhook["responses"]["401"]["content"]["application/json"]["examples"]
+            .get("Missing API Key")
+            .is_some()
+    );
     assert!(doc["paths"]["/health"]["get"].get("security").is_none());
     // The mint response is the wire type itself.
     let minted = &doc["components"]["schemas"]["MintedKeyView"]["properties"];
-    for field in ["id", "token", "user_id", "scopes", "name", "expires_at", "created_at"] {
+    for field in [
+        "id",
+        "token",
+        "user_id",
+        "scopes",
+        "name",
+        "expires_at",
+        "created_at",
+    ] {
         assert!(minted.get(field).is_some(), "MintedKeyView.{field}");
     }
 }
@@ -133,12 +152,20 @@ async fn openapi_json_and_docs_answer_over_a_socket_without_a_credential(backend
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(vexa_admin::serve(listener, app.router.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(vexa_admin::serve(
+        listener,
+        app.router.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let http = reqwest::Client::new();
 
-    let res = http.get(format!("{base}/openapi.json")).send().await.expect("get");
+    let res = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/json");
     let doc: Value = res.json().await.expect("json");
@@ -160,7 +187,11 @@ async fn openapi_json_and_docs_answer_over_a_socket_without_a_credential(backend
         ("swagger-ui-standalone-preset.js", "text/javascript"),
         ("swagger-initializer.js", "text/javascript"),
     ] {
-        let res = http.get(format!("{base}/docs/{asset}")).send().await.expect("get");
+        let res = http
+            .get(format!("{base}/docs/{asset}"))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(res.status(), 200, "{asset}");
         assert_eq!(res.headers()["content-type"], ctype, "{asset}");
     }
@@ -174,7 +205,11 @@ async fn openapi_json_and_docs_answer_over_a_socket_without_a_credential(backend
         .expect("text");
     assert!(init.contains("\"/openapi.json\""), "{init}");
     assert_eq!(external_references(&init), Vec::<String>::new());
-    let missing = http.get(format!("{base}/docs/nope.js")).send().await.expect("get");
+    let missing = http
+        .get(format!("{base}/docs/nope.js"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(missing.status(), 404);
     // The admin token is never needed, nor refused.
     let res = http

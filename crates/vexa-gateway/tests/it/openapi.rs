@@ -3,9 +3,9 @@
 
 use http::Method;
 use serde_json::{json, Value};
+use vexa_gateway::limit::EdgeConfig;
 use vexa_gateway::openapi::{document_json, scope_extension, spec_path};
 use vexa_gateway::routes::{Access, Ours, Target, ADMIN_ROUTE, ROUTES};
-use vexa_gateway::limit::EdgeConfig;
 use vexa_testkit::openapi::{assert_valid_openapi_31, external_references};
 
 use crate::support::*;
@@ -35,7 +35,11 @@ fn every_row_of_the_table_is_in_the_document_with_its_methods_scope_and_refusals
         for method in route.methods.list() {
             let op = &doc["paths"][&path][method.to_lowercase()];
             assert!(op.is_object(), "{method} {path} is documented");
-            assert_eq!(op["x-vexa-scope"], scope_extension(route.access), "{method} {path}");
+            assert_eq!(
+                op["x-vexa-scope"],
+                scope_extension(route.access),
+                "{method} {path}"
+            );
             let keyed = matches!(route.access, Access::AnyKey | Access::Scopes(_));
             if keyed {
                 assert_eq!(op["security"], json!([{"api_key": []}]), "{method} {path}");
@@ -53,14 +57,22 @@ fn every_row_of_the_table_is_in_the_document_with_its_methods_scope_and_refusals
                 let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
                 assert_eq!(op["x-vexa-scope"], json!(names));
                 let said = op["description"].as_str().unwrap_or_default();
-                assert!(names.iter().all(|n| said.contains(&format!("`{n}`"))), "{said}");
+                assert!(
+                    names.iter().all(|n| said.contains(&format!("`{n}`"))),
+                    "{said}"
+                );
             }
             if route.access == Access::Public {
                 assert!(op.get("security").is_none(), "{method} {path}");
-                assert!(op["responses"].get("429").is_none(), "{path}: before the edge guard");
+                assert!(
+                    op["responses"].get("429").is_none(),
+                    "{path}: before the edge guard"
+                );
             } else {
                 assert!(details(op, "429").contains(&"Too many requests".to_owned()));
-                assert!(op["responses"]["429"]["headers"].get("Retry-After").is_some());
+                assert!(op["responses"]["429"]["headers"]
+                    .get("Retry-After")
+                    .is_some());
             }
         }
     }
@@ -103,7 +115,11 @@ async fn a_running_gateway_serves_its_reference_without_a_key(backend: Backend) 
         // implement are absent, and `/admin/*` is off.
         assert!(doc["paths"]["/bots"]["post"].is_object());
         for route in ROUTES.iter().filter(|r| r.ours == Ours::Missing) {
-            assert!(doc["paths"].get(spec_path(route.template)).is_none(), "{}", route.template);
+            assert!(
+                doc["paths"].get(spec_path(route.template)).is_none(),
+                "{}",
+                route.template
+            );
         }
         assert!(doc["paths"].get("/admin/{path}").is_none());
 
@@ -112,15 +128,23 @@ async fn a_running_gateway_serves_its_reference_without_a_key(backend: Backend) 
         assert_eq!(res.header("content-type"), Some("text/html; charset=utf-8"));
         assert_eq!(external_references(&res.text()), Vec::<String>::new());
     }
-    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
+    for asset in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-initializer.js",
+    ] {
         let res = get(&gw.base, &format!("/docs/{asset}"), None).await;
         assert_eq!(res.status, 200, "{asset}");
     }
-    let init = get(&gw.base, "/docs/swagger-initializer.js", None).await.text();
+    let init = get(&gw.base, "/docs/swagger-initializer.js", None)
+        .await
+        .text();
     assert_eq!(external_references(&init), Vec::<String>::new());
     assert_eq!(get(&gw.base, "/docs/nope.js", None).await.status, 404);
     assert_eq!(
-        send(&gw.base, Method::POST, "/openapi.json", &[], "").await.status,
+        send(&gw.base, Method::POST, "/openapi.json", &[], "")
+            .await
+            .status,
         404,
         "GET only"
     );
