@@ -15,10 +15,12 @@ use subtle::ConstantTimeEq;
 use vexa_core::env::Secret;
 use vexa_core::last_used::LastUsed;
 use vexa_http::headers::X_INTERNAL_SECRET;
+use vexa_http::openapi::Detail;
 use vexa_http::{answer_after_body, JsonBody};
 
 use crate::error::AdminError;
-use crate::validate::Validator;
+use crate::route_list::Routes;
+use crate::validate::{ValidationView, Validator};
 
 /// What the internal tier needs from the process: the shared secret, and the write-behind
 /// batcher of `last_used_at` (the process flushes it on a timer and at shutdown).
@@ -37,18 +39,21 @@ impl std::fmt::Debug for InternalApi {
     }
 }
 
-/// The `/internal` routes (nested by the caller).
+/// The `/internal` routes (nested there by the caller), and their full paths.
 pub fn router<S: Clone + Send + Sync + 'static>(
     internal: InternalApi,
     validator: Arc<Validator>,
-) -> Router<S> {
-    Router::new()
+) -> (Router<S>, Vec<String>) {
+    let (routes, paths) = Routes::under("/internal")
         .route("/validate", post(validate_token))
+        .finish();
+    let router = routes
         .with_state(validator)
         .layer(middleware::from_fn_with_state(
             Arc::new(internal.secret),
             require_internal_secret,
-        ))
+        ));
+    (router, paths)
 }
 
 async fn require_internal_secret(
@@ -78,6 +83,12 @@ fn check_secret(secret: &Secret, given: Option<&[u8]>) -> Result<(), AdminError>
     }
 }
 
+#[utoipa::path(post, path = "/internal/validate", tag = "internal",
+    request_body(content = Object, description = "`{\"token\": \"<key>\"}`",
+        example = json!({"token": "vxa_bot_…"})),
+    responses(
+        (status = 200, description = "The key's owner, in the original identity service's shape", body = ValidationView),
+        (status = 401, description = "Missing token · Invalid token · Token expired", body = Detail)))]
 async fn validate_token(
     State(validator): State<Arc<Validator>>,
     JsonBody(body): JsonBody<Map<String, Value>>,

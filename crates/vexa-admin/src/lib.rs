@@ -5,6 +5,9 @@
 //! the shutdown future resolves. Storage is reached only through the `AuditedStore` port; the
 //! in-process gateway cache is told about revocations through [`AdminState::on_change`], an
 //! [`IdentityListener`].
+//!
+//! `GET /openapi.json` is the OpenAPI 3.1 document generated from the handlers'
+//! `#[utoipa::path]` annotations and the wire types ([`openapi::ApiDoc`]); `GET /docs` shows it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +24,8 @@ pub mod internal;
 pub mod key_events;
 pub mod mint;
 mod observe;
+pub mod openapi;
+mod route_list;
 mod routes;
 pub mod service;
 pub mod validate;
@@ -28,7 +33,7 @@ pub mod wire;
 
 pub use error::AdminError;
 pub use internal::InternalApi;
-pub use routes::router;
+pub use routes::{router, router_and_paths};
 
 /// Everything the admin API needs from the process that runs it.
 #[derive(Clone)]

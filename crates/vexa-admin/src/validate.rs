@@ -16,22 +16,27 @@ use vexa_core::{Clock, IdentityStore, KeyDigest, Principal, Timestamp, User};
 use crate::error::AdminError;
 
 /// The 200 answer, field for field as the original's.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ValidationView {
     pub user_id: i64,
     /// The key's scopes; `["legacy"]` for a scope-less row, as the original answers it.
+    #[schema(value_type = Vec<String>)]
     pub scopes: Vec<&'static str>,
     pub max_concurrent: i64,
     pub email: String,
     pub is_admin: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub webhook_url: Option<Value>,
     /// In clear, as the original sends it over this internal hop.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub webhook_secret: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub webhook_events: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub workspaces: Option<Vec<Value>>,
 }
 

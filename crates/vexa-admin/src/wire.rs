@@ -2,9 +2,13 @@
 //! response views (`*View`). No rules live here beyond "what fields exist, of which type".
 //! Key metadata goes out as core's `KeyRecord` itself (it has no field that could hold a
 //! secret) plus its status; a user goes out as core's `User` minus its secret `data` keys.
+//!
+//! Each type derives its OpenAPI schema (`ToSchema`), so the document at `/openapi.json` is the
+//! shape of these very types.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use vexa_core::usage::{HourBucket, KeyStatus};
 use vexa_core::webhook::{masked_secret, Webhook};
 use vexa_core::{
@@ -12,21 +16,26 @@ use vexa_core::{
 };
 
 /// `POST /admin/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(example = "jane@acme.com")]
     pub email: String,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub image_url: Option<String>,
+    /// Default 3; at least 0.
     #[serde(default)]
+    #[schema(minimum = 0, default = 3)]
     pub max_concurrent_bots: Option<i64>,
 }
 
 /// `PATCH /admin/users/{id}`. `Some(None)` means "explicit null" (clear the field).
-#[derive(Debug, Default, Deserialize)]
+/// At least one field; an unknown field is a 422.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct PatchUserRequest {
     #[serde(default, deserialize_with = "nullable")]
     pub name: Option<Option<String>>,
@@ -34,20 +43,27 @@ pub struct PatchUserRequest {
     pub image_url: Option<Option<String>>,
     #[serde(default)]
     pub max_concurrent_bots: Option<i64>,
-    /// Kept as a raw value so a non-object gets a clear message instead of a serde one.
+    /// Shallow-merged into the user's `data`. Kept as a raw value so a non-object gets a clear
+    /// message instead of a serde one.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
 }
 
 /// `POST /admin/users/{id}/tokens` body; every field optional, `null` means "not given".
-#[derive(Debug, Default, Deserialize)]
+/// Wins over the query string field by field; with neither, the key gets `["bot"]`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintRequest {
+    /// Non-empty; each of `bot`, `tx`, `browser`; duplicates are removed, order kept.
     #[serde(default)]
+    #[schema(example = json!(["bot", "tx"]))]
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub name: Option<String>,
+    /// Lifetime in seconds, > 0.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub expires_in: Option<i64>,
     /// The key's own limits (CONTRACT §10); body only, absent or `null` means none.
     #[serde(default)]
@@ -70,7 +86,7 @@ impl MintRequest {
 }
 
 /// `PATCH /admin/tokens/{id}`: any of the limits; `null` clears one (`Some(None)`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchKeyRequest {
     #[serde(default, deserialize_with = "nullable")]
@@ -92,7 +108,7 @@ impl From<PatchKeyRequest> for KeyLimitsPatch {
 }
 
 /// `POST /admin/tokens/{id}/rotate` body; `null` means "not given" (no grace).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     #[serde(default)]
@@ -110,7 +126,7 @@ where
 
 /// A user as the admin API shows it: the stored [`User`], field for field, minus the `data` keys
 /// that are secrets.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(transparent)]
 pub struct UserView(User);
 
@@ -130,11 +146,13 @@ impl From<User> for UserView {
 
 /// `GET /user/webhook`: the user's webhook as shown, never the secret, only whether one is set
 /// and its last four characters (reference `vexa-gateway-identity.md` §1.3).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookView {
     pub webhook_url: Option<String>,
     pub webhook_secret_set: bool,
+    /// The secret masked to its last four characters, never in clear.
     pub webhook_secret: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub webhook_events: Option<Map<String, Value>>,
 }
 
@@ -150,7 +168,7 @@ impl WebhookView {
 }
 
 /// One key of `GET /admin/users/{id}/tokens`: its metadata and its status.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyView {
     #[serde(flatten)]
     pub key: KeyRecord,
@@ -158,7 +176,7 @@ pub struct KeyView {
 }
 
 /// `GET /admin/tokens/{id}/usage`: every hour of the window, oldest first, summed over replicas.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UsageView {
     pub token_id: KeyId,
     pub hours: u32,
@@ -166,9 +184,11 @@ pub struct UsageView {
 }
 
 /// The mint response: the only response that ever carries a key.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MintedKeyView {
     pub id: KeyId,
+    /// The full key, shown this once and never again.
+    #[schema(example = "vxa_bot_…")]
     pub token: String,
     pub user_id: UserId,
     pub scopes: ScopeSet,
@@ -247,7 +267,7 @@ mod tests {
 
 /// One entry of `GET /admin/audit`: the stored fields as hashed, `changes` as JSON, the time
 /// both as RFC 3339 and as the epoch milliseconds the hash covers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEntryView {
     pub seq: i64,
     pub time: Timestamp,
@@ -258,6 +278,8 @@ pub struct AuditEntryView {
     pub key_id: Option<KeyId>,
     pub request_id: Option<String>,
     pub client_addr: Option<String>,
+    /// What changed (keys by id and prefix only, a webhook secret as `"<set>"`).
+    #[schema(value_type = Object)]
     pub changes: Value,
     pub prev_hash: String,
     pub hash: String,

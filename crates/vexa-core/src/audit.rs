@@ -546,6 +546,6 @@ mod tests {
         for a in AuditAction::ALL {
             assert_eq!(a.as_str().parse::<AuditAction>(), Ok(a));
         }
-        assert!("key.rotate".parse::<AuditAction>().is_err());
+        assert!("key.frobnicate".parse::<AuditAction>().is_err());
     }
 }

@@ -23,7 +23,7 @@ pub const MAX_RATE_LIMIT_BURST: i64 = 1_000_000;
 /// `rate_limit_burst` without `rate_limit_rps` refills at the gateway's per-user rate
 /// (`GATEWAY_RATE_LIMIT_RPS`); `rate_limit_rps` without a burst holds one second's worth of
 /// requests (`ceil(rps)`, at least 1). See [`KeyLimits::rate`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct KeyLimits {
     /// Requests per second the key's bucket refills with.
     pub rate_limit_rps: Option<f64>,

@@ -5,7 +5,8 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 /// One capability a key grants. The wire names are the contract's: `bot`, `tx`, `browser`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Scope {
     Bot,
     Tx,
@@ -56,12 +57,26 @@ impl Serialize for Scope {
 }
 
 /// An ordered, duplicate-free list of scopes as minted (the first is the key's primary scope),
-/// with a bitmask for O(1) membership checks on the request path.
+/// with a bitmask for O(1) membership checks on the request path. On the wire (and in the
+/// OpenAPI documents) it is the list itself, e.g. `["bot","tx"]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ScopeSet {
     ordered: Vec<Scope>,
     mask: u8,
 }
+
+/// The schema of the wire form: the scopes in minted order, each once.
+impl utoipa::PartialSchema for ScopeSet {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(<Scope as utoipa::PartialSchema>::schema())
+            .unique_items(true)
+            .examples([serde_json::json!(["bot", "tx"])])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ScopeSet {}
 
 impl ScopeSet {
     pub fn new() -> Self {

@@ -15,7 +15,7 @@ use crate::usage::{KeyUse, UsageCount};
 use crate::user::{Email, NewUser, User, UserId, UserPatch};
 
 /// Database id of an API key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct KeyId(pub i64);
 
@@ -33,7 +33,7 @@ pub struct NewKey {
 }
 
 /// A key's metadata as listed by the admin API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct KeyRecord {
     pub id: KeyId,
     pub user_id: UserId,

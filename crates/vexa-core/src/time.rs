@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 
 /// A point in time, UTC, millisecond precision. Stored as an integer in both backends so the
 /// SQL is identical for SQLite and PostgreSQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// On the wire (and in the OpenAPI documents) it is an RFC 3339 string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
+#[schema(value_type = String, format = DateTime, example = "2026-11-28T18:00:00Z")]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {

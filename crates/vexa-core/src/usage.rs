@@ -79,7 +79,7 @@ pub struct KeyUse {
 }
 
 /// One hour of a key's usage, every outcome present.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HourBucket {
     pub hour: Timestamp,
     pub allowed: i64,
@@ -167,7 +167,7 @@ impl UsageWindow {
 }
 
 /// A key's state as the key list shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     Active,

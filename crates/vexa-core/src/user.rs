@@ -7,7 +7,7 @@ use crate::error::ValidationError;
 use crate::time::Timestamp;
 
 /// Database id of a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct UserId(pub i64);
 
@@ -54,13 +54,15 @@ impl Email {
 }
 
 /// A user as stored and as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
+    #[schema(example = "jane@acme.com")]
     pub email: String,
     pub name: Option<String>,
     pub image_url: Option<String>,
     pub max_concurrent_bots: i64,
+    #[schema(value_type = Object)]
     pub data: Map<String, Value>,
     pub created_at: Timestamp,
 }

@@ -130,6 +130,14 @@ impl Rejection {
         }
     }
 
+    /// The `detail` string of the body (the OpenAPI document's examples are these).
+    pub(crate) fn detail(&self) -> String {
+        serde_json::from_slice::<serde_json::Value>(self.body())
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     pub fn into_response(self) -> Response<GwBody> {
         let body = match self {
             Rejection::Forbidden(denial) => denial.body(),

@@ -12,6 +12,7 @@ pub mod identity;
 mod last_used;
 pub mod limit;
 mod observe;
+pub mod openapi;
 mod pipeline;
 mod proxy;
 pub mod routes;
@@ -22,6 +23,7 @@ mod ws;
 use std::future::Future;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::HeaderValue;
 use metrics_exporter_prometheus::PrometheusHandle;
 use vexa_core::store::IdentityChange;
@@ -92,7 +94,7 @@ impl Gateway {
         if let Some(flag) = &imported {
             flag.refresh().await;
         }
-        let state = State {
+        let mut state = State {
             cache,
             imported,
             last_used: last_used::LastUsed::new(store.clone(), cfg.key_usage),
@@ -114,11 +116,14 @@ impl Gateway {
             max_body_bytes: cfg.max_body_bytes,
             metrics: observe::Metrics::new(),
             prometheus: metrics,
+            openapi: Bytes::new(),
             sockets: Arc::new(Registry::default()),
             terminator: (cfg.meetings_api_kind == MeetingsApiKind::Vexa)
                 .then(|| ws::original::Terminator::new(cfg.redis_url.as_deref()))
                 .transpose()?,
         };
+        // The document lists what this gateway serves as configured, so it needs the state.
+        state.openapi = Bytes::from(openapi::document_json(|route| state.serves(route)));
         Ok(Gateway {
             state: Arc::new(state),
             store,

@@ -70,6 +70,8 @@ pub struct State {
     pub max_body_bytes: u64,
     pub metrics: Metrics,
     pub prometheus: PrometheusHandle,
+    /// `/openapi.json`, generated from the route table once at startup (`crate::openapi`).
+    pub openapi: Bytes,
     pub sockets: Arc<Registry>,
     /// `/ws` terminated as the original gateway does (`MEETINGS_API_KIND=vexa` only).
     pub terminator: Option<Terminator>,
@@ -204,7 +206,7 @@ impl State {
         if !self.ours && !route.integer_ids_ok(parts.uri.path()) {
             return Err(Rejection::NotAnInteger);
         }
-        if let Some(resp) = self.answer_locally(route.target) {
+        if let Some(resp) = self.answer_locally(route.target, parts.uri.path()) {
             return Ok(resp);
         }
 
@@ -269,9 +271,11 @@ impl State {
                 )
                 .await?
             }
-            Target::Passthrough | Target::Health | Target::Metrics => {
-                return Err(Rejection::NotFound)
-            }
+            Target::Passthrough
+            | Target::Health
+            | Target::Metrics
+            | Target::OpenApi
+            | Target::Docs => return Err(Rejection::NotFound),
         };
         decision.apply(resp.headers_mut());
         Ok(resp)
@@ -299,12 +303,31 @@ impl State {
         }
     }
 
-    /// `/health` and `/metrics` are answered by the gateway itself, before any check.
-    fn answer_locally(&self, target: Target) -> Option<Response<GwBody>> {
+    /// `/health`, `/metrics`, `/openapi.json` and `/docs` are answered by the gateway itself,
+    /// before any check (the edge guard included: reading the reference spends no budget).
+    fn answer_locally(&self, target: Target, path: &str) -> Option<Response<GwBody>> {
         match target {
             Target::Health => Some(local(Bytes::from_static(HEALTH_BODY), JSON)),
             Target::Metrics => Some(local(Bytes::from(self.prometheus.render()), PROMETHEUS)),
+            Target::OpenApi => Some(local(self.openapi.clone(), JSON)),
+            Target::Docs => Some(match vexa_http::openapi::docs_file(path) {
+                Some(file) => match HeaderValue::from_str(&file.content_type) {
+                    Ok(ctype) => local(Bytes::from(file.bytes.into_owned()), ctype),
+                    Err(_) => Rejection::NotFound.into_response(),
+                },
+                None => Rejection::NotFound.into_response(),
+            }),
             _ => None,
+        }
+    }
+
+    /// Whether this gateway serves `route` as configured: local rows always; a forwarded row
+    /// when its domain has a URL and (with our own services) is implemented (`/browser/*`
+    /// always: it answers 503 without `BROWSER_API_URL`); `/admin/*` with the admin proxy on.
+    pub(crate) fn serves(&self, route: &Route) -> bool {
+        match route.target {
+            Target::Passthrough => self.admin_proxy && self.admin.is_some(),
+            _ => self.upstream_of(route).is_ok(),
         }
     }
 

@@ -5,7 +5,9 @@
 //! - [`rejection`] — [`EdgeRejection`], what the edge refuses, always as `{"detail": …}`;
 //! - [`body`] — the body limit (the same `MAX_BODY_BYTES` the gateway enforces), the JSON body
 //!   extractors, and draining a refused request's body so keep-alive survives;
-//! - [`params`] — path and query extractors whose rejections are `{"detail": …}` too.
+//! - [`params`] — path and query extractors whose rejections are `{"detail": …}` too;
+//! - [`openapi`] — what both services' API references share: the `{"detail": …}` schema, the
+//!   two paths, and the `/docs` page (Swagger UI embedded in the binary).
 //!
 //! Nothing here knows a route or a domain rule: services map their own errors to HTTP; this
 //! crate only makes sure that what axum would refuse in plain text is refused in the contract's
@@ -13,6 +15,7 @@
 
 pub mod body;
 pub mod headers;
+pub mod openapi;
 pub mod params;
 pub mod rejection;
 pub mod request_id;

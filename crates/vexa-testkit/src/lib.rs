@@ -14,6 +14,8 @@
 //! - [`original`]: test doubles of the ORIGINAL Vexa's services, named as such: recording doubles
 //!   of the meeting-api, agent-api, MCP and the identity service's user tier, and the identity
 //!   service's `/internal/validate`, for the drop-in gateway suites;
+//! - [`openapi`]: a served OpenAPI document checked against the official 3.1 JSON Schema, and
+//!   the "no external asset" check of a `/docs` page;
 //! - [`stack`]: the real `vexa` binary as child processes (`StackEnv`, `UpProcess`, [`Stack`]);
 //! - the shared secrets ([`ADMIN_TOKEN`], [`INTERNAL_SECRET`]).
 //!
@@ -30,6 +32,7 @@ pub mod backends;
 pub mod keys;
 pub mod logs;
 mod metrics;
+pub mod openapi;
 pub mod original;
 pub mod procs;
 pub mod raw_http;

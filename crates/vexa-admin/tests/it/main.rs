@@ -13,6 +13,8 @@
 //!   body, retries, opt-out, one expiry notice across sweepers (both);
 //! - `keys`: minting, listing, revoking (both);
 //! - `logging`: one log line per request, never a secret;
+//! - `openapi`: the document covers exactly the routes the router serves, validates as OpenAPI
+//!   3.1, and `/openapi.json` and `/docs` answer over a socket without a credential (both);
 //! - `rotate`: key rotation with a grace period: inheritance, grace end, 404/409, chains,
 //!   bad bodies, imported keys (both);
 //! - `serve`: the API over a real socket, graceful shutdown, keep-alive after a refusal;
@@ -30,6 +32,7 @@ mod key_limits;
 mod key_events;
 mod keys;
 mod logging;
+mod openapi;
 mod rotate;
 mod serve;
 mod support;

@@ -24,6 +24,8 @@ pub const START: Timestamp = Timestamp(1_795_888_800_000);
 /// The admin API on one database, as a test drives it.
 pub struct TestApp {
     pub router: Router,
+    /// The path of every route the router serves (console aside), as the router lists them.
+    pub paths: Vec<String>,
     pub store: Arc<dyn IdentityStore>,
     /// The same store, with the audit log's reads.
     pub audited: Arc<dyn AuditedStore>,
@@ -73,8 +75,10 @@ pub fn app_with_internal_secret(db: TestDb, internal_secret: &str) -> TestApp {
             std::time::Duration::from_millis(10),
         ),
     };
+    let (router, paths) = vexa_admin::router_and_paths(state);
     TestApp {
-        router: vexa_admin::router(state),
+        router,
+        paths,
         store,
         audited,
         last_used,

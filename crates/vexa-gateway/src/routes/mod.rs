@@ -13,7 +13,7 @@ pub use table::{ADMIN_ROUTE, ROUTES};
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No key needed (`/health`, `/metrics`).
+    /// No key needed (`/health`, `/metrics`, `/openapi.json`, `/docs`).
     Public,
     /// No key checked here: the upstream checks its own credentials (`/admin/*` proxy).
     Passthrough,
@@ -60,6 +60,10 @@ impl Domain {
 pub enum Target {
     Health,
     Metrics,
+    /// `/openapi.json`: the document generated from this table (see `crate::openapi`).
+    OpenApi,
+    /// `/docs` and its assets: the page embedded in the binary (`vexa_http::openapi`).
+    Docs,
     AuthMe,
     WebSocket,
     /// Forwarded to a domain.

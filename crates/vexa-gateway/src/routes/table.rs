@@ -70,6 +70,10 @@ pub const ROUTES: &[Route] = &[
     // Answered by the gateway itself.
     r(one("GET"), "/health", Access::Public, Target::Health),
     r(one("GET"), "/metrics", Access::Public, Target::Metrics),
+    // The API reference, open as the original's FastAPI serves it.
+    r(one("GET"), "/openapi.json", Access::Public, Target::OpenApi),
+    r(one("GET"), "/docs", Access::Public, Target::Docs),
+    r(one("GET"), "/docs/{file}", Access::Public, Target::Docs),
     r(one("GET"), "/auth/me", Access::AnyKey, Target::AuthMe),
     r(one("GET"), "/ws", Access::AnyKey, Target::WebSocket),
     // Bots.

@@ -26,4 +26,5 @@ mod limit_client_ip;
 mod limit_edge;
 mod limit_redis;
 mod limit_user;
+mod openapi;
 mod support;

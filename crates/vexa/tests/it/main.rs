@@ -14,6 +14,7 @@
 //!   within a second, the bucket shared through Redis, a key's bot cap inside its user's;
 //! - `key_usage`: usage per key, status and last client through real processes (both);
 //! - `key_expiring`: one `key.expiring` notice across two admin API processes (both);
+//! - `openapi`: `/openapi.json` and `/docs` of `vexa up`, on the gateway and the admin API (both);
 //! - `offline_mint`: `vexa token mint` refuses and accepts exactly what the admin API does;
 //! - `python_client`: wire compatibility with the official Python client;
 //! - `replicas`: a revocation reaches every gateway replica within one second;
@@ -37,6 +38,7 @@ mod key_limits;
 mod key_usage;
 mod key_expiring;
 mod offline_mint;
+mod openapi;
 mod python_client;
 mod replicas;
 mod rotation;
