@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
 use serde_json::Value;
-use vexa_core::AuditAction;
+use vexa_core::{AuditAction, Timestamp};
 
 use super::error::ConsoleError;
 use super::form::{Fields, PageQuery};
@@ -281,13 +281,17 @@ fn table(entries: &[AuditEntryView]) -> String {
     )
 }
 
-/// `changes` as `key: value` text, one level of nesting in braces; the caller escapes it.
+/// `changes` as `key: value` text, nesting in braces; the caller escapes it. A `…_at` field
+/// holds epoch milliseconds (what the hash covers) and reads as its RFC 3339 time.
 fn changes(v: &Value) -> String {
     match v {
         Value::Object(m) if m.is_empty() => "—".to_owned(),
         Value::Object(m) => m
             .iter()
-            .map(|(k, v)| format!("{k}: {}", scalar(v)))
+            .map(|(k, v)| match v.as_i64() {
+                Some(ms) if k.ends_with("_at") => format!("{k}: {}", Timestamp(ms).to_rfc3339()),
+                _ => format!("{k}: {}", scalar(v)),
+            })
             .collect::<Vec<_>>()
             .join(", "),
         other => scalar(other),
@@ -351,11 +355,12 @@ mod tests {
 
     #[test]
     fn changes_read_as_key_value_text() {
-        let v =
-            serde_json::json!({"email": "a@b.co", "scopes": ["bot", "tx"], "name": null, "n": 3});
+        let v = serde_json::json!(
+            {"email": "a@b.co", "scopes": ["bot", "tx"], "name": null, "n": 3, "expires_at": 0}
+        );
         assert_eq!(
             changes(&v),
-            "email: a@b.co, n: 3, name: none, scopes: [bot, tx]"
+            "email: a@b.co, expires_at: 1970-01-01T00:00:00Z, n: 3, name: none, scopes: [bot, tx]"
         );
         assert_eq!(changes(&serde_json::json!({})), "—");
     }
