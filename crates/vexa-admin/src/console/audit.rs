@@ -266,7 +266,7 @@ fn table(entries: &[AuditEntryView]) -> String {
         };
         let _ = write!(
             rows,
-            r#"<tr><td class="num">{seq}</td><td>{time}</td><td>{actor}</td><td><code>{action}</code></td><td>{user}</td><td>{key}</td><td>{rid}</td><td>{addr}</td><td class="changes">{changes}</td></tr>"#,
+            r#"<tr><td class="num">{seq}</td><td>{time}</td><td>{actor}</td><td><code>{action}</code></td><td>{user}</td><td>{key}</td><td class="rid">{rid}</td><td>{addr}</td><td class="changes">{changes}</td></tr>"#,
             seq = e.seq,
             time = time(Some(e.time)),
             actor = esc(&e.actor),
