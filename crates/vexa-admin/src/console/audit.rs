@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
 use serde_json::Value;
+use vexa_core::audit::BrokenLink;
 use vexa_core::{AuditAction, Timestamp};
 
 use super::error::ConsoleError;
@@ -142,7 +143,9 @@ pub async fn audit(
             entries.truncate(n);
             entries.last().map(|e| e.seq)
         });
+    let chain = st.service.verify_audit_chain().await?;
     let listing = Listing {
+        chain,
         entries: &entries,
         total,
         older,
@@ -152,6 +155,8 @@ pub async fn audit(
 }
 
 struct Listing<'a> {
+    /// The whole chain's check: entries verified, or the first broken link.
+    chain: Result<i64, BrokenLink>,
     entries: &'a [AuditEntryView],
     total: i64,
     /// The cursor of the next older page, when there is one.
@@ -166,7 +171,8 @@ fn render(
     cursor_error: Option<&str>,
     list: Option<&Listing<'_>>,
 ) -> String {
-    let mut body = filter_form(typed);
+    let mut body = list.map_or_else(String::new, |l| chain_line(&l.chain));
+    body.push_str(&filter_form(typed));
     if let Some(e) = cursor_error {
         let _ = write!(
             body,
@@ -185,6 +191,19 @@ fn render(
         }
     }
     layout("Audit log", Some(csrf), Nav::Audit, &body)
+}
+
+/// The hash chain's state in one line, at the top (it covers the whole log, not the filter).
+fn chain_line(chain: &Result<i64, BrokenLink>) -> String {
+    match chain {
+        Ok(n) => {
+            format!(r#"<p class="meta chain" role="status">Hash chain verified: {n} entries.</p>"#)
+        }
+        Err(b) => format!(
+            r#"<p class="error chain" role="alert">Hash chain not verified: {}.</p>"#,
+            esc(&b.to_string())
+        ),
+    }
 }
 
 fn filter_form(t: &Typed<'_>) -> String {

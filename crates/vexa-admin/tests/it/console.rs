@@ -834,6 +834,19 @@ async fn the_audit_screen_pages_with_before_seq_keeping_the_filter(backend: Back
     assert!(!page.contains(">Older</a>"), "nothing older");
     assert!(page.contains(r#"<a href="/console/audit?action=user.create">Newest</a>"#));
 
+    // The chain line covers the whole log (31 entries), whatever the filter or page.
+    assert!(page.contains("Hash chain verified: 31 entries."), "{page}");
+    vexa_store::testing::tamper::edit_changes(&app.db.db, 3, r#"{"email":"forged@acme.com"}"#)
+        .await
+        .unwrap();
+    let broken = get(&app, "/console/audit", Some(&id)).send().await.text();
+    assert!(
+        broken.contains(
+            r#"role="alert">Hash chain not verified: audit chain broken at entry seq 3: "#
+        ),
+        "{broken}"
+    );
+
     let bad = get(&app, "/console/audit?before_seq=-1", Some(&id))
         .send()
         .await;
