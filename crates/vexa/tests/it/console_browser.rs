@@ -723,6 +723,7 @@ async fn an_operator_reads_the_audit_log_filtered_by_action(backend: Backend) {
     b.click("nav a[href='/console/audit']").await;
     b.find("#audit-action").await;
     assert_eq!(b.text("nav a[aria-current=page]").await, "Audit log");
+    assert_eq!(b.text("p.chain").await, "Hash chain verified: 4 entries.");
     let actions = |b: &Browser| {
         let client = b.client.clone();
         async move {
