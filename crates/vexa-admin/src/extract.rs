@@ -234,26 +234,41 @@ impl<S: Send + Sync> FromRequestParts<S> for AuditQuery {
     type Rejection = EdgeRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, EdgeRejection> {
-        let mut q = AuditQuery {
+        let mut q = AuditQuery::default();
+        for (k, v) in query_pairs(parts).await? {
+            q.apply(&k, &v)?;
+        }
+        Ok(q)
+    }
+}
+
+impl Default for AuditQuery {
+    fn default() -> Self {
+        AuditQuery {
             filter: AuditFilter::default(),
             page: AuditPage {
                 before_seq: None,
                 limit: DEFAULT_AUDIT_PAGE,
             },
-        };
-        for (k, v) in query_pairs(parts).await? {
-            match k.as_str() {
-                "user_id" => q.filter.user_id = Some(UserId(parse_bounded(&k, &v, i64::MAX)?)),
-                "key_id" => q.filter.key_id = Some(KeyId(parse_bounded(&k, &v, i64::MAX)?)),
-                "action" => q.filter.action = Some(parse_action(&v)?),
-                "since" => q.filter.since = Some(parse_time(&k, &v)?),
-                "until" => q.filter.until = Some(parse_time(&k, &v)?),
-                "before_seq" => q.page.before_seq = Some(parse_bounded(&k, &v, i64::MAX)?),
-                "limit" => q.page.limit = parse_bounded(&k, &v, MAX_AUDIT_PAGE)?,
-                _ => {}
-            }
         }
-        Ok(q)
+    }
+}
+
+impl AuditQuery {
+    /// Reads one query parameter into the filter or page. The console reads its filter form
+    /// through this too, so both show the same wording for the same mistake.
+    pub fn apply(&mut self, k: &str, v: &str) -> Result<(), EdgeRejection> {
+        match k {
+            "user_id" => self.filter.user_id = Some(UserId(parse_bounded(k, v, i64::MAX)?)),
+            "key_id" => self.filter.key_id = Some(KeyId(parse_bounded(k, v, i64::MAX)?)),
+            "action" => self.filter.action = Some(parse_action(v)?),
+            "since" => self.filter.since = Some(parse_time(k, v)?),
+            "until" => self.filter.until = Some(parse_time(k, v)?),
+            "before_seq" => self.page.before_seq = Some(parse_bounded(k, v, i64::MAX)?),
+            "limit" => self.page.limit = parse_bounded(k, v, MAX_AUDIT_PAGE)?,
+            _ => {}
+        }
+        Ok(())
     }
 }
 

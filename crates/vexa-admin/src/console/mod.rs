@@ -7,6 +7,7 @@
 //! - [`pages`]: thin handlers over [`AdminService`] (no rule of their own);
 //! - [`presenter`]: derived display values (status badges, notices, which field failed);
 //! - [`view`], [`html`]: the pages as HTML, escaped;
+//! - [`audit`]: the audit log screen (filter form, `before_seq` paging);
 //! - [`chart`]: usage as inline SVG (a sparkline per key, stacked bars per outcome);
 //! - [`error`]: the console's refusals and failures, mapped in one place.
 //!
@@ -15,6 +16,7 @@
 //! default-src 'self'`). The admin token is read only from the sign-in form's body; it never
 //! appears in a URL, a page or a log line.
 
+mod audit;
 mod chart;
 mod error;
 mod form;
@@ -92,6 +94,7 @@ pub fn router(
         )
         .route("/keys/{id}/usage", get(pages::key_usage))
         .route("/replicas", get(pages::replicas))
+        .route("/audit", get(audit::audit))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             guard::require_session,

@@ -23,6 +23,7 @@ use crate::wire::MintedKeyView;
 pub enum Nav {
     Users,
     Replicas,
+    Audit,
     None,
 }
 
@@ -68,10 +69,11 @@ pub fn layout(title: &str, csrf: Option<&str>, nav: Nav, body: &str) -> String {
         };
         let _ = write!(
             header,
-            r#"<nav aria-label="Main"><a href="/console/users"{}>Users</a><a href="/console/replicas"{}>Replicas</a></nav>
+            r#"<nav aria-label="Main"><a href="/console/users"{}>Users</a><a href="/console/replicas"{}>Replicas</a><a href="/console/audit"{}>Audit log</a></nav>
 <form method="post" action="/console/logout" class="signout">{}<button type="submit">Sign out</button></form>"#,
             cur(Nav::Users),
             cur(Nav::Replicas),
+            cur(Nav::Audit),
             csrf_field(csrf)
         );
     }
@@ -104,7 +106,13 @@ fn csrf_field(csrf: &str) -> String {
 }
 
 /// One labelled input with its hint and error.
-fn field(id: &str, label: &str, input: &str, hint: Option<&str>, error: Option<&str>) -> String {
+pub(super) fn field(
+    id: &str,
+    label: &str,
+    input: &str,
+    hint: Option<&str>,
+    error: Option<&str>,
+) -> String {
     let mut described = Vec::new();
     let mut after = String::new();
     if let Some(h) = hint {
@@ -341,7 +349,7 @@ fn keys_table(u: &User, keys: &[KeyRow]) -> String {
         };
         let _ = write!(
             rows,
-            r#"<tr><td><code>{prefix}…</code></td><td>{scopes}</td><td>{name}</td><td>{created}</td><td>{used}{client}</td><td>{expires}</td><td>{badge}</td><td>{spark}</td><td class="actions">{rotate}<a href="/console/keys/{id}/revoke?user={uid}" aria-label="Revoke key {prefix}">Revoke…</a></td></tr>"#,
+            r#"<tr><td><code>{prefix}…</code></td><td>{scopes}</td><td>{name}</td><td>{created}</td><td>{used}{client}</td><td>{expires}</td><td>{badge}</td><td>{spark}</td><td class="actions">{rotate}<a href="/console/keys/{id}/revoke?user={uid}" aria-label="Revoke key {prefix}">Revoke…</a> <a href="/console/audit?key_id={id}" aria-label="History of key {prefix}">History</a></td></tr>"#,
             scopes = esc(&k.scopes.to_csv()),
             name = esc(k.name.as_deref().unwrap_or("—")),
             created = time(Some(k.created_at)),
@@ -663,7 +671,7 @@ fn notice(n: Option<&str>) -> String {
 }
 
 /// A time as `2026-11-28 18:00 UTC`, or a dash.
-fn time(t: Option<Timestamp>) -> String {
+pub(super) fn time(t: Option<Timestamp>) -> String {
     let Some(t) = t else {
         return "—".to_owned();
     };

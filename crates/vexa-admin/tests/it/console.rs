@@ -584,7 +584,10 @@ async fn a_key_is_rotated_with_a_grace_and_the_new_key_shown_once(backend: Backe
 
     // The rotation is the console's, in the audit log, once (the refused repeat wrote nothing).
     let entries = app.audited.audit_entries_from(0, 100).await.unwrap();
-    let rotations: Vec<_> = entries.iter().filter(|e| e.action == "key.rotate").collect();
+    let rotations: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "key.rotate")
+        .collect();
     assert_eq!(rotations.len(), 1, "{}", app.backend);
     assert_eq!(rotations[0].actor, "console");
     assert_eq!(rotations[0].key_id, Some(vexa_core::KeyId(kid)));
@@ -645,6 +648,214 @@ async fn the_usage_page_charts_the_chosen_window(backend: Backend) {
     assert!(unknown.text().contains("Token not found"));
 }
 
+/// The `(seq, actor, action)` of each row of an audit screen, top to bottom.
+fn audit_rows(page: &str) -> Vec<(i64, String, String)> {
+    page.split(r#"<tr><td class="num">"#)
+        .skip(1)
+        .map(|row| {
+            let seq = row.split('<').next().unwrap().parse().unwrap();
+            let cells: Vec<&str> = row.split("<td>").collect();
+            let actor = cells[2].split('<').next().unwrap().to_owned();
+            let action = cells[3]
+                .trim_start_matches("<code>")
+                .split('<')
+                .next()
+                .unwrap()
+                .to_owned();
+            (seq, actor, action)
+        })
+        .collect()
+}
+
+/// `datetime-local`'s shape of a time (UTC, minutes).
+fn local_input(t: Timestamp) -> String {
+    t.to_rfc3339().chars().take(16).collect()
+}
+
+async fn the_audit_screen_lists_and_filters_console_and_api_actions(backend: Backend) {
+    let app = app_on(TestDb::new(backend).await);
+    let (id, csrf) = sign_in(&app).await;
+    let created = post(
+        &app,
+        "/console/users",
+        Some(&id),
+        &format!("csrf={csrf}&email=jane%40acme.com"),
+    )
+    .same_origin()
+    .send()
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    let jane = app.user("jane@acme.com").await;
+    let bob = app.user("bob@acme.com").await;
+    app.mint(bob, "").await;
+    let bob_key = newest_key(&app, bob).await;
+    app.clock.advance_millis(3600 * 1000);
+    let (jane_key, _) = mint_in_console(&app, &id, &csrf, jane).await;
+
+    let audit = |q: &str| {
+        let uri = format!("/console/audit{q}");
+        let id = id.clone();
+        let app = &app;
+        async move { get(app, &uri, Some(&id)).send().await }
+    };
+    let all = audit("").await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text());
+    let page = all.text();
+    assert!(page.contains(r#"<a href="/console/audit" aria-current="page">Audit log</a>"#));
+    let rows = audit_rows(&page);
+    let seen: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(_, who, what)| (who.as_str(), what.as_str()))
+        .collect();
+    // `app.user` finds jane by creating her again: the API's create answers the existing user
+    // and records nothing, so there are four entries, newest first.
+    assert_eq!(
+        seen,
+        [
+            ("console", "key.mint"),
+            ("admin_api", "key.mint"),
+            ("admin_api", "user.create"),
+            ("console", "user.create"),
+        ],
+        "{page}"
+    );
+    assert!(rows.windows(2).all(|w| w[0].0 > w[1].0), "newest first");
+    assert!(page.contains(&format!(
+        r#"<a href="/console/users/{jane}">user {jane}</a>"#
+    )));
+    assert!(page.contains(r#"<time datetime=""#));
+    assert!(page.contains("scopes: [bot]"), "changes as key: value text");
+
+    let actions = |q: &'static str| {
+        let audit = &audit;
+        async move {
+            let res = audit(q).await;
+            assert_eq!(res.status, StatusCode::OK, "{q}: {}", res.text());
+            audit_rows(&res.text())
+                .into_iter()
+                .map(|(_, who, what)| format!("{who} {what}"))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        actions("?action=key.mint").await,
+        ["console key.mint", "admin_api key.mint"]
+    );
+    assert_eq!(actions("?action=any").await.len(), 4);
+    let by_user = audit(&format!("?user_id={bob}")).await;
+    assert_eq!(audit_rows(&by_user.text()).len(), 2);
+    assert!(by_user.text().contains(&format!(
+        r#"name="user_id" type="text" inputmode="numeric" autocomplete="off" value="{bob}""#
+    )));
+    let by_key = audit(&format!("?key_id={bob_key}")).await;
+    assert_eq!(audit_rows(&by_key.text())[0].2, "key.mint");
+    assert_eq!(audit_rows(&by_key.text()).len(), 1);
+    let half = local_input(Timestamp(START.0 + 1800 * 1000));
+    let since = audit(&format!("?since={half}")).await;
+    assert_eq!(audit_rows(&since.text()).len(), 1, "only the later mint");
+    let until = audit(&format!("?until={half}&action=user.create")).await;
+    assert_eq!(audit_rows(&until.text()).len(), 2);
+    let day = audit(&format!("?since={}", &half[..10])).await;
+    assert_eq!(
+        audit_rows(&day.text()).len(),
+        4,
+        "a bare date is its midnight, UTC"
+    );
+
+    let bad = audit("?user_id=abc&action=nope&since=soon&key_id=").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let text = bad.text();
+    assert!(text.contains(
+        r#"id="audit-user-id-error" role="alert">user_id must be an integer between 0 and"#
+    ));
+    assert!(
+        text.contains(r#"value="abc""#),
+        "the form keeps what was typed"
+    );
+    assert!(
+        text.contains(r#"id="audit-action-error" role="alert">action must be one of: user.create"#)
+    );
+    assert!(text.contains(
+        r#"id="audit-since-error" role="alert">since must be epoch milliseconds or an RFC 3339 time"#
+    ));
+    assert!(text.contains(r#"type="text" step="1" value="soon""#));
+    assert!(text.contains("Fix the filter above to see entries."));
+    assert!(audit_rows(&text).is_empty());
+
+    let user_page = get(&app, &format!("/console/users/{jane}"), Some(&id))
+        .send()
+        .await;
+    assert!(user_page.text().contains(&format!(
+        r#"<a href="/console/audit?key_id={jane_key}" aria-label="History of key"#
+    )));
+
+    let anon = get(&app, "/console/audit", None).send().await;
+    assert_eq!(anon.status, StatusCode::SEE_OTHER);
+    assert_eq!(anon.header("location"), Some("/console/login"));
+}
+
+async fn the_audit_screen_pages_with_before_seq_keeping_the_filter(backend: Backend) {
+    let app = app_on(TestDb::new(backend).await);
+    let (id, _) = sign_in(&app).await;
+    for n in 0..30 {
+        app.user(&format!("u{n}@acme.com")).await;
+    }
+    let u0 = app.user("u0@acme.com").await;
+    app.mint(u0, "").await;
+
+    let first = get(&app, "/console/audit?action=user.create", Some(&id))
+        .send()
+        .await;
+    let page = first.text();
+    let rows = audit_rows(&page);
+    assert_eq!(rows.len(), 25, "a page is 25 entries");
+    assert!(rows.iter().all(|r| r.2 == "user.create"));
+    assert!(
+        !page.contains(">Newest</a>"),
+        "the first page is the newest"
+    );
+    let last_seq = rows[24].0;
+    let older = format!(
+        r#"<a href="/console/audit?action=user.create&amp;before_seq={last_seq}">Older</a>"#
+    );
+    assert!(page.contains(&older), "{page}");
+
+    let second = get(
+        &app,
+        &format!("/console/audit?action=user.create&before_seq={last_seq}"),
+        Some(&id),
+    )
+    .send()
+    .await;
+    let page = second.text();
+    let rows = audit_rows(&page);
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r.0 < last_seq));
+    assert!(!page.contains(">Older</a>"), "nothing older");
+    assert!(page.contains(r#"<a href="/console/audit?action=user.create">Newest</a>"#));
+
+    // The chain line covers the whole log (31 entries), whatever the filter or page.
+    assert!(page.contains("Hash chain verified: 31 entries."), "{page}");
+    vexa_store::testing::tamper::edit_changes(&app.db.db, 3, r#"{"email":"forged@acme.com"}"#)
+        .await
+        .unwrap();
+    let broken = get(&app, "/console/audit", Some(&id)).send().await.text();
+    assert!(
+        broken.contains(
+            r#"role="alert">Hash chain not verified: audit chain broken at entry seq 3: "#
+        ),
+        "{broken}"
+    );
+
+    let bad = get(&app, "/console/audit?before_seq=-1", Some(&id))
+        .send()
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad
+        .text()
+        .contains("before_seq must be an integer between 0 and"));
+}
+
 on_both_backends!(
     the_keys_table_shows_badges_last_client_and_a_usage_sparkline,
     a_key_is_rotated_with_a_grace_and_the_new_key_shown_once,
@@ -654,4 +865,6 @@ on_both_backends!(
     forged_cross_site_posts_are_refused_with_a_detail,
     sessions_expire_and_signing_out_ends_them,
     every_screen_mutates_through_the_admin_service,
+    the_audit_screen_lists_and_filters_console_and_api_actions,
+    the_audit_screen_pages_with_before_seq_keeping_the_filter,
 );

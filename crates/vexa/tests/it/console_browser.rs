@@ -227,6 +227,7 @@ on_both_backends!(
     a_wrong_admin_token_is_refused_with_a_clear_message,
     a_forged_cross_site_post_is_refused_and_creates_no_user,
     an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart,
+    an_operator_reads_the_audit_log_filtered_by_action,
 );
 
 async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Backend) {
@@ -677,6 +678,115 @@ async fn an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart(backen
     b.goto(&user_page).await;
     b.find("a.spark").await;
     b.screenshot(&name).await;
+    b.close().await;
+    stack.shutdown().await;
+}
+
+async fn an_operator_reads_the_audit_log_filtered_by_action(backend: Backend) {
+    let name = format!(
+        "an_operator_reads_the_audit_log_filtered_by_action-{}",
+        backend_name(backend)
+    );
+    let stack = Stack::start(VEXA, backend).await;
+    let admin = stack.env.admin();
+    // One change through the admin API, the rest through the console.
+    let res = stack
+        .http
+        .post(format!("{admin}/admin/users"))
+        .header("X-Admin-API-Key", ADMIN_TOKEN)
+        .json(&json!({ "email": "api@acme.com" }))
+        .send()
+        .await
+        .expect("admin api");
+    assert_eq!(res.status().as_u16(), 201);
+    let b = Browser::start().await;
+    b.sign_in(&admin, ADMIN_TOKEN).await;
+    b.fill("#new-email", "ops@acme.com").await;
+    b.click("form[method=post][action='/console/users'] button[type=submit]")
+        .await;
+    assert_eq!(b.text("p.notice").await, "User created.");
+    let user_page = b
+        .url()
+        .await
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    b.click("form[action$='/keys'] button[type=submit]").await;
+    b.find("#minted-key").await;
+    b.goto(&user_page).await;
+    b.click("a[href^='/console/keys/'][href*='/revoke']").await;
+    b.click("form[action$='/revoke'] button[type=submit]").await;
+    assert!(b.text("p.notice").await.starts_with("Key revoked"));
+
+    // The navigation's link, then the filter form as a person uses it: choose, submit.
+    b.click("nav a[href='/console/audit']").await;
+    b.find("#audit-action").await;
+    assert_eq!(b.text("nav a[aria-current=page]").await, "Audit log");
+    assert_eq!(b.text("p.chain").await, "Hash chain verified: 4 entries.");
+    let actions = |b: &Browser| {
+        let client = b.client.clone();
+        async move {
+            client
+                .execute(
+                    "return [...document.querySelectorAll('table.audit tbody tr')].map(r => \
+                     r.cells[2].textContent + ' ' + r.cells[3].textContent)",
+                    vec![],
+                )
+                .await
+                .expect("script")
+        }
+    };
+    assert_eq!(
+        actions(&b).await,
+        json!([
+            "console key.revoke",
+            "console key.mint",
+            "console user.create",
+            "admin_api user.create"
+        ]),
+        "newest first"
+    );
+    b.find("#audit-action")
+        .await
+        .select_by_value("user.create")
+        .await
+        .expect("choose an action");
+    b.click("form[action='/console/audit'] button[type=submit]")
+        .await;
+    b.find("#audit-action option[value='user.create'][selected]")
+        .await;
+    assert!(b.url().await.contains("action=user.create"), "a GET form");
+    assert_eq!(
+        actions(&b).await,
+        json!(["console user.create", "admin_api user.create"])
+    );
+    assert!(fits_the_width(&b).await, "horizontal scroll at 1280 px");
+    b.screenshot(&name).await;
+    b.client.set_window_size(390, 844).await.expect("resize");
+    assert!(fits_the_width(&b).await, "horizontal scroll at 390 px");
+    b.screenshot(&format!("{name}-phone")).await;
+    b.client.set_window_size(1280, 800).await.expect("resize");
+
+    // A bad value typed into the id box: the API's words next to it, the value kept.
+    b.fill("#audit-user-id", "abc").await;
+    b.find("#audit-user-id")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .expect("Enter");
+    assert!(b
+        .text("#audit-user-id-error")
+        .await
+        .starts_with("user_id must be an integer"));
+    let kept = b
+        .find("#audit-user-id")
+        .await
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("abc"));
+    b.screenshot(&format!("{name}-error")).await;
     b.close().await;
     stack.shutdown().await;
 }
