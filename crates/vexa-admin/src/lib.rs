@@ -16,6 +16,7 @@ use vexa_core::{AdminToken, AuditedStore, Clock, IdentityListener};
 mod auth;
 pub mod console;
 pub mod error;
+pub mod fleet;
 mod extract;
 pub mod internal;
 pub mod key_events;

@@ -67,6 +67,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/tokens/{token_id}/usage", get(key_usage))
         .route("/tokens/{token_id}/rotate", post(rotate_key))
         .route("/audit", get(list_audit))
+        .route("/replicas", get(list_replicas))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -110,6 +111,11 @@ async fn not_found(req: Request) -> Response {
 
 async fn method_not_allowed(req: Request) -> Response {
     answer_after_body(req, EdgeRejection::MethodNotAllowed.into_response()).await
+}
+
+/// `GET /admin/replicas`: the gateway fleet from the replica registry, for scripts.
+async fn list_replicas(State(app): State<App>) -> Result<Response> {
+    Ok(Json(app.service.fleet().await?).into_response())
 }
 
 async fn create_user(
