@@ -98,16 +98,29 @@ mod tests {
     #[test]
     fn stale_after_three_missed_beats() {
         let r = record(10_000, 0, None);
-        assert_eq!(r.health_at(Timestamp::from_millis(13_000)), ReplicaHealth::Healthy);
-        assert_eq!(r.health_at(Timestamp::from_millis(13_001)), ReplicaHealth::Stale);
+        assert_eq!(
+            r.health_at(Timestamp::from_millis(13_000)),
+            ReplicaHealth::Healthy
+        );
+        assert_eq!(
+            r.health_at(Timestamp::from_millis(13_001)),
+            ReplicaHealth::Stale
+        );
     }
 
     #[test]
     fn lag_in_events_and_time() {
         let r = record(0, 7, Some(4_000));
         assert_eq!(r.lag_events(10), 3);
-        assert_eq!(r.lag_events(5), 0, "a store that lost events is no negative lag");
+        assert_eq!(
+            r.lag_events(5),
+            0,
+            "a store that lost events is no negative lag"
+        );
         assert_eq!(r.lag_ms_at(Timestamp::from_millis(5_500)), Some(1_500));
-        assert_eq!(record(0, 7, None).lag_ms_at(Timestamp::from_millis(1)), None);
+        assert_eq!(
+            record(0, 7, None).lag_ms_at(Timestamp::from_millis(1)),
+            None
+        );
     }
 }

@@ -271,7 +271,8 @@ impl Heartbeat {
                     applied_seq,
                     applied_at,
                 };
-                if let Err(e) = store.record_replica(&beat, now.plus_secs(-PRUNE_AFTER_SECS)).await {
+                let prune_before = now.plus_secs(-PRUNE_AFTER_SECS);
+                if let Err(e) = store.record_replica(&beat, prune_before).await {
                     tracing::warn!(error = %e, "could not record the replica heartbeat; will retry");
                 }
             }

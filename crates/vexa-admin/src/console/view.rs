@@ -9,6 +9,7 @@
 use std::fmt::Write;
 
 use axum::http::StatusCode;
+use vexa_core::replica::ReplicaHealth;
 use vexa_core::usage::HourBucket;
 use vexa_core::{KeyRecord, Timestamp, User};
 
@@ -17,7 +18,6 @@ use super::html::esc;
 use super::presenter::{Badge, SPARK_HOURS, WINDOWS};
 use crate::fleet::{Fleet, ReplicaView};
 use crate::service::StoreStatus;
-use vexa_core::replica::ReplicaHealth;
 use crate::wire::MintedKeyView;
 
 /// Which main screen a page belongs to, for the navigation's `aria-current`.

@@ -162,8 +162,13 @@ mod registry {
             assert!(r["pid"].as_i64().is_some_and(|p| p > 0), "{r:#}");
             assert!(!r["id"].as_str().unwrap_or_default().is_empty(), "{r:#}");
         }
-        assert_ne!(row(&f, p1).expect("g1")["id"], row(&f, p2).expect("g2")["id"]);
-        let before = row(&f, p1).expect("g1")["cache_entries"].as_i64().unwrap_or(-1);
+        assert_ne!(
+            row(&f, p1).expect("g1")["id"],
+            row(&f, p2).expect("g2")["id"]
+        );
+        let before = row(&f, p1).expect("g1")["cache_entries"]
+            .as_i64()
+            .unwrap_or(-1);
 
         // Three distinct keys through gateway 1, one through gateway 2: the caches grow.
         let mut keys = Vec::new();
@@ -175,7 +180,11 @@ mod registry {
         }
         assert_eq!(auth_me_status(&other.gateway(), &keys[0].2).await, 200);
         until(&env, "cache sizes grew", |f| {
-            let entries = |p| row(f, p).and_then(|r| r["cache_entries"].as_i64()).unwrap_or(0);
+            let entries = |p| {
+                row(f, p)
+                    .and_then(|r| r["cache_entries"].as_i64())
+                    .unwrap_or(0)
+            };
             entries(p1) >= before + 3 && entries(p2) >= 1
         })
         .await;
