@@ -143,10 +143,13 @@ mod registry {
             other.port("API_GATEWAY_HOST_PORT"),
         );
 
+        // The admin API creates the schema first: three processes migrating a fresh SQLite
+        // file at once can fail with "database is locked".
         let mut admin = env.spawn("admin-api", "admin");
+        wait_ok(&format!("{}/health", env.admin()), Duration::from_secs(30)).await;
         let mut g1 = env.spawn("gateway", "gateway1");
         let mut g2 = other.spawn("gateway", "gateway2");
-        for base in [env.admin(), env.gateway(), other.gateway()] {
+        for base in [env.gateway(), other.gateway()] {
             wait_ok(&format!("{base}/health"), Duration::from_secs(30)).await;
         }
 
