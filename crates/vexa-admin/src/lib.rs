@@ -20,6 +20,7 @@ mod auth;
 pub mod console;
 pub mod error;
 mod extract;
+pub mod fleet;
 pub mod internal;
 pub mod key_events;
 pub mod mint;

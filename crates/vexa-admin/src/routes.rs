@@ -20,6 +20,7 @@ use vexa_http::{answer_after_body, with_body_limit, EdgeRejection, JsonBody, Opt
 
 use crate::auth::{require_admin, require_user_key};
 use crate::error::AdminError;
+use crate::fleet::Fleet;
 use crate::extract::{
     AdminAudit, AuditQuery, EmailParam, GraceQuery, KeyIdParam, KeyListQuery, Paging, UsageQuery,
     UserIdParam,
@@ -80,6 +81,7 @@ pub fn router_and_paths(state: AdminState) -> (Router, Vec<String>) {
         .route("/tokens/{token_id}/usage", get(key_usage))
         .route("/tokens/{token_id}/rotate", post(rotate_key))
         .route("/audit", get(list_audit))
+        .route("/replicas", get(list_replicas))
         .finish();
     let admin = admin
         .fallback(not_found)
@@ -175,6 +177,13 @@ async fn not_found(req: Request) -> Response {
 
 async fn method_not_allowed(req: Request) -> Response {
     answer_after_body(req, EdgeRejection::MethodNotAllowed.into_response()).await
+}
+
+/// `GET /admin/replicas`: the gateway fleet from the replica registry, for scripts.
+#[utoipa::path(get, path = "/admin/replicas", tag = "replicas",
+    responses((status = 200, description = "Every gateway replica from the registry: health, cache size, the last identity event it applied and its lag", body = Fleet)))]
+async fn list_replicas(State(app): State<App>) -> Result<Response> {
+    Ok(Json(app.service.fleet().await?).into_response())
 }
 
 #[utoipa::path(post, path = "/admin/users", tag = "users", request_body = CreateUserRequest,

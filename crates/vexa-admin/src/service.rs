@@ -460,6 +460,23 @@ impl AdminService {
         }
     }
 
+    /// The store's status and every registered gateway replica, judged now. Fails only when
+    /// the registry cannot be read.
+    pub async fn fleet(&self) -> Result<crate::fleet::Fleet, AdminError> {
+        use crate::fleet::{Fleet, ReplicaView};
+        let status = self.store_status().await;
+        let rows = self.store.replicas().await?;
+        let now = self.clock.now();
+        Ok(Fleet {
+            now,
+            store: (&status).into(),
+            replicas: rows
+                .iter()
+                .map(|r| ReplicaView::judge(r, status.latest_event_seq, now))
+                .collect(),
+        })
+    }
+
     fn notify(&self, change: &IdentityChange) {
         self.on_change.on_change(change);
     }

@@ -14,6 +14,7 @@ pub mod last_used;
 pub mod meeting;
 pub mod mint;
 pub mod principal;
+pub mod replica;
 pub mod rotate;
 pub mod scope;
 pub mod store;

@@ -9,6 +9,7 @@ use crate::error::StoreError;
 use crate::key::KeyDigest;
 use crate::key_limits::{KeyLimits, KeyLimitsPatch};
 use crate::principal::Principal;
+use crate::replica::{ReplicaBeat, ReplicaRecord};
 use crate::scope::ScopeSet;
 use crate::time::Timestamp;
 use crate::usage::{KeyUse, UsageCount};
@@ -217,6 +218,26 @@ pub trait IdentityStore: Send + Sync + 'static {
     }
     /// Cheap liveness check of the connection.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Upserts one gateway replica's heartbeat (one row per replica id) and, in the same
+    /// transaction, deletes rows not seen since `prune_before`. Stores without a replica
+    /// registry (in-memory test stores, the benchmark's) keep nothing.
+    async fn record_replica(
+        &self,
+        _beat: &ReplicaBeat,
+        _prune_before: Timestamp,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Deletes a replica's row (its graceful shutdown). Absent rows are no error.
+    async fn remove_replica(&self, _id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every registered replica, oldest start first, with when the oldest identity event it
+    /// has not applied was recorded.
+    async fn replicas(&self) -> Result<Vec<ReplicaRecord>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The identity store with the admin mutations that write an audit entry (CONTRACT §10).

@@ -188,6 +188,16 @@ impl KeyCache {
         self.0.cfg.positive_ttl
     }
 
+    /// Entries held (resolved keys, unknown-key and revocation tombstones), for the replica
+    /// registry's heartbeat: one read lock per shard, each held only to read its length.
+    pub fn len(&self) -> usize {
+        self.0.shards.iter().map(|s| lock_read(s).len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Whether keys come from our own store (then their uses are recorded there).
     pub fn is_own_store(&self) -> bool {
         self.0.source.is_own_store()

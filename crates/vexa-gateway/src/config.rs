@@ -44,6 +44,8 @@ pub const ENV_GUARD_TRUSTED_PROXIES: &str = "GUARD_TRUSTED_PROXIES";
 pub const ENV_GATEWAY_WORKERS: &str = "GATEWAY_WORKERS";
 /// `KEY_USAGE=off` stops counting usage per key (last use is still recorded).
 pub const ENV_KEY_USAGE: &str = "KEY_USAGE";
+/// `REPLICA_HEARTBEAT_MS`: how often the gateway announces itself in the replica registry.
+pub const ENV_REPLICA_HEARTBEAT_MS: &str = "REPLICA_HEARTBEAT_MS";
 /// `KEY_CACHE_CAPACITY`: most key resolutions held in memory.
 pub const ENV_KEY_CACHE_CAPACITY: &str = "KEY_CACHE_CAPACITY";
 
@@ -159,6 +161,9 @@ pub struct GatewayConfig {
     /// `KEY_USAGE` (default on): count requests per key, hour and outcome for
     /// `GET /admin/tokens/{id}/usage`.
     pub key_usage: bool,
+    /// `REPLICA_HEARTBEAT_MS` (default 5 s): how often this gateway writes its row in the
+    /// replica registry (`GET /admin/replicas`); three missed beats mark it stale.
+    pub replica_heartbeat: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -184,6 +189,7 @@ impl Default for GatewayConfig {
             identity: IdentityConfig::default(),
             workers: 0,
             key_usage: true,
+            replica_heartbeat: Duration::from_secs(5),
         }
     }
 }
@@ -233,6 +239,7 @@ impl GatewayConfig {
             identity: IdentityConfig::from_env(env)?,
             workers: env.parse(ENV_GATEWAY_WORKERS, d.workers)?,
             key_usage: env.flag(ENV_KEY_USAGE, d.key_usage)?,
+            replica_heartbeat: env.millis(ENV_REPLICA_HEARTBEAT_MS, d.replica_heartbeat, 1)?,
         })
     }
 }

@@ -130,6 +130,11 @@ impl Gateway {
         })
     }
 
+    /// A handle to this gateway's key cache (its size goes into the replica heartbeat).
+    pub fn key_cache(&self) -> KeyCache {
+        self.state.cache.clone()
+    }
+
     /// This gateway's [`IdentityListener`]: what revocations and user changes are told to.
     pub fn invalidator(&self) -> Invalidator {
         Invalidator {

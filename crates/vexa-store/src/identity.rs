@@ -904,4 +904,20 @@ impl IdentityStore for SqlIdentityStore {
             Ok(())
         })
     }
+
+    async fn record_replica(
+        &self,
+        beat: &vexa_core::replica::ReplicaBeat,
+        prune_before: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.upsert_replica(beat, prune_before).await
+    }
+
+    async fn remove_replica(&self, id: &str) -> Result<(), StoreError> {
+        self.delete_replica(id).await
+    }
+
+    async fn replicas(&self) -> Result<Vec<vexa_core::replica::ReplicaRecord>, StoreError> {
+        self.list_replicas().await
+    }
 }

@@ -20,6 +20,7 @@ pub mod identity;
 pub mod import;
 pub mod meetings;
 mod migrate;
+mod replicas;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod watch;

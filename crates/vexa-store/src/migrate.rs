@@ -24,6 +24,10 @@ const SQLITE: &[(i64, &str)] = &[
     ),
     (7, include_str!("../migrations/sqlite/0007_key_usage.sql")),
     (8, include_str!("../migrations/sqlite/0008_key_limits.sql")),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_gateway_replicas.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_identity.sql")),
@@ -45,6 +49,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         8,
         include_str!("../migrations/postgres/0008_key_limits.sql"),
+    ),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_gateway_replicas.sql"),
     ),
 ];
 

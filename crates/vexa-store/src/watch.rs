@@ -13,6 +13,7 @@
 //! after it has stayed open for [`HOLE_TIMEOUT`] (a rolled-back insert leaves one forever).
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use vexa_core::{IdentityListener, IdentityStore};
 
 use crate::identity::SqlIdentityStore;
-use crate::Db;
+use crate::{now_millis, Db};
 
 /// The PostgreSQL channel the `identity_events` trigger notifies.
 pub const CHANNEL: &str = "vexa_identity";
@@ -32,6 +33,44 @@ pub const HOLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const BATCH: i64 = 1000;
 
+/// How far a follower got, readable from any thread without a lock (the gateway's heartbeat
+/// reports it to the replica registry).
+#[derive(Debug)]
+pub struct FollowerProgress {
+    /// The low-water mark: every event up to it has been applied. -1 until the follower has
+    /// read where the log stood when it started.
+    seq: AtomicI64,
+    /// Wall-clock epoch milliseconds when `seq` last moved; -1 until then.
+    at_ms: AtomicI64,
+}
+
+impl Default for FollowerProgress {
+    fn default() -> Self {
+        FollowerProgress {
+            seq: AtomicI64::new(-1),
+            at_ms: AtomicI64::new(-1),
+        }
+    }
+}
+
+impl FollowerProgress {
+    /// The applied sequence number and when it was reached (epoch ms); `None` before the
+    /// follower started.
+    pub fn get(&self) -> Option<(i64, i64)> {
+        // Two loads, not one snapshot: a reader racing an advance may pair the new mark with
+        // the previous time, off by one poll — harmless for a status display.
+        let at = self.at_ms.load(Ordering::Acquire);
+        let seq = self.seq.load(Ordering::Acquire);
+        (seq >= 0 && at >= 0).then_some((seq, at))
+    }
+
+    fn set(&self, seq: i64) {
+        if self.seq.swap(seq, Ordering::AcqRel) != seq {
+            self.at_ms.store(now_millis(), Ordering::Release);
+        }
+    }
+}
+
 /// Starts following the events of `db` recorded from now on, handing each change to `listener`
 /// (re-delivery after a restart is harmless: applying an invalidation twice only evicts twice);
 /// runs until `cancel`. A zero `poll_every` is taken as one millisecond.
@@ -40,6 +79,23 @@ pub fn spawn_event_follower(
     listener: Arc<dyn IdentityListener>,
     poll_every: Duration,
     cancel: CancellationToken,
+) -> JoinHandle<()> {
+    spawn_event_follower_with_progress(
+        db,
+        listener,
+        poll_every,
+        cancel,
+        Arc::new(FollowerProgress::default()),
+    )
+}
+
+/// [`spawn_event_follower`], publishing its position to `progress` as it advances.
+pub fn spawn_event_follower_with_progress(
+    db: Db,
+    listener: Arc<dyn IdentityListener>,
+    poll_every: Duration,
+    cancel: CancellationToken,
+    progress: Arc<FollowerProgress>,
 ) -> JoinHandle<()> {
     let store = SqlIdentityStore::new(db.clone());
     // tokio's interval refuses a zero period.
@@ -58,6 +114,7 @@ pub fn spawn_event_follower(
             }
         };
         let mut cursor = Cursor::new(start);
+        progress.set(cursor.low);
         let mut pg_listener: Option<PgListener> = None;
         let mut poll = tokio::time::interval(poll_every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -79,6 +136,7 @@ pub fn spawn_event_follower(
             if let Err(e) = cursor.drain(&store, listener.as_ref()).await {
                 tracing::warn!(error = %e, notified = woke_by_notify, "identity event follower: read failed");
             }
+            progress.set(cursor.low);
         }
     })
 }

@@ -176,12 +176,29 @@ async fn start_gateway(
     .await
     .context("starting the gateway")?;
     let invalidator: Arc<dyn IdentityListener> = Arc::new(gateway.invalidator());
-    vexa_store::watch::spawn_event_follower(
+    let progress = Arc::new(vexa_store::watch::FollowerProgress::default());
+    vexa_store::watch::spawn_event_follower_with_progress(
         shared.db.clone(),
         invalidator.clone(),
         settings.store.identity_event_poll,
         shared.cancel.clone(),
+        progress.clone(),
     );
+    let addr = match &listener {
+        GatewayListener::Shared(l) => l.local_addr()?,
+        GatewayListener::PerCore(ls) => match ls.first() {
+            Some(l) => l.local_addr()?,
+            None => anyhow::bail!("the gateway has no listener"),
+        },
+    };
+    let beat = Heartbeat {
+        id: random_hex(8),
+        host: hostname(),
+        addr: addr.to_string(),
+        started_at: shared.clock.now(),
+        every: settings.gateway.replica_heartbeat,
+    };
+    beat.spawn(shared, gateway.key_cache(), progress, tasks);
     let shutdown = shared.cancel.clone().cancelled_owned();
     match listener {
         GatewayListener::Shared(listener) => {
@@ -201,6 +218,80 @@ async fn start_gateway(
         }
     }
     Ok(invalidator)
+}
+
+/// This gateway's entry in the replica registry (`GET /admin/replicas`): written every `every`
+/// from what the process already counts (cache size, the event follower's position), never from
+/// a request, and deleted at graceful shutdown so only killed replicas are left to go stale.
+struct Heartbeat {
+    id: String,
+    host: String,
+    addr: String,
+    started_at: vexa_core::Timestamp,
+    every: Duration,
+}
+
+impl Heartbeat {
+    fn spawn(
+        self,
+        shared: &Shared,
+        cache: vexa_gateway::KeyCache,
+        progress: Arc<vexa_store::watch::FollowerProgress>,
+        tasks: &mut Tasks,
+    ) {
+        use vexa_core::replica::{ReplicaBeat, PRUNE_AFTER_SECS};
+        let (store, clock, cancel) = (
+            shared.identity.clone(),
+            shared.clock.clone(),
+            shared.cancel.clone(),
+        );
+        tracing::info!(replica = %self.id, "gateway replica registered");
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(self.every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let now = clock.now();
+                let (applied_seq, applied_at) = match progress.get() {
+                    Some((seq, at)) => (seq, Some(vexa_core::Timestamp::from_millis(at))),
+                    None => (0, None),
+                };
+                let beat = ReplicaBeat {
+                    id: self.id.clone(),
+                    host: self.host.clone(),
+                    pid: i64::from(std::process::id()),
+                    addr: self.addr.clone(),
+                    started_at: self.started_at,
+                    last_seen: now,
+                    heartbeat_ms: i64::try_from(self.every.as_millis()).unwrap_or(i64::MAX),
+                    cache_entries: i64::try_from(cache.len()).unwrap_or(i64::MAX),
+                    applied_seq,
+                    applied_at,
+                };
+                let prune_before = now.plus_secs(-PRUNE_AFTER_SECS);
+                if let Err(e) = store.record_replica(&beat, prune_before).await {
+                    tracing::warn!(error = %e, "could not record the replica heartbeat; will retry");
+                }
+            }
+            if let Err(e) = store.remove_replica(&self.id).await {
+                tracing::warn!(error = %e, "could not remove this replica from the registry");
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The machine's name for the registry; the kernel's, else `$HOSTNAME`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The admin API's internal tier, with its `last_used_at` batcher flushed every few seconds and

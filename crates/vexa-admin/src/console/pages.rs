@@ -369,7 +369,11 @@ pub async fn replicas(
     Extension(session): Extension<Session>,
 ) -> Response {
     let status = st.service.store_status().await;
-    Html(view::replicas(session.csrf(), &status)).into_response()
+    // A registry that cannot be read is shown on the page (its public message only), next to
+    // the store line that usually explains it.
+    let fleet = st.service.fleet().await.map_err(|e| e.to_string());
+    let shown = fleet.as_ref().map_err(String::as_str);
+    Html(view::replicas(session.csrf(), &status, shown)).into_response()
 }
 
 /// A window of `hours` (one of [`WINDOWS`] or [`SPARK_HOURS`], all within the service's range).

@@ -9,12 +9,14 @@
 use std::fmt::Write;
 
 use axum::http::StatusCode;
+use vexa_core::replica::ReplicaHealth;
 use vexa_core::usage::HourBucket;
 use vexa_core::{KeyRecord, Timestamp, User};
 
 use super::chart;
 use super::html::esc;
 use super::presenter::{Badge, SPARK_HOURS, WINDOWS};
+use crate::fleet::{Fleet, ReplicaView};
 use crate::service::StoreStatus;
 use crate::wire::MintedKeyView;
 
@@ -630,7 +632,9 @@ pub fn confirm_revoke(csrf: &str, user: &User, key: &KeyRecord) -> String {
     layout("Revoke key", Some(csrf), Nav::Users, &body)
 }
 
-pub fn replicas(csrf: &str, status: &StoreStatus) -> String {
+/// The replicas screen: the store line, then every gateway replica from the registry (`fleet`
+/// is `Err(detail)` when the registry could not be read; the store line still shows).
+pub fn replicas(csrf: &str, status: &StoreStatus, fleet: Result<&Fleet, &str>) -> String {
     let store = if status.reachable {
         r#"<span class="badge active">reachable</span>"#
     } else {
@@ -639,15 +643,73 @@ pub fn replicas(csrf: &str, status: &StoreStatus) -> String {
     let seq = status
         .latest_event_seq
         .map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+    let list = match fleet {
+        Ok(f) => replicas_table(&f.replicas),
+        Err(detail) => format!(
+            r#"<p class="error" role="alert">The replica registry could not be read: {}</p>"#,
+            esc(detail)
+        ),
+    };
     let body = format!(
         r#"<div class="card"><dl class="facts">
 <dt>This admin API</dt><dd><span class="badge active">up</span> (it served this page)</dd>
 <dt>Store</dt><dd>{store}</dd>
 <dt>Newest identity event</dt><dd>#{seq} — the sequence number every gateway replica follows to drop revoked keys</dd>
 </dl></div>
-<p class="hint">There is no registry of gateways: replicas do not announce themselves to the admin API, so it cannot list them or their cache sizes and lag. Check each gateway at <code>GET /health</code> on its own port.</p>"#
+{list}
+<p class="hint">Each gateway writes its row every few seconds (<code>REPLICA_HEARTBEAT_MS</code>) and removes it when it stops cleanly; one that missed three beats is stale. The same list as JSON: <code>GET /admin/replicas</code>.</p>"#
     );
     layout("Replicas", Some(csrf), Nav::Replicas, &body)
+}
+
+fn replicas_table(replicas: &[ReplicaView]) -> String {
+    let head = r#"<section aria-labelledby="replicas-h"><h2 id="replicas-h">Gateway replicas</h2>"#;
+    if replicas.is_empty() {
+        return format!(
+            r#"{head}<p class="empty">No gateway has registered: none is running against this store.</p></section>"#
+        );
+    }
+    let mut rows = String::new();
+    for r in replicas {
+        let badge = match r.status {
+            ReplicaHealth::Healthy => r#"<span class="badge active">healthy</span>"#.to_owned(),
+            ReplicaHealth::Stale => format!(
+                r#"<span class="badge expired">stale</span> <span class="hint">last seen {}</span>"#,
+                time(Some(r.last_seen))
+            ),
+        };
+        let lag_events = r
+            .lag_events
+            .map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+        let lag_time = r.lag_ms.map_or_else(
+            || "up to date".to_owned(),
+            |ms| format!("oldest unapplied event {} ago", span(ms)),
+        );
+        let _ = write!(
+            rows,
+            r#"<tr><td><code>{id}</code><br><span class="hint">{host}, pid {pid}</span></td><td><code>{addr}</code></td><td>{badge}</td><td>{uptime}</td><td>{entries}</td><td>#{seq}</td><td>{lag_events}</td><td>{lag_time}</td></tr>"#,
+            id = esc(&r.id),
+            host = esc(&r.host),
+            pid = r.pid,
+            addr = esc(&r.address),
+            uptime = span(r.uptime_s.saturating_mul(1000)),
+            entries = r.cache_entries,
+            seq = r.last_event_seq,
+        );
+    }
+    format!(
+        r#"{head}<div class="scroll"><table class="replicas"><thead><tr><th scope="col">Replica</th><th scope="col">Address</th><th scope="col">Status</th><th scope="col">Uptime</th><th scope="col">Cached keys</th><th scope="col">Last event seen</th><th scope="col">Lag (events)</th><th scope="col">Lag (time)</th></tr></thead><tbody>{rows}</tbody></table></div></section>"#
+    )
+}
+
+/// A duration as `42 s`, `5 min 3 s` or `2 h 10 min`.
+fn span(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
 }
 
 /// A page for a failure of the admin service (a user that is gone, a store outage).

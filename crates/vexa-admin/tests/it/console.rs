@@ -6,6 +6,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use tower::ServiceExt;
+use vexa_core::replica::ReplicaBeat;
 use vexa_core::store::IdentityChange;
 use vexa_core::usage::{hour_start, KeyUse, Outcome, UsageCount, HOUR_MS};
 use vexa_core::{KeyId, Timestamp, UserId};
@@ -378,7 +379,7 @@ async fn every_screen_mutates_through_the_admin_service(backend: Backend) {
 
     let replicas = get(&app, "/console/replicas", Some(&id)).send().await;
     assert!(replicas.text().contains("reachable"));
-    assert!(replicas.text().contains("no registry of gateways"));
+    assert!(replicas.text().contains("No gateway has registered"));
 
     // Each successful console action wrote one audit entry as the console; refusals none.
     let entries = app.audited.audit_entries_from(0, 100).await.unwrap();
@@ -856,7 +857,109 @@ async fn the_audit_screen_pages_with_before_seq_keeping_the_filter(backend: Back
         .contains("before_seq must be an integer between 0 and"));
 }
 
+fn beat(id: &str, port: u16, last_seen: Timestamp, applied_seq: i64) -> ReplicaBeat {
+    ReplicaBeat {
+        id: id.to_owned(),
+        host: "gw-host".to_owned(),
+        pid: 4242,
+        addr: format!("10.0.0.7:{port}"),
+        started_at: Timestamp(START.0 - 3_725_000),
+        last_seen,
+        heartbeat_ms: 1000,
+        cache_entries: 17,
+        applied_seq,
+        applied_at: Some(last_seen),
+    }
+}
+
+async fn the_replicas_screen_lists_every_gateway_with_health_and_lag(backend: Backend) {
+    let app = app_on(TestDb::new(backend).await);
+    let (id, csrf) = sign_in(&app).await;
+    // One identity event for a replica to lag behind: a key revoked in the console.
+    let user = app.user("fleet@acme.com").await;
+    let (kid, _) = mint_in_console(&app, &id, &csrf, user).await;
+    app.store.revoke_key(KeyId(kid), START).await.unwrap();
+    let latest = app.store.latest_event_seq().await.unwrap();
+    assert!(latest >= 1);
+    let prune_before = Timestamp(START.0 - 3_600_000);
+    // What two gateway heartbeats write: one current and caught up, one silent for 10 beats
+    // and one event behind.
+    app.store
+        .record_replica(&beat("aaaa1111", 8056, START, latest), prune_before)
+        .await
+        .unwrap();
+    app.store
+        .record_replica(
+            &beat("bbbb2222", 8057, Timestamp(START.0 - 10_000), latest - 1),
+            prune_before,
+        )
+        .await
+        .unwrap();
+
+    let page = get(&app, "/console/replicas", Some(&id)).send().await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = page.text();
+    assert!(text.contains("reachable"), "the store line stays");
+    assert!(text.contains(r#"<table class="replicas">"#));
+    let rows: Vec<&str> = text.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    let healthy = rows.iter().find(|r| r.contains("aaaa1111")).unwrap();
+    assert!(healthy.contains("<code>10.0.0.7:8056</code>"));
+    assert!(healthy.contains("gw-host, pid 4242"));
+    assert!(healthy.contains(r#"<span class="badge active">healthy</span>"#));
+    assert!(healthy.contains("1 h 2 min"), "uptime: {healthy}");
+    assert!(healthy.contains("<td>17</td>"), "cache size: {healthy}");
+    assert!(healthy.contains(&format!("<td>#{latest}</td><td>0</td><td>up to date</td>")));
+    let stale = rows.iter().find(|r| r.contains("bbbb2222")).unwrap();
+    assert!(
+        stale.contains(r#"<span class="badge expired">stale</span>"#),
+        "{stale}"
+    );
+    assert!(
+        stale.contains(&format!("<td>#{}</td><td>1</td>", latest - 1)),
+        "{stale}"
+    );
+    assert!(stale.contains("oldest unapplied event"), "{stale}");
+
+    // The same as JSON for scripts, behind the admin token.
+    let json = app.admin(Method::GET, "/admin/replicas").send().await;
+    assert_eq!(json.status, StatusCode::OK, "{}", json.text());
+    let body = json.json();
+    assert_eq!(body["store"]["latest_event_seq"], latest);
+    let replicas = body["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), 2);
+    let by_id = |id: &str| replicas.iter().find(|r| r["id"] == id).unwrap();
+    assert_eq!(by_id("aaaa1111")["status"], "healthy");
+    assert_eq!(by_id("aaaa1111")["lag_ms"], serde_json::Value::Null);
+    assert_eq!(by_id("bbbb2222")["status"], "stale");
+    assert_eq!(by_id("bbbb2222")["lag_events"], 1);
+    assert_eq!(by_id("bbbb2222")["address"], "10.0.0.7:8057");
+    let anonymous = app.anon(Method::GET, "/admin/replicas").send().await;
+    assert_eq!(anonymous.status, StatusCode::FORBIDDEN);
+    assert!(anonymous.json()["detail"].is_string());
+
+    // A graceful stop removes the row; a row silent for over an hour is pruned by any beat.
+    app.store.remove_replica("aaaa1111").await.unwrap();
+    app.store
+        .record_replica(
+            &beat("cccc3333", 8058, START, latest),
+            Timestamp(START.0 - 5_000),
+        )
+        .await
+        .unwrap();
+    let left: Vec<String> = app
+        .store
+        .replicas()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.beat.id)
+        .collect();
+    assert_eq!(left, ["cccc3333"]);
+}
+
 on_both_backends!(
+    the_replicas_screen_lists_every_gateway_with_health_and_lag,
     the_keys_table_shows_badges_last_client_and_a_usage_sparkline,
     a_key_is_rotated_with_a_grace_and_the_new_key_shown_once,
     the_usage_page_charts_the_chosen_window,

@@ -164,4 +164,96 @@ async fn postgres_follower_survives_a_dropped_listen_connection() {
     cancel.cancel();
 }
 
-on_both_backends!(follower_sees_other_writers_changes_in_order,);
+/// The follower publishes the low-water mark it reached (what a gateway's heartbeat reports),
+/// and the registry dates the oldest event a replica has not applied from the event log.
+async fn follower_progress_and_the_registry_agree_on_lag(backend: Backend) {
+    use vexa_core::replica::ReplicaBeat;
+    use vexa_store::watch::{spawn_event_follower_with_progress, FollowerProgress};
+
+    let t = TestDb::new(backend).await;
+    let writer = SqlIdentityStore::new(t.db.clone());
+    let u = user(&writer, "lag@acme.com").await;
+    let (_, new_key) = NewKeyBuilder::new(u.id, &[Scope::Bot])
+        .created_at(NOW)
+        .build();
+    let rec = writer.insert_key(&new_key).await.expect("key");
+    let start = writer.latest_event_seq().await.expect("seq");
+
+    let reader_db = Db::connect(&t.url, &ConnectOptions::default())
+        .await
+        .expect("second pool");
+    let cancel = CancellationToken::new();
+    let progress = Arc::new(FollowerProgress::default());
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let follower = spawn_event_follower_with_progress(
+        reader_db,
+        Arc::new(Recorder(seen.clone())),
+        Duration::from_millis(50),
+        cancel.clone(),
+        progress.clone(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while progress.get().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the follower never took its position"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(progress.get().map(|(seq, _)| seq), Some(start));
+
+    let beat = |applied_seq: i64| ReplicaBeat {
+        id: "r1".into(),
+        host: "h".into(),
+        pid: 1,
+        addr: "127.0.0.1:1".into(),
+        started_at: NOW,
+        last_seen: NOW,
+        heartbeat_ms: 1000,
+        cache_entries: 3,
+        applied_seq,
+        applied_at: Some(NOW),
+    };
+    let revoked_at = Timestamp(NOW.0 + 5_000);
+    writer
+        .revoke_key(rec.id, revoked_at)
+        .await
+        .expect("revoke")
+        .expect("live");
+    writer
+        .record_replica(&beat(start), Timestamp(0))
+        .await
+        .expect("beat");
+    let rows = writer.replicas().await.expect("list");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].beat, beat(start));
+    assert_eq!(rows[0].oldest_unapplied_at, Some(revoked_at));
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match progress.get() {
+            Some((seq, at)) if seq == start + 1 => {
+                assert!(at > 0, "applied at a wall-clock time");
+                break;
+            }
+            other => assert!(Instant::now() < deadline, "progress stuck at {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    writer
+        .record_replica(&beat(start + 1), Timestamp(0))
+        .await
+        .expect("beat");
+    let rows = writer.replicas().await.expect("list");
+    assert_eq!(rows.len(), 1, "one row per replica id");
+    assert_eq!(rows[0].oldest_unapplied_at, None, "up to date");
+    assert_eq!(rows[0].beat.applied_seq, start + 1);
+
+    cancel.cancel();
+    follower.await.expect("follower");
+}
+
+on_both_backends!(
+    follower_sees_other_writers_changes_in_order,
+    follower_progress_and_the_registry_agree_on_lag,
+);

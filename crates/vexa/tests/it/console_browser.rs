@@ -228,6 +228,7 @@ on_both_backends!(
     a_forged_cross_site_post_is_refused_and_creates_no_user,
     an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart,
     an_operator_reads_the_audit_log_filtered_by_action,
+    the_replicas_screen_lists_the_running_gateways,
 );
 
 async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Backend) {
@@ -788,5 +789,62 @@ async fn an_operator_reads_the_audit_log_filtered_by_action(backend: Backend) {
     assert_eq!(kept.as_deref(), Some("abc"));
     b.screenshot(&format!("{name}-error")).await;
     b.close().await;
+    stack.shutdown().await;
+}
+
+/// `vexa up` plus one more `vexa gateway` on the same database: the replicas screen lists both
+/// as healthy with their addresses, and the table stays in its box at phone width.
+async fn the_replicas_screen_lists_the_running_gateways(backend: Backend) {
+    let name = format!(
+        "the_replicas_screen_lists_the_running_gateways-{}",
+        backend_name(backend)
+    );
+    let mut stack = Stack::start_with(VEXA, backend, &[("REPLICA_HEARTBEAT_MS", "200")]).await;
+    let mut extra = stack.env.clone();
+    extra.set("API_GATEWAY_HOST_PORT", &free_port().to_string());
+    let mut gateway = extra.spawn("gateway", "gateway-extra");
+    stack.wait_healthy(&extra.gateway()).await;
+    let admin = stack.env.admin();
+    let (_, _, key) = stack.key("fleet@acme.com", "bot").await;
+    assert_eq!(auth_me_status(&extra.gateway(), &key).await, 200);
+
+    let b = Browser::start().await;
+    b.sign_in(&admin, ADMIN_TOKEN).await;
+    b.find("nav").await;
+    let deadline = Instant::now() + STEP;
+    let ports = [
+        stack.env.port("API_GATEWAY_HOST_PORT"),
+        extra.port("API_GATEWAY_HOST_PORT"),
+    ];
+    loop {
+        b.goto(&format!("{admin}/console/replicas")).await;
+        b.find("h1").await;
+        let page = b.source().await;
+        let healthy = page
+            .matches(r#"<span class="badge active">healthy</span>"#)
+            .count();
+        let listed = ports.iter().all(|p| page.contains(&format!(":{p}</code>")));
+        if healthy == 2 && listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "two healthy gateways: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let nav = b.find("nav a[aria-current=page]").await;
+    assert_eq!(nav.text().await.expect("text"), "Replicas");
+    assert!(b.text("table.replicas").await.contains("up to date"));
+    b.client.set_window_size(390, 844).await.expect("resize");
+    assert!(
+        fits_the_width(&b).await,
+        "the replicas screen overflows a phone"
+    );
+    b.screenshot(&format!("{name}-phone")).await;
+    b.client.set_window_size(1280, 800).await.expect("resize");
+    b.screenshot(&name).await;
+    b.close().await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &gateway.id().to_string()])
+        .status();
+    let _ = gateway.wait();
     stack.shutdown().await;
 }
