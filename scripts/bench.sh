@@ -492,7 +492,7 @@ write_meta() {
         "Every variant sends the same X-API-Key header. Before loading, each variant is checked to answer the expected status (a, b, c, e: 200; d: 401).",
         "Throughput and latency at fixed concurrency: wrk, 1 thread, \($conns) connections, \($d) s per run, latency from wrk --latency.",
         "Latency at a fixed moderate rate: oha at \($rate) req/s over \($rconns) connections, \($d) s per run, --latency-correction (no coordinated omission).",
-        "\($rounds) rounds after a 2 s warm-up per variant; each round runs a..l in turn (wrk), then a..l again (oha). Reported: medians over rounds.",
+        "\($rounds) rounds after a 2 s warm-up per variant; each round runs a..n in turn (wrk), then a..n again (oha). Reported: medians over rounds.",
         "Micro-benchmarks: criterion (cargo bench -p vexa-bench --bench micro), median per call; cache hits are measured by polling the cache future once (a hit never awaits), with 1 and with 1M keys cached, against a lookup-counting store that asserts hits never reach it.",
         "Scale runs (vexa-bench scale): keys inserted directly into the real schema (multi-row INSERTs, then ANALYZE); resolution measured through a freshly started `vexa gateway`; revocation between `vexa up` and a second `vexa gateway` on one PostgreSQL database; RSS from /proc/PID/status."
       ],

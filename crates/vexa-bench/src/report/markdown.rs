@@ -88,7 +88,7 @@ fn load_table(md: &mut String, run: &Run) {
     let _ = writeln!(md, "## Side by side (load over loopback)\n");
     let _ = writeln!(
         md,
-        "{} rounds; in each round every variant runs once, in the order a–l (throughput), then again at the fixed rate. \
+        "{} rounds; in each round every variant runs once, in the order a–n (throughput), then again at the fixed rate. \
          Figures are the median over rounds. Machine load average (1/5/15 min) before the load runs: {}; after: {} \
          (other work on the machine shows up here: the runs alternate so it spreads over all variants).\n",
         cell(&lp, "rounds"),
