@@ -121,6 +121,24 @@ impl Browser {
         self.find(css).await.text().await.expect("text")
     }
 
+    /// Creates a user with the users screen's form (and a display name when given) and returns
+    /// the URL of the user's page it lands on, without its notice query.
+    async fn create_user(&self, email: &str, name: Option<&str>) -> String {
+        self.fill("#new-email", email).await;
+        if let Some(name) = name {
+            self.fill("#new-name", name).await;
+        }
+        self.click("form[method=post][action='/console/users'] button[type=submit]")
+            .await;
+        assert_eq!(self.text("p.notice").await, "User created.");
+        self.url()
+            .await
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Signs in with `token` on the console at `admin`.
     async fn sign_in(&self, admin: &str, token: &str) {
         self.goto(&format!("{admin}/console/login")).await;
@@ -265,18 +283,7 @@ async fn an_operator_mints_a_key_sees_it_once_uses_it_and_revokes_it(backend: Ba
         .expect("script");
     assert!(!seen_by_script.to_string().contains("vexa_console"));
 
-    b.fill("#new-email", "ops@acme.com").await;
-    b.fill("#new-name", "Ops Team").await;
-    b.click("form[method=post][action='/console/users'] button[type=submit]")
-        .await;
-    assert_eq!(b.text("p.notice").await, "User created.");
-    let user_page = b
-        .url()
-        .await
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let user_page = b.create_user("ops@acme.com", Some("Ops Team")).await;
     let (status, user) = user_by_email(&stack, "ops@acme.com").await;
     assert_eq!(status, 200);
     assert_eq!(user["name"], "Ops Team");
@@ -507,17 +514,7 @@ async fn an_operator_rotates_a_key_with_a_grace_and_reads_its_usage_chart(backen
     let b = Browser::start().await;
 
     b.sign_in(&admin, ADMIN_TOKEN).await;
-    b.fill("#new-email", "rotate@acme.com").await;
-    b.click("form[method=post][action='/console/users'] button[type=submit]")
-        .await;
-    assert_eq!(b.text("p.notice").await, "User created.");
-    let user_page = b
-        .url()
-        .await
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let user_page = b.create_user("rotate@acme.com", None).await;
     b.click("form[action$='/keys'] button[type=submit]").await;
     let old = b
         .find("#minted-key")
@@ -702,17 +699,7 @@ async fn an_operator_reads_the_audit_log_filtered_by_action(backend: Backend) {
     assert_eq!(res.status().as_u16(), 201);
     let b = Browser::start().await;
     b.sign_in(&admin, ADMIN_TOKEN).await;
-    b.fill("#new-email", "ops@acme.com").await;
-    b.click("form[method=post][action='/console/users'] button[type=submit]")
-        .await;
-    assert_eq!(b.text("p.notice").await, "User created.");
-    let user_page = b
-        .url()
-        .await
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let user_page = b.create_user("ops@acme.com", None).await;
     b.click("form[action$='/keys'] button[type=submit]").await;
     b.find("#minted-key").await;
     b.goto(&user_page).await;
