@@ -2,8 +2,9 @@
 //! several times over, on both backends. After each restart: every mint that was answered 201
 //! authenticates through the gateway, and every revocation that was answered 204 stays revoked.
 //! Requests whose answer was lost to the kill may have gone either way; they are not judged.
-//! The audit log too: at the end its chain verifies (`vexa audit verify`) and holds an entry for
-//! every mint and revocation the client saw acknowledged.
+//! Rotations (no grace) storm alongside: an answered rotation's old key stays refused and its new
+//! key works. The audit log too: at the end its chain verifies (`vexa audit verify`) and holds an
+//! entry for every mint, revocation and rotation the client saw acknowledged.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,9 @@ struct Ledger {
     minted: Vec<(i64, String)>,
     /// Keys whose revocation was answered 204: (id, key).
     revoked: Vec<(i64, String)>,
+    /// Rotations (no grace) answered 201: (old id, old key, new key). The old key must stay
+    /// refused and the new one must work.
+    rotated: Vec<(i64, String, String)>,
     /// Requests that got no answer (cut by the kill).
     lost: usize,
 }
@@ -54,7 +58,30 @@ async fn storm(
                 } else {
                     None
                 };
-                let answered = if let Some((id, token)) = victim {
+                let answered = if let Some((id, token)) = victim.clone().filter(|_| i % 4 == 0) {
+                    // Every other victim is rotated (grace 0: the old key is revoked at once).
+                    match client
+                        .post(format!("{admin}/admin/tokens/{id}/rotate"))
+                        .header("X-Admin-API-Key", ADMIN_TOKEN)
+                        .send()
+                        .await
+                    {
+                        Ok(r) => {
+                            let s = r.status().as_u16();
+                            match r.json::<serde_json::Value>().await {
+                                // Acknowledged only once its body (the new key) arrived.
+                                Ok(v) => {
+                                    assert_eq!(s, 201, "rotation answered {s}: {v}");
+                                    let new = v["token"].as_str().expect("token").to_owned();
+                                    ledger.lock().expect("lock").rotated.push((id, token, new));
+                                    true
+                                }
+                                Err(_) => false,
+                            }
+                        }
+                        Err(_) => false,
+                    }
+                } else if let Some((id, token)) = victim {
                     match client
                         .delete(format!("{admin}/admin/tokens/{id}"))
                         .header("X-Admin-API-Key", ADMIN_TOKEN)
@@ -144,21 +171,22 @@ async fn answered_mints_and_revocations_survive_kill_9_mid_storm(backend: Backen
     let audited = verify_audit(&env, &ledger, backend).await;
     let l = ledger.lock().expect("lock");
     eprintln!(
-        "{backend:?}: {kills} × kill -9 mid-storm; {} mints answered 201 all authenticate, {} revocations answered 204 all refused, {} requests cut by the kills; audit chain of {audited} entries verifies",
+        "{backend:?}: {kills} × kill -9 mid-storm; {} mints answered 201 all authenticate, {} revocations answered 204 all refused, {} rotations answered 201 (old refused, new works), {} requests cut by the kills; audit chain of {audited} entries verifies",
         l.minted.len(),
         l.revoked.len(),
+        l.rotated.len(),
         l.lost
     );
     assert!(
-        l.minted.len() > 20 && l.revoked.len() > 20,
+        l.minted.len() > 20 && l.revoked.len() > 20 && l.rotated.len() > 5,
         "the storm was too small"
     );
 }
 
 async fn verify(env: &StackEnv, ledger: &Arc<Mutex<Ledger>>, backend: Backend, round: usize) {
-    let (minted, revoked) = {
+    let (minted, revoked, rotated) = {
         let l = ledger.lock().expect("lock");
-        (l.minted.clone(), l.revoked.clone())
+        (l.minted.clone(), l.revoked.clone(), l.rotated.clone())
     };
     let gw = env.gateway();
     for (_, k) in &minted {
@@ -173,6 +201,18 @@ async fn verify(env: &StackEnv, ledger: &Arc<Mutex<Ledger>>, backend: Backend, r
             auth_me_status(&gw, k).await,
             401,
             "{backend:?} round {round}: a 204 revocation was undone"
+        );
+    }
+    for (_, old, new) in &rotated {
+        assert_eq!(
+            auth_me_status(&gw, old).await,
+            401,
+            "{backend:?} round {round}: a rotated-out key works again"
+        );
+        assert_eq!(
+            auth_me_status(&gw, new).await,
+            200,
+            "{backend:?} round {round}: an acknowledged replacement key was lost"
         );
     }
 }
@@ -225,6 +265,12 @@ async fn verify_audit(env: &StackEnv, ledger: &Arc<Mutex<Ledger>>, backend: Back
         assert!(
             recorded.contains(&("key.revoke".to_owned(), *id)),
             "{backend:?}: acknowledged revocation of key {id} has no audit entry"
+        );
+    }
+    for (id, _, _) in &l.rotated {
+        assert!(
+            recorded.contains(&("key.rotate".to_owned(), *id)),
+            "{backend:?}: acknowledged rotation of key {id} has no audit entry"
         );
     }
     count
