@@ -7,12 +7,28 @@ use std::process::{Child, Command, Output, Stdio};
 
 use crate::{ADMIN_TOKEN, INTERNAL_SECRET};
 
-/// A loopback port nothing listens on right now.
+/// Ports handed out for child processes to listen on: below Linux's default ephemeral range
+/// (32768–60999), so no outgoing connection and no in-process server bound to port 0 can take one
+/// between the hand-out and the child's bind (a port 0 pick can: CI saw `vexa up` fail with
+/// "Address already in use" on a port an earlier `bind(0)` had just returned).
+const CHILD_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback port nothing listens on right now, never handed out twice by this process. The
+/// walk starts at an offset taken from the process id, so test processes running at the same
+/// time mostly stay apart too; a port something else holds is skipped.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(CHILD_PORTS.end - CHILD_PORTS.start);
+    let offset = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = CHILD_PORTS.start + ((offset + n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {CHILD_PORTS:?}")
 }
 
 /// Environment for one stack: ports, data dir, database, secrets; the development bot as
