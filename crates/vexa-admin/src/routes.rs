@@ -20,11 +20,11 @@ use vexa_http::{answer_after_body, with_body_limit, EdgeRejection, JsonBody, Opt
 
 use crate::auth::{require_admin, require_user_key};
 use crate::error::AdminError;
-use crate::fleet::Fleet;
 use crate::extract::{
     AdminAudit, AuditQuery, EmailParam, GraceQuery, KeyIdParam, KeyListQuery, Paging, UsageQuery,
     UserIdParam,
 };
+use crate::fleet::Fleet;
 use crate::mint::MintQuery;
 use crate::observe::observe;
 use crate::route_list::Routes;

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use vexa_core::rotate::{self, Grace};
 use vexa_core::audit::{AuditFilter, AuditPage, BrokenLink, ChainVerifier};
+use vexa_core::rotate::{self, Grace};
 use vexa_core::store::IdentityChange;
 use vexa_core::usage::{key_status, recent_since, Outcome, UsageWindow};
 use vexa_core::user::{
@@ -26,8 +26,7 @@ use crate::key_events::{KeyEvent, KeyEventKind, KeyEvents};
 use crate::mint::{self, MintQuery};
 use crate::wire::{
     AuditEntryView, CreateUserRequest, KeyView, MintRequest, MintedKeyView, PatchKeyRequest,
-    PatchUserRequest, RotateRequest, UsageView, UserView,
-    WebhookView,
+    PatchUserRequest, RotateRequest, UsageView, UserView, WebhookView,
 };
 
 /// Scopes that may read and set a user's webhook (CONTRACT §4 scope table).

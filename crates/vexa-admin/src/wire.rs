@@ -11,9 +11,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use vexa_core::usage::{HourBucket, KeyStatus};
 use vexa_core::webhook::{masked_secret, Webhook};
-use vexa_core::{
-    KeyId, KeyLimits, KeyLimitsPatch, KeyRecord, ScopeSet, Timestamp, User, UserId,
-};
+use vexa_core::{KeyId, KeyLimits, KeyLimitsPatch, KeyRecord, ScopeSet, Timestamp, User, UserId};
 
 /// `POST /admin/users`.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -416,7 +416,12 @@ pub fn key_revoked(id: KeyId, user: UserId, prefix: &str) -> AuditDraft {
 
 /// A rotation: the old key by id, the replacement by id and display prefix, and when the old
 /// one stops (`revoked` when there was no grace).
-pub fn key_rotated(old: KeyId, new: &KeyRecord, retires_at: Timestamp, revoked: bool) -> AuditDraft {
+pub fn key_rotated(
+    old: KeyId,
+    new: &KeyRecord,
+    retires_at: Timestamp,
+    revoked: bool,
+) -> AuditDraft {
     AuditDraft {
         action: AuditAction::KeyRotate,
         user_id: Some(new.user_id),

@@ -12,11 +12,11 @@
 use rand::rngs::OsRng;
 use rand::RngCore;
 
+use crate::audit::AuditContext;
 use crate::error::{StoreError, ValidationError};
 use crate::key::MintedKey;
 use crate::mint::{Lifetime, MAX_EXPIRES_IN_SECS};
 use crate::scope::Scope;
-use crate::audit::AuditContext;
 use crate::store::{AuditedStore, IdentityChange, IdentityStore, KeyId, KeyRecord, NewKey};
 use crate::time::Timestamp;
 
@@ -136,7 +136,8 @@ pub async fn rotate_key_with<R: RngCore + Send>(
     let retires_at = now.plus_secs(grace.as_secs());
     match store
         .rotate_key_audited(id, &replacement, retires_at, now, ctx)
-        .await? {
+        .await?
+    {
         Some((record, old_digest)) => Ok(Rotated {
             key,
             record,

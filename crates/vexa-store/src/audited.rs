@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use vexa_core::audit::{AuditAction, AuditContext, AuditEntry, AuditFilter, AuditPage, ChainHead};
 use vexa_core::{
-    AuditedStore, KeyDigest, KeyId, KeyLimitsPatch, KeyRecord, NewKey, NewUser, StoreError, Timestamp, User,
-    UserId, UserPatch,
+    AuditedStore, KeyDigest, KeyId, KeyLimitsPatch, KeyRecord, NewKey, NewUser, StoreError,
+    Timestamp, User, UserId, UserPatch,
 };
 
 use crate::identity::SqlIdentityStore;

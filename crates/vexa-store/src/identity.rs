@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use vexa_core::usage::{KeyUse, Outcome, UsageCount};
 use vexa_core::audit::{self, AuditAction, AuditContext};
+use vexa_core::usage::{KeyUse, Outcome, UsageCount};
 use vexa_core::{
     Email, IdentityChange, IdentityEvent, IdentityStore, KeyDigest, KeyId, KeyLimits,
     KeyLimitsPatch, KeyRecord, NewKey, NewUser, Principal, ScopeSet, StoreError, StoredKey,
@@ -593,7 +593,6 @@ impl SqlIdentityStore {
             Ok(Some((new, old_digest)))
         })
     }
-
 }
 
 #[async_trait]
@@ -706,7 +705,8 @@ impl IdentityStore for SqlIdentityStore {
         retires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
-        self.rotate_key_in(old, replacement, retires_at, now, None).await
+        self.rotate_key_in(old, replacement, retires_at, now, None)
+            .await
     }
 
     async fn claim_expiring_keys(

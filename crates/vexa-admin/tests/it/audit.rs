@@ -336,8 +336,14 @@ async fn rotating_and_patching_a_key_write_their_entries(backend: Backend) {
                "limits": {"rate_limit_rps": 3.0, "max_concurrent_bots": null}})
     );
     let text = table_text(&app).await;
-    assert!(!text.contains(new_token), "the replacement's plaintext is in the audit log");
-    assert!(!text.contains(&new_token[12..]), "the replacement's secret is in the audit log");
+    assert!(
+        !text.contains(new_token),
+        "the replacement's plaintext is in the audit log"
+    );
+    assert!(
+        !text.contains(&new_token[12..]),
+        "the replacement's secret is in the audit log"
+    );
     assert_eq!(chain_ok(&app).await, 4);
     let by_action = entries(&app, "?action=key.rotate").await;
     assert_eq!(by_action.1, 1);

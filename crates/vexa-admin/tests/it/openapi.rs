@@ -146,7 +146,10 @@ fn every_tier_declares_its_credential_and_its_gate_refusals() {
         "rate_limit_burst",
         "max_concurrent_bots",
     ] {
-        assert!(minted.contains(&field.to_owned()), "MintedKeyView.{field}: {minted:?}");
+        assert!(
+            minted.contains(&field.to_owned()),
+            "MintedKeyView.{field}: {minted:?}"
+        );
     }
 }
 

@@ -78,7 +78,8 @@ async fn the_replacement_is_answered_like_a_mint_with_the_same_user_scopes_name_
     let r = rotate(&app, id(&old), Some(json!({"grace_seconds": 60}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let new = r.json();
-    let field_names = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let field_names =
+        |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
     assert_eq!(field_names(&new), field_names(&old), "the mint's shape");
     for (field, value) in limits.as_object().unwrap() {
         assert_eq!(&new[field], value, "{field} inherited");

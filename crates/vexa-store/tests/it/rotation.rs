@@ -47,7 +47,9 @@ async fn concurrent_rotations_of_one_key_write_exactly_one_replacement(backend: 
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { rotate_key(store.as_ref(), id, grace(60), NOW, &admin()).await })
+            tokio::spawn(
+                async move { rotate_key(store.as_ref(), id, grace(60), NOW, &admin()).await },
+            )
         })
         .collect();
     let mut won = 0;
