@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use vexa_core::audit::{AuditFilter, AuditPage, BrokenLink, ChainVerifier};
+use vexa_core::audit::{AuditFilter, AuditPage, BrokenLink};
 use vexa_core::rotate::{self, Grace};
 use vexa_core::store::IdentityChange;
 use vexa_core::usage::{key_status, recent_since, Outcome, UsageWindow};
@@ -428,24 +428,7 @@ impl AdminService {
     /// a time (as `vexa audit verify` does): how many entries fit the chain, or the first that
     /// does not. Entries appended during the walk are past the head and not judged.
     pub async fn verify_audit_chain(&self) -> Result<Result<i64, BrokenLink>, AdminError> {
-        const CHAIN_PAGE: i64 = 1000;
-        let head = self.store.audit_head().await?;
-        let mut verifier = ChainVerifier::default();
-        let mut after = 0;
-        'pages: loop {
-            let page = self.store.audit_entries_from(after, CHAIN_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for entry in &page {
-                if entry.seq > head.seq {
-                    break 'pages;
-                }
-                if let Err(broken) = verifier.check(entry) {
-                    return Ok(Err(broken));
-                }
-            }
-        }
-        Ok(verifier.finish(&head))
+        Ok(vexa_core::audit::verify_stored_chain(self.store.as_ref()).await?)
     }
 
     /// What the admin API can tell about the store the gateways share: whether it answers,

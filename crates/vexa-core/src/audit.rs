@@ -308,6 +308,34 @@ impl ChainVerifier {
     }
 }
 
+/// Entries read per query when walking a stored chain: bounds memory whatever the log's length.
+const CHAIN_PAGE: i64 = 1000;
+
+/// Walks the chain `store` holds, a page at a time, up to the head read first (entries
+/// appended meanwhile are past it and not judged): the number of entries that verify, or the
+/// first broken link. The one walk `vexa audit verify` and the console's chain line share.
+pub async fn verify_stored_chain(
+    store: &dyn crate::store::AuditedStore,
+) -> Result<Result<i64, BrokenLink>, crate::error::StoreError> {
+    let head = store.audit_head().await?;
+    let mut verifier = ChainVerifier::default();
+    let mut after = 0;
+    'pages: loop {
+        let page = store.audit_entries_from(after, CHAIN_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for entry in &page {
+            if entry.seq > head.seq {
+                break 'pages;
+            }
+            if let Err(broken) = verifier.check(entry) {
+                return Ok(Err(broken));
+            }
+        }
+    }
+    Ok(verifier.finish(&head))
+}
+
 /// Verifies a whole chain held in memory, in seq order: the number of entries, or the first
 /// entry that does not fit.
 pub fn verify_chain(entries: &[AuditEntry], head: &ChainHead) -> Result<i64, BrokenLink> {
