@@ -77,6 +77,25 @@ pub struct State {
     pub terminator: Option<Terminator>,
 }
 
+/// What one client connection carries from one of its requests to the next.
+pub struct ClientConn {
+    pub peer: SocketAddr,
+    /// The peer as an `X-Forwarded-For` entry, formatted once per connection, not per request.
+    pub peer_entry: HeaderValue,
+    /// The upstream connections this client connection holds.
+    pub upstream: PinnedConns,
+}
+
+impl ClientConn {
+    pub fn new(peer: SocketAddr, shared: Arc<UpstreamConns>) -> ClientConn {
+        ClientConn {
+            peer,
+            peer_entry: headers::peer_entry(peer.ip()),
+            upstream: PinnedConns::new(shared),
+        }
+    }
+}
+
 /// What the access log and metrics learn about one request.
 struct Trace {
     route: Option<routes::RouteIndex>,
@@ -88,8 +107,7 @@ impl State {
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-        peer: SocketAddr,
-        conns: &PinnedConns,
+        conn: &ClientConn,
     ) -> Response<GwBody> {
         let started = Instant::now();
         let request_id = vexa_http::request_id::accept_or_mint(req.headers());
@@ -102,7 +120,7 @@ impl State {
         let awaits_continue = parts.headers.contains_key(http::header::EXPECT);
         let mut body = Some(body);
         let mut resp = match self
-            .run(parts, &mut body, peer, conns, &request_id, &mut trace)
+            .run(parts, &mut body, conn, &request_id, &mut trace)
             .await
         {
             Ok(resp) => resp,
@@ -187,8 +205,7 @@ impl State {
         self: &Arc<Self>,
         parts: Parts,
         body: &mut Option<Incoming>,
-        peer: SocketAddr,
-        conns: &PinnedConns,
+        conn: &ClientConn,
         request_id: &HeaderValue,
         trace: &mut Trace,
     ) -> Result<Response<GwBody>, Rejection> {
@@ -212,20 +229,12 @@ impl State {
 
         // Phase 2: edge guard, per client IP.
         let now = self.clock.now();
-        let client = client_ip_from_headers(peer, &parts.headers, &self.trusted);
+        let client = client_ip_from_headers(conn.peer, &parts.headers, &self.trusted);
         self.guard_edge(client, index, now)?;
         if route.access == Access::Passthrough {
             let upstream = self.admin.as_ref().ok_or(Rejection::NotFound)?;
             return self
-                .forward(
-                    parts,
-                    body,
-                    upstream,
-                    route,
-                    None,
-                    request_id,
-                    (peer, conns),
-                )
+                .forward(parts, body, upstream, route, None, request_id, conn)
                 .await;
         }
         // A row with no service to go to is not there at all (before any key check).
@@ -260,16 +269,8 @@ impl State {
                     _ => Rejection::NotFound,
                 };
                 let upstream = upstream.ok_or(missing)?;
-                self.forward(
-                    parts,
-                    body,
-                    upstream,
-                    route,
-                    Some(&who),
-                    request_id,
-                    (peer, conns),
-                )
-                .await?
+                self.forward(parts, body, upstream, route, Some(&who), request_id, conn)
+                    .await?
             }
             Target::Passthrough
             | Target::Health
@@ -490,7 +491,7 @@ impl State {
         route: &Route,
         who: Option<&ResolvedIdentity>,
         request_id: &HeaderValue,
-        (peer, conns): (SocketAddr, &PinnedConns),
+        conn: &ClientConn,
     ) -> Result<Response<GwBody>, Rejection> {
         let body = body.take().ok_or(Rejection::NotFound)?;
         let body = proxy::limited_body(body, self.max_body_bytes)?;
@@ -526,10 +527,10 @@ impl State {
         h.insert(X_REQUEST_ID, request_id.clone());
         h.insert(X_TRACE_ID, request_id.clone());
         h.insert(HOST, upstream.host.clone());
-        headers::add_forwarded(h, peer.ip());
+        headers::add_forwarded(h, &conn.peer_entry);
         parts.version = http::Version::HTTP_11;
         let mut resp = proxy::forward(
-            conns,
+            &conn.upstream,
             upstream,
             Request::from_parts(parts, body),
             self.upstream_timeout,

@@ -14,8 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::last_used::FLUSH_EVERY;
-use crate::pipeline::State;
-use crate::proxy::PinnedConns;
+use crate::pipeline::{ClientConn, State};
 use crate::ws::CloseReason;
 
 const DRAIN_FOR: Duration = Duration::from_secs(10);
@@ -196,10 +195,10 @@ async fn accept_loop(state: Arc<State>, listener: tokio::net::TcpListener, life:
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let conns = Arc::new(PinnedConns::new(state.upstream_conns.clone()));
+        let client = Arc::new(ClientConn::new(peer, state.upstream_conns.clone()));
         let service = service_fn(move |req| {
-            let (state, conns) = (state.clone(), conns.clone());
-            async move { Ok::<_, Infallible>(state.handle(req, peer, &conns).await) }
+            let (state, client) = (state.clone(), client.clone());
+            async move { Ok::<_, Infallible>(state.handle(req, &client).await) }
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)

@@ -3,6 +3,7 @@
 //! before any key is looked at (deny by default). This module also owns the path work a row
 //! implies: matching, the upstream path (rewrites, the calendar id re-encoding).
 
+mod index;
 mod table;
 
 use http::Method;
@@ -177,7 +178,8 @@ impl Route {
 /// Index of a matched row: `ROUTES.len()` stands for [`ADMIN_ROUTE`].
 pub type RouteIndex = usize;
 
-/// Finds the row serving `method path`, if any. Allocation-free.
+/// Finds the row serving `method path`, if any: the first row in table order (through
+/// [`index`]), then the admin row. Allocation-free.
 pub fn find(
     method: &Method,
     path: &str,
@@ -186,17 +188,9 @@ pub fn find(
     if !plain_path(path) {
         return None;
     }
-    if let Some(hit) = ROUTES
-        .iter()
-        .enumerate()
-        .find(|(_, route)| method_ok(route.methods, method) && path_matches(route.template, path))
-    {
-        return Some(hit);
-    }
-    if admin_enabled && path_matches(ADMIN_ROUTE.template, path) {
-        return Some((ROUTES.len(), &ADMIN_ROUTE));
-    }
-    None
+    index::find(path, admin_enabled, |route| {
+        method_ok(route.methods, method)
+    })
 }
 
 /// True for `/user/calendars/{calendar_id}[/sync]` whose id decodes to a control character:
@@ -280,6 +274,8 @@ fn is_dot_segment(seg: &str) -> bool {
     true
 }
 
+/// The match rule on whole strings, kept as the oracle the index is tested against.
+#[cfg(test)]
 fn path_matches(template: &str, path: &str) -> bool {
     let Some(path) = path.strip_prefix('/') else {
         return false;
@@ -379,6 +375,75 @@ fn reencode(seg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole table scanned in order, with the string rule: what [`find`] must agree with.
+    fn scan(method: &Method, path: &str, admin: bool) -> Option<RouteIndex> {
+        if !plain_path(path) {
+            return None;
+        }
+        ROUTES
+            .iter()
+            .position(|r| method_ok(r.methods, method) && path_matches(r.template, path))
+            .or_else(|| (admin && path_matches(ADMIN_ROUTE.template, path)).then_some(ROUTES.len()))
+    }
+
+    #[test]
+    fn index_agrees_with_a_full_scan() {
+        // Every template with its parameters filled in, cut short, made longer, emptied, and
+        // with its first segment changed; under every method, with and without the admin row.
+        let mut paths: Vec<String> = vec![
+            String::new(),
+            "/".into(),
+            "//".into(),
+            "/browser".into(),
+            "/browser/".into(),
+            format!("/browser{}", "/x".repeat(40)),
+            format!("/meetings{}", "/1".repeat(40)),
+            "/admin".into(),
+            "/admin/users/1".into(),
+            "/nope/x".into(),
+        ];
+        for r in ROUTES.iter().chain([&ADMIN_ROUTE]) {
+            for fill in ["7", "", "x y", "by-id", "status"] {
+                let full: String = r
+                    .template
+                    .split('/')
+                    .map(|t| match t {
+                        "*" => "tail/more".to_string(),
+                        t if t.starts_with('{') => fill.to_string(),
+                        t => t.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                paths.push(format!("{full}/"));
+                paths.push(format!("{full}/extra"));
+                paths.push(
+                    full.rsplit_once('/')
+                        .map_or(String::new(), |(a, _)| a.to_string()),
+                );
+                paths.push(full.replacen('/', "/z", 1));
+                paths.push(full);
+            }
+        }
+        let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+        let mut matched = 0;
+        for path in &paths {
+            for m in methods {
+                let method = Method::from_bytes(m.as_bytes()).expect("method");
+                for admin in [false, true] {
+                    let got = find(&method, path, admin).map(|(i, _)| i);
+                    assert_eq!(
+                        got,
+                        scan(&method, path, admin),
+                        "{m} {path:?} admin={admin}"
+                    );
+                    matched += usize::from(got.is_some());
+                }
+            }
+        }
+        // The corpus does reach the rows (not only misses).
+        assert!(matched > ROUTES.len() * 4, "only {matched} matches");
+    }
 
     #[test]
     fn literal_rows_win_over_parameter_rows() {
