@@ -23,18 +23,17 @@ enum Seg {
     Tail,
 }
 
-#[derive(Debug)]
-struct Row {
-    index: RouteIndex,
-    segs: Box<[Seg]>,
-}
+/// Row indices, in table order.
+type Rows = Box<[RouteIndex]>;
 
 struct Index {
+    /// Every row's template as segments, by route index.
+    templates: Box<[Box<[Seg]>]>,
     /// Per first literal segment, the rows that may match a path starting with it: those with
     /// that first segment and those starting with a parameter, in table order.
-    buckets: Box<[(&'static str, Box<[Row]>)]>,
+    buckets: Box<[(&'static str, Rows)]>,
     /// Rows starting with a parameter or `*`: the only candidates for any other first segment.
-    open: Box<[Row]>,
+    open: Rows,
     admin: Box<[Seg]>,
 }
 
@@ -56,42 +55,30 @@ fn split(template: &'static str) -> Box<[Seg]> {
 }
 
 fn build() -> Index {
-    let rows: Vec<Row> = ROUTES
-        .iter()
-        .enumerate()
-        .map(|(index, route)| Row {
-            index,
-            segs: split(route.template),
-        })
-        .collect();
-    let first_literal = |row: &Row| match row.segs.first() {
+    let templates: Box<[Box<[Seg]>]> = ROUTES.iter().map(|r| split(r.template)).collect();
+    let first_literal = |i: &RouteIndex| match templates[*i].first() {
         Some(Seg::Literal(l)) => Some(*l),
         _ => None,
     };
-    let mut firsts: Vec<&'static str> = rows.iter().filter_map(first_literal).collect();
+    let mut firsts: Vec<&'static str> = (0..ROUTES.len())
+        .filter_map(|i| first_literal(&i))
+        .collect();
     firsts.sort_unstable();
     firsts.dedup();
-    let copy = |row: &Row| Row {
-        index: row.index,
-        segs: row.segs.clone(),
-    };
     let buckets = firsts
         .into_iter()
         .map(|first| {
-            let candidates = rows
-                .iter()
-                .filter(|row| first_literal(row).is_none_or(|l| l == first))
-                .map(copy)
+            let candidates = (0..ROUTES.len())
+                .filter(|i| first_literal(i).is_none_or(|l| l == first))
                 .collect();
             (first, candidates)
         })
         .collect();
-    let open = rows
-        .iter()
-        .filter(|row| first_literal(row).is_none())
-        .map(copy)
+    let open = (0..ROUTES.len())
+        .filter(|i| first_literal(i).is_none())
         .collect();
     Index {
+        templates,
         buckets,
         open,
         admin: split(ADMIN_ROUTE.template),
@@ -163,10 +150,10 @@ pub(super) fn find(
         Ok(at) => &index.buckets[at].1,
         Err(_) => &index.open,
     };
-    for row in candidates.iter() {
-        let route = &ROUTES[row.index];
-        if method_ok(route) && matches(&row.segs, &segs) {
-            return Some((row.index, route));
+    for &i in candidates.iter() {
+        let route = &ROUTES[i];
+        if method_ok(route) && matches(&index.templates[i], &segs) {
+            return Some((i, route));
         }
     }
     if admin_enabled && matches(&index.admin, &segs) {
