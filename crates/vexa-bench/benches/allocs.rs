@@ -113,9 +113,10 @@ async fn gateway(
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let gw = Gateway::new(cfg, store, clock, metrics).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(gw.serve(listener, std::future::pending()));
+    // One serving thread: the allocation count per request does not depend on how many.
+    let listeners = vexa_gateway::reuseport_listeners("127.0.0.1:0".parse()?, 1)?;
+    let addr = listeners[0].local_addr()?;
+    tokio::spawn(gw.serve(listeners, std::future::pending()));
     Ok(addr)
 }
 

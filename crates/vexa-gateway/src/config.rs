@@ -39,8 +39,8 @@ pub const ENV_UPSTREAM_TIMEOUT_S: &str = "UPSTREAM_TIMEOUT_S";
 pub const ENV_REDIS_URL: &str = "REDIS_URL";
 /// `GUARD_TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed.
 pub const ENV_GUARD_TRUSTED_PROXIES: &str = "GUARD_TRUSTED_PROXIES";
-/// `GATEWAY_WORKERS`: 0 serves on the process's shared runtime; N serves thread-per-core on N
-/// threads, each with its own runtime and `SO_REUSEPORT` listener.
+/// `GATEWAY_WORKERS`: how many threads serve the gateway, each with its own current-thread
+/// runtime and `SO_REUSEPORT` listener; unset or 0 means one per core.
 pub const ENV_GATEWAY_WORKERS: &str = "GATEWAY_WORKERS";
 /// `KEY_USAGE=off` stops counting usage per key (last use is still recorded).
 pub const ENV_KEY_USAGE: &str = "KEY_USAGE";
@@ -156,7 +156,7 @@ pub struct GatewayConfig {
     pub cache: CacheConfig,
     /// Where keys are resolved (`IDENTITY_*`).
     pub identity: IdentityConfig,
-    /// `GATEWAY_WORKERS`: 0 = the shared runtime; N = thread-per-core on N threads.
+    /// `GATEWAY_WORKERS`: serving threads; 0 = one per core (see [`GatewayConfig::worker_threads`]).
     pub workers: usize,
     /// `KEY_USAGE` (default on): count requests per key, hour and outcome for
     /// `GET /admin/tokens/{id}/usage`.
@@ -164,6 +164,20 @@ pub struct GatewayConfig {
     /// `REPLICA_HEARTBEAT_MS` (default 5 s): how often this gateway writes its row in the
     /// replica registry (`GET /admin/replicas`); three missed beats mark it stale.
     pub replica_heartbeat: Duration,
+    /// How the access log is written (the server picks it from `LOG_FORMAT`).
+    pub access_log: AccessLog,
+}
+
+/// How the gateway writes its access log line per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLog {
+    /// As `tracing` events (target `vexa_gateway::access`), formatted by whatever subscriber is
+    /// installed: for human-readable logs, and for embedders.
+    #[default]
+    TracingEvents,
+    /// As JSON lines on stdout written by the gateway itself, in the JSON subscriber's shape
+    /// (`crate::access_log`); on when the filter enables `vexa_gateway::access` at INFO.
+    JsonLines,
 }
 
 impl Default for GatewayConfig {
@@ -190,11 +204,20 @@ impl Default for GatewayConfig {
             workers: 0,
             key_usage: true,
             replica_heartbeat: Duration::from_secs(5),
+            access_log: AccessLog::default(),
         }
     }
 }
 
 impl GatewayConfig {
+    /// How many serving threads to start: `GATEWAY_WORKERS`, or one per core when it is 0.
+    pub fn worker_threads(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+
     /// The defaults, overridden by whichever gateway variables `env` sets; unset upstreams point
     /// at `local`.
     pub fn from_env(env: &Env, local: &LocalUpstreams) -> Result<GatewayConfig, EnvError> {
@@ -240,6 +263,7 @@ impl GatewayConfig {
             workers: env.parse(ENV_GATEWAY_WORKERS, d.workers)?,
             key_usage: env.flag(ENV_KEY_USAGE, d.key_usage)?,
             replica_heartbeat: env.millis(ENV_REPLICA_HEARTBEAT_MS, d.replica_heartbeat, 1)?,
+            access_log: d.access_log,
         })
     }
 }
@@ -293,6 +317,7 @@ impl fmt::Debug for GatewayConfig {
             .field("identity", &self.identity)
             .field("workers", &self.workers)
             .field("key_usage", &self.key_usage)
+            .field("access_log", &self.access_log)
             .finish()
     }
 }

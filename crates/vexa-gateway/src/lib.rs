@@ -3,6 +3,7 @@
 //! injection and a streaming reverse proxy (HTTP, SSE and WebSocket) to the meetings service.
 //! Built on hyper directly so the hot path stays lean.
 
+mod access_log;
 mod body;
 mod cache;
 mod config;
@@ -30,11 +31,12 @@ use vexa_core::store::IdentityChange;
 use vexa_core::{Clock, IdentityListener, IdentityStore};
 
 pub use crate::body::GwBody;
-pub use crate::config::{CacheConfig, GatewayConfig, LocalUpstreams, MeetingsApiKind};
+pub use crate::config::{AccessLog, CacheConfig, GatewayConfig, LocalUpstreams, MeetingsApiKind};
 pub use crate::error::{GatewayError, Rejection};
 pub use crate::server::reuseport_listeners;
 pub use crate::signing::IdentitySigner;
 
+use crate::access_log::AccessLogSink;
 pub use crate::cache::{KeyCache, Lookup};
 use crate::limit::{EdgeGuard, UserLimiter};
 use crate::pipeline::State;
@@ -115,6 +117,7 @@ impl Gateway {
             upstream_timeout: cfg.upstream_timeout,
             max_body_bytes: cfg.max_body_bytes,
             metrics: observe::Metrics::new(),
+            access_log: AccessLogSink::for_config(cfg.access_log),
             prometheus: metrics,
             openapi: Bytes::new(),
             sockets: Arc::new(Registry::default()),
@@ -146,24 +149,16 @@ impl Gateway {
         }
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, drains open requests (up to
-    /// 10 s), closes relayed WebSockets with 1001 and flushes pending `last_used_at` writes.
+    /// Serves until `shutdown` completes, thread-per-core: one thread and current-thread runtime
+    /// per listener (from [`reuseport_listeners`]). Then stops accepting, drains open requests
+    /// (up to 10 s), closes relayed WebSockets with 1001 and flushes pending `last_used_at`
+    /// writes.
     pub async fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        server::serve(self.state, listener, shutdown).await
-    }
-
-    /// [`Gateway::serve`], thread-per-core: one thread and current-thread runtime per
-    /// listener (from [`reuseport_listeners`]).
-    pub async fn serve_per_core(
         self,
         listeners: Vec<std::net::TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        server::serve_per_core(self.state, listeners, shutdown).await
+        server::serve(self.state, listeners, shutdown).await
     }
 }
 

@@ -18,6 +18,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use vexa_core::usage::Outcome;
 use vexa_core::{Clock, Timestamp};
 
+use crate::access_log::{self, AccessLogSink};
 use crate::body::GwBody;
 use crate::cache::{KeyCache, Lookup, ResolvedIdentity};
 use crate::error::{Rejection, ScopeDenial, JSON};
@@ -69,6 +70,7 @@ pub struct State {
     pub upstream_timeout: std::time::Duration,
     pub max_body_bytes: u64,
     pub metrics: Metrics,
+    pub access_log: AccessLogSink,
     pub prometheus: PrometheusHandle,
     /// `/openapi.json`, generated from the route table once at startup (`crate::openapi`).
     pub openapi: Bytes,
@@ -141,14 +143,13 @@ impl State {
         if let Some(index) = trace.route {
             self.metrics.observe(index, latency.as_secs_f64());
         }
-        tracing::info!(
-            target: "vexa_gateway::access",
-            request_id = request_id.to_str().unwrap_or(""),
-            user_id = trace.user_id,
+        self.access_log.record(&access_log::Line {
+            request_id: request_id.to_str().unwrap_or(""),
+            user_id: trace.user_id,
             route,
-            status = resp.status().as_u16(),
-            latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-        );
+            status: resp.status().as_u16(),
+            latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        });
         resp
     }
 

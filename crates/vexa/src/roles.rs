@@ -66,7 +66,8 @@ pub async fn run(mut settings: Settings, roles: Roles) -> anyhow::Result<()> {
     let configured_internal_secret = settings.gateway.internal_secret.clone();
     share_internal_secret(&mut settings, roles)?;
     let shared = Shared::open(&settings).await?;
-    let listeners = Listeners::bind(&settings.listen, roles, settings.gateway.workers).await?;
+    let listeners =
+        Listeners::bind(&settings.listen, roles, settings.gateway.worker_threads()).await?;
     let mut tasks = JoinSet::new();
     let mut on_change: Arc<dyn IdentityListener> = Arc::new(IgnoreChanges);
     if let Some(listener) = listeners.gateway {
@@ -134,7 +135,7 @@ impl Shared {
 
 /// Every listener this process serves, bound before anything is served.
 struct Listeners {
-    gateway: Option<GatewayListener>,
+    gateway: Option<Vec<std::net::TcpListener>>,
     admin: Option<TcpListener>,
     meetings: Option<TcpListener>,
 }
@@ -164,7 +165,7 @@ impl Listeners {
 async fn start_gateway(
     shared: &Shared,
     settings: &Settings,
-    listener: GatewayListener,
+    listeners: Vec<std::net::TcpListener>,
     tasks: &mut Tasks,
 ) -> anyhow::Result<Arc<dyn IdentityListener>> {
     let gateway = Gateway::new(
@@ -184,12 +185,12 @@ async fn start_gateway(
         shared.cancel.clone(),
         progress.clone(),
     );
-    let addr = match &listener {
-        GatewayListener::Shared(l) => l.local_addr()?,
-        GatewayListener::PerCore(ls) => match ls.first() {
-            Some(l) => l.local_addr()?,
-            None => anyhow::bail!("the gateway has no listener"),
-        },
+    let Some(addr) = listeners
+        .first()
+        .map(std::net::TcpListener::local_addr)
+        .transpose()?
+    else {
+        anyhow::bail!("the gateway has no listener");
     };
     let beat = Heartbeat {
         id: random_hex(8),
@@ -200,23 +201,8 @@ async fn start_gateway(
     };
     beat.spawn(shared, gateway.key_cache(), progress, tasks);
     let shutdown = shared.cancel.clone().cancelled_owned();
-    match listener {
-        GatewayListener::Shared(listener) => {
-            tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-            tasks.spawn(async move { gateway.serve(listener, shutdown).await.context("gateway") });
-        }
-        GatewayListener::PerCore(listeners) => {
-            if let Some(first) = listeners.first() {
-                tracing::info!(addr = %first.local_addr()?, workers = listeners.len(), "gateway listening, thread-per-core");
-            }
-            tasks.spawn(async move {
-                gateway
-                    .serve_per_core(listeners, shutdown)
-                    .await
-                    .context("gateway")
-            });
-        }
-    }
+    tracing::info!(addr = %addr, workers = listeners.len(), "gateway listening, thread-per-core");
+    tasks.spawn(async move { gateway.serve(listeners, shutdown).await.context("gateway") });
     Ok(invalidator)
 }
 
@@ -434,28 +420,17 @@ fn share_internal_secret(settings: &mut Settings, roles: Roles) -> anyhow::Resul
     anyhow::bail!("{ENV_INTERNAL_API_SECRET} must be set (the same value for the gateway and the meetings service) when roles run as separate processes")
 }
 
-/// The gateway's port: one listener for the shared runtime, or one per worker thread
-/// (`GATEWAY_WORKERS`), sharing the port through `SO_REUSEPORT`.
-enum GatewayListener {
-    Shared(TcpListener),
-    PerCore(Vec<std::net::TcpListener>),
-}
-
+/// The gateway's port: one `SO_REUSEPORT` listener per serving thread (`GATEWAY_WORKERS`).
 async fn bind_gateway(
     wanted: bool,
     addr: SocketAddr,
     workers: usize,
-) -> anyhow::Result<Option<GatewayListener>> {
-    if workers == 0 {
-        return Ok(bind_if(wanted, addr, ENV_API_GATEWAY_HOST_PORT)
-            .await?
-            .map(GatewayListener::Shared));
-    }
+) -> anyhow::Result<Option<Vec<std::net::TcpListener>>> {
     if !wanted {
         return Ok(None);
     }
     vexa_gateway::reuseport_listeners(addr, workers)
-        .map(|l| Some(GatewayListener::PerCore(l)))
+        .map(Some)
         .with_context(|| format!("cannot listen on {addr} (set {ENV_API_GATEWAY_HOST_PORT} or BIND_HOST to change it; is another stack running?)"))
 }
 

@@ -71,9 +71,17 @@ impl Settings {
     /// Reads and validates every section.
     pub fn from_env(env: &Env) -> Result<Settings, ConfigError> {
         let listen = Listen::from_env(env)?;
+        let log = LogFormat::from_env(env)?;
         Ok(Settings {
             store: StoreSettings::from_env(env)?,
-            gateway: GatewayConfig::from_env(env, &listen.local_upstreams()?)?,
+            gateway: GatewayConfig {
+                // JSON logs: the gateway writes its access lines itself, in the same shape.
+                access_log: match log {
+                    LogFormat::Json => vexa_gateway::AccessLog::JsonLines,
+                    LogFormat::Pretty => vexa_gateway::AccessLog::TracingEvents,
+                },
+                ..GatewayConfig::from_env(env, &listen.local_upstreams()?)?
+            },
             admin: AdminSettings::from_env(env)?,
             meetings: MeetingsConfig {
                 // Bots call back on the port this process binds.
@@ -81,7 +89,7 @@ impl Settings {
                 ..MeetingsConfig::from_env(env)?
             },
             stack: StackSettings::from_env(env)?,
-            log: LogFormat::from_env(env)?,
+            log,
             listen,
         })
     }

@@ -1,5 +1,5 @@
-//! Thread-per-core serving (`GATEWAY_WORKERS` ≥ 1): the same gateway behind several threads,
-//! each with its own runtime and `SO_REUSEPORT` listener on one port.
+//! Thread-per-core serving (`GATEWAY_WORKERS`, one thread per core by default): the same gateway
+//! behind several threads, each with its own runtime and `SO_REUSEPORT` listener on one port.
 
 use std::time::{Duration, Instant};
 
@@ -75,3 +75,18 @@ on_both_backends!(
     every_worker_serves_the_full_pipeline,
     shutdown_lets_a_stream_in_flight_finish,
 );
+
+/// `SO_REUSEPORT` must not let a second gateway (same user, same port) quietly take half of the
+/// first one's connections: binding a port that is being served fails as it would without it.
+#[test]
+fn a_second_gateway_cannot_join_a_served_port() {
+    let first = vexa_gateway::reuseport_listeners("127.0.0.1:0".parse().expect("addr"), 2)
+        .expect("first gateway binds");
+    let addr = first[0].local_addr().expect("addr");
+    assert!(first.iter().all(|l| l.local_addr().ok() == Some(addr)));
+    let err = vexa_gateway::reuseport_listeners(addr, 2).expect_err("the port is served");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    drop(first);
+    let again = vexa_gateway::reuseport_listeners(addr, 1).expect("free again once closed");
+    assert_eq!(again[0].local_addr().expect("addr"), addr);
+}

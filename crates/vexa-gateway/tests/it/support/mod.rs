@@ -66,32 +66,14 @@ pub fn config(upstream: &str) -> GatewayConfig {
     }
 }
 
-/// A gateway with `cfg` over `store`, serving on a fresh loopback port.
+/// A gateway with `cfg` over `store`, serving on a fresh loopback port as shipped:
+/// thread-per-core, here with one serving thread.
 pub async fn start(cfg: GatewayConfig, store: Arc<TestStore>) -> Running {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let gw = Gateway::new(cfg, store, clock, metrics())
-        .await
-        .expect("gateway");
-    let invalidator = gw.invalidator();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(gw.serve(listener, async move {
-        let _ = rx.await;
-    }));
-    Running {
-        base: format!("http://{addr}"),
-        addr,
-        invalidator,
-        stop: Some(tx),
-        task: Some(task),
-    }
+    start_per_core(cfg, store, 1).await
 }
 
-/// [`start`], thread-per-core: `workers` threads with their own runtimes and `SO_REUSEPORT`
-/// listeners on one loopback port.
+/// [`start`] with `workers` serving threads, each with its own runtime and `SO_REUSEPORT`
+/// listener on one loopback port.
 pub async fn start_per_core(cfg: GatewayConfig, store: Arc<TestStore>, workers: usize) -> Running {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let gw = Gateway::new(cfg, store, clock, metrics())
@@ -103,7 +85,7 @@ pub async fn start_per_core(cfg: GatewayConfig, store: Arc<TestStore>, workers: 
             .expect("bind");
     let addr = listeners[0].local_addr().expect("addr");
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(gw.serve_per_core(listeners, async move {
+    let task = tokio::spawn(gw.serve(listeners, async move {
         let _ = rx.await;
     }));
     Running {
