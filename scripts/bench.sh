@@ -12,8 +12,8 @@
 #           2 workers/threads and without access logs: (h) HAProxy plain, (i) HAProxy checking
 #           X-API-Key against a 10k-entry map file and setting X-User-Id, (j) nginx plain, (k) nginx +
 #           Lua doing the same from a Lua table; (l) the gateway with the same key as (c) but no
-#           access log (RUST_LOG=warn, a second `vexa gateway` on the same database); (m) is (l)
-#           thread-per-core (GATEWAY_WORKERS=2); (n) is (l) with the usage counters off
+#           access log (RUST_LOG=warn, a second `vexa gateway` on the same database); (n) is (l)
+#           with the usage counters off
 #           (KEY_USAGE=off), so (l)/(n) is what counting usage per key costs the hot path.
 #           Throughput + p50/p99 at fixed concurrency (wrk), latency at a fixed rate (oha -q).
 # - scale:  1M keys in SQLite and PostgreSQL (cold/warm), revocation across two replicas on
@@ -43,7 +43,7 @@ RSS_KEYS="${BENCH_RSS_KEYS:-100000}"
 REVOCATIONS="${BENCH_REVOCATIONS:-20}"
 IMPORT_KEYS="${BENCH_IMPORT_KEYS:-100000}"
 PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
-VARIANTS="${BENCH_VARIANTS:-a b c d e f g h i j k l m n}"
+VARIANTS="${BENCH_VARIANTS:-a b c d e f g h i j k l n}"
 # Extra environment for the gateway process (experiments, e.g. "RUST_LOG=warn"); empty by default.
 read -r -a GW_EXTRA_ENV <<<"${BENCH_GATEWAY_ENV:-}"
 
@@ -148,10 +148,10 @@ run_micro() {
 # ------------------------------------------------------------------ load
 start_load_stack() {
   local ports
-  mapfile -t ports < <("$BENCH_BIN" free-ports 14)
+  mapfile -t ports < <("$BENCH_BIN" free-ports 13)
   UP_PORT="${ports[0]}"; NGX_PORT="${ports[1]}"; GW_PORT="${ports[2]}"; ADM_PORT="${ports[3]}"; MTG_PORT="${ports[4]}"
   PX_PORT="${ports[5]}"; PN_PORT="${ports[6]}"
-  HP_PORT="${ports[7]}"; HK_PORT="${ports[8]}"; NP_PORT="${ports[9]}"; NK_PORT="${ports[10]}"; GWQ_PORT="${ports[11]}"; GWP_PORT="${ports[12]}"; GWU_PORT="${ports[13]}"
+  HP_PORT="${ports[7]}"; HK_PORT="${ports[8]}"; NP_PORT="${ports[9]}"; NK_PORT="${ports[10]}"; GWQ_PORT="${ports[11]}"; GWU_PORT="${ports[12]}"
   rm -rf "$WORK/load" && mkdir -p "$WORK/load/nginx/logs" "$WORK/load/stack"
 
   "$UPSTREAM_BIN" --port "$UP_PORT" --threads 2 >"$WORK/load/upstream.log" 2>&1 &
@@ -335,13 +335,6 @@ EOF
       "${GW_ENV[@]}" "API_GATEWAY_HOST_PORT=$GWQ_PORT" "DATA_DIR=$dir/quiet/data" \
       "$VEXA" gateway >"$dir/quiet/vexa.log" 2>&1) &
   PIDS+=($!)
-  # (m): the same as (l), serving thread-per-core (GATEWAY_WORKERS=2: two current-thread
-  # runtimes, each with its own SO_REUSEPORT listener) instead of the shared work-stealing runtime.
-  mkdir -p "$dir/per-core"
-  (cd "$dir/per-core" && exec env -i PATH="$PATH" HOME="${HOME:-/root}" ADMIN_TOKEN="$ADMIN_TOKEN_BENCH" RUST_LOG=warn \
-      "${GW_ENV[@]}" "API_GATEWAY_HOST_PORT=$GWP_PORT" "DATA_DIR=$dir/per-core/data" "GATEWAY_WORKERS=2" \
-      "$VEXA" gateway >"$dir/per-core/vexa.log" 2>&1) &
-  PIDS+=($!)
   # (n): the same as (l) with the usage counters off (KEY_USAGE=off): (l)/(n) is their cost.
   mkdir -p "$dir/no-usage"
   (cd "$dir/no-usage" && exec env -i PATH="$PATH" HOME="${HOME:-/root}" ADMIN_TOKEN="$ADMIN_TOKEN_BENCH" RUST_LOG=warn \
@@ -352,7 +345,6 @@ EOF
   wait_http "http://127.0.0.1:$HP_PORT/health" || die "haproxy did not start (see $dir/haproxy.log)"
   wait_http "http://127.0.0.1:$NP_PORT/health" || die "nginx peers did not start (see $dir/nginx/logs)"
   wait_http "http://127.0.0.1:$GWQ_PORT/health" 60 || die "the quiet gateway did not start (see $dir/quiet/vexa.log)"
-  wait_http "http://127.0.0.1:$GWP_PORT/health" 60 || die "the per-core gateway did not start (see $dir/per-core/vexa.log)"
   wait_http "http://127.0.0.1:$GWU_PORT/health" 60 || die "the KEY_USAGE=off gateway did not start (see $dir/no-usage/vexa.log)"
 }
 
@@ -369,7 +361,6 @@ variant_url() {
     j) echo "http://127.0.0.1:$NP_PORT/browser/x" ;;
     k) echo "http://127.0.0.1:$NK_PORT/browser/x" ;;
     l) echo "http://127.0.0.1:$GWQ_PORT/browser/x" ;;
-    m) echo "http://127.0.0.1:$GWP_PORT/browser/x" ;;
     n) echo "http://127.0.0.1:$GWU_PORT/browser/x" ;;
   esac
 }
@@ -478,7 +469,6 @@ write_meta() {
         j: {label: "nginx, plain proxy (no log)", path: "/browser/x"},
         k: {label: "nginx + Lua, X-API-Key checked against a 10k-entry Lua table, X-User-Id set (no log)", path: "/browser/x"},
         l: {label: "gateway, valid key → upstream, no access log (RUST_LOG=warn)", path: "/browser/x"},
-        m: {label: "gateway as (l), thread-per-core (GATEWAY_WORKERS=2)", path: "/browser/x"},
         n: {label: "gateway as (l), usage counters off (KEY_USAGE=off)", path: "/browser/x"}
       },
       method: [
@@ -488,7 +478,7 @@ write_meta() {
         "Gateway: the real stack, `target/release/vexa up` (gateway, admin API and meetings service in one process) on SQLite, BROWSER_API_URL = the upstream, default settings (JSON access log per request) except limiter budgets raised so no run can exhaust them: edge guard and per-user limiter still decide on every request.",
         "The key is minted through the admin API (POST /admin/users, then POST /admin/users/{id}/tokens?scopes=browser). The invalid key is the valid one with its last (checksum) character changed.",
         "(f) is a diagnostic, not a product: vexa-bench-upstream --proxy-to, a bare reverse proxy made of the same parts as the gateway (hyper 1 server, hyper-util pooled client, streamed body), with no key check, no limiter and no log. It shows how much of the gap to nginx is the proxy stack itself and how much is work the gateway adds. (g) is the same bare proxy with one upstream connection per client connection (hyper::client::conn::http1, opened on first use) instead of the shared pool: it shows what the pool costs.",
-        "Peers (h)–(k) are what a user would run instead, doing the same job with the same 2 workers/threads and no access log: HAProxy (nbthread 2, http-reuse always) plain and with `req.hdr(x-api-key),map(keys.map)` → 401 or X-User-Id; nginx (worker_processes 2, keep-alive 64) plain and with an access_by_lua_block lookup in a Lua table loaded at start. The map holds 10,000 keys, the bench key among them. (l) is a second `vexa gateway` process on the same database with RUST_LOG=warn (no access log line per request); (c) is the gateway as shipped (access log on). (m) is (l) serving thread-per-core (GATEWAY_WORKERS=2), a candidate measured side by side. (n) is (l) with KEY_USAGE=off: (l) counts every request per key, hour and outcome (the default), so (l)/(n) (gateway_usage_on_over_off) is what the usage counters cost.",
+        "Peers (h)–(k) are what a user would run instead, doing the same job with the same 2 workers/threads and no access log: HAProxy (nbthread 2, http-reuse always) plain and with `req.hdr(x-api-key),map(keys.map)` → 401 or X-User-Id; nginx (worker_processes 2, keep-alive 64) plain and with an access_by_lua_block lookup in a Lua table loaded at start. The map holds 10,000 keys, the bench key among them. (l) is a second `vexa gateway` process on the same database with RUST_LOG=warn (no access log line per request); (c) is the gateway as shipped (access log on). Every gateway serves thread-per-core (one current-thread runtime and SO_REUSEPORT listener per core, here 2). (n) is (l) with KEY_USAGE=off: (l) counts every request per key, hour and outcome (the default), so (l)/(n) (gateway_usage_on_over_off) is what the usage counters cost.",
         "Every variant sends the same X-API-Key header. Before loading, each variant is checked to answer the expected status (a, b, c, e: 200; d: 401).",
         "Throughput and latency at fixed concurrency: wrk, 1 thread, \($conns) connections, \($d) s per run, latency from wrk --latency.",
         "Latency at a fixed moderate rate: oha at \($rate) req/s over \($rconns) connections, \($d) s per run, --latency-correction (no coordinated omission).",

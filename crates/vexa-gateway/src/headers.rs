@@ -5,8 +5,8 @@
 //! entry, so injecting identity does no formatting.
 
 use http::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, RETRY_AFTER, TE, TRAILER, TRANSFER_ENCODING,
-    UPGRADE,
+    Entry, HeaderMap, HeaderName, HeaderValue, CONNECTION, RETRY_AFTER, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE,
 };
 pub use vexa_http::headers::{X_API_KEY, X_REQUEST_ID, X_TRACE_ID, X_VEXA_IDENTITY};
 use vexa_http::headers::{
@@ -21,39 +21,62 @@ use crate::limit::Decision;
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 pub const HTTP: HeaderValue = HeaderValue::from_static("http");
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
-/// Removes hop-by-hop headers: those named by `Connection`, and the fixed list. `Proxy-*` covers
-/// `Proxy-Authorization`, `Proxy-Authenticate` and `Proxy-Connection`.
+/// Removes hop-by-hop headers (RFC 9110 §7.6.1): those named by `Connection`, and the fixed
+/// list.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(CONNECTION) {
-        let listed: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .collect();
-        for name in listed {
-            headers.remove(name);
-        }
-        headers.remove(CONNECTION);
-    }
-    for name in [
+    strip(headers, is_hop_by_hop);
+}
+
+/// What a request loses before it goes upstream, in one pass over its header names: the key
+/// itself, the hop-by-hop headers and every client-supplied authority header.
+/// `keep_admin_token` only on the `/admin/*` passthrough, where the admin API checks
+/// `X-Admin-API-Key` itself.
+pub fn strip_for_upstream(headers: &mut HeaderMap, keep_admin_token: bool) {
+    // Nearly every request carries the key: removed by name, the scan below usually finds
+    // nothing and so allocates nothing.
+    headers.remove(X_API_KEY);
+    strip(headers, |n| {
+        is_hop_by_hop(n) || is_authority_header(n.as_str(), keep_admin_token)
+    });
+}
+
+/// `Proxy-*` covers `Proxy-Authorization`, `Proxy-Authenticate` and `Proxy-Connection`.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    [
+        CONNECTION,
         KEEP_ALIVE,
         TE,
         TRAILER,
         TRANSFER_ENCODING,
         UPGRADE,
-        PROXY_CONNECTION,
-    ] {
+    ]
+    .contains(name)
+        || name.as_str().starts_with("proxy-")
+}
+
+/// Removes the headers `doomed` picks and those the `Connection` header lists. The names are
+/// scanned once, where one `remove` per candidate name would hash each of them.
+fn strip(headers: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
+    let listed: Vec<HeaderName> = match headers.get(CONNECTION) {
+        None => Vec::new(),
+        Some(_) => headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect(),
+    };
+    // Collecting nothing does not allocate, which is the common case.
+    let names: Vec<HeaderName> = headers.keys().filter(|n| doomed(n)).cloned().collect();
+    for name in listed.into_iter().chain(names) {
         headers.remove(name);
     }
-    strip_prefixed(headers, |n| n.starts_with("proxy-"));
 }
 
 /// Whether a client may not send this header to any service behind the gateway: the authority
@@ -67,13 +90,6 @@ pub fn is_authority_header(name: &str, keep_admin_token: bool) -> bool {
         || name == "x-vexa-identity"
         || name == "x-gateway-verified"
         || (name == "x-admin-api-key" && !keep_admin_token)
-}
-
-/// Removes every client-supplied authority header and the key itself. `keep_admin_token` only on
-/// the `/admin/*` passthrough, where the admin API checks `X-Admin-API-Key` itself.
-pub fn strip_identity(headers: &mut HeaderMap, keep_admin_token: bool) {
-    headers.remove(X_API_KEY);
-    strip_prefixed(headers, |n| is_authority_header(n, keep_admin_token));
 }
 
 /// The key a request carries: `X-API-Key`, and on MCP rows (whose clients speak OAuth-style)
@@ -100,18 +116,6 @@ pub fn key_carrier(headers: &HeaderMap, mcp: bool) -> Result<Option<&str>, ()> {
         None => v,
     };
     Ok((!key.is_empty()).then_some(key))
-}
-
-fn strip_prefixed(headers: &mut HeaderMap, doomed: impl Fn(&str) -> bool) {
-    // Collecting nothing does not allocate, which is the common case.
-    let names: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| doomed(n.as_str()))
-        .cloned()
-        .collect();
-    for name in names {
-        headers.remove(name);
-    }
 }
 
 /// Sets the identity the upstream trusts, as the original's services read it: the user, email,
@@ -164,21 +168,33 @@ pub fn peer_entry(peer: std::net::IpAddr) -> HeaderValue {
 
 /// Appends the peer (its [`peer_entry`]) to `X-Forwarded-For` and sets `X-Forwarded-Proto`.
 pub fn add_forwarded(headers: &mut HeaderMap, peer: &HeaderValue) {
-    // A previous value that is not visible ASCII is replaced, not extended.
-    let previous = headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok());
-    let appended = match previous.map(str::as_bytes) {
-        Some(prev) if !prev.is_empty() => {
-            let mut joined = Vec::with_capacity(prev.len() + 2 + peer.len());
-            joined.extend_from_slice(prev);
-            joined.extend_from_slice(b", ");
-            joined.extend_from_slice(peer.as_bytes());
-            HeaderValue::from_bytes(&joined).ok()
+    // One lookup for the read and the write.
+    match headers.entry(X_FORWARDED_FOR) {
+        Entry::Vacant(e) => {
+            e.insert(peer.clone());
         }
-        _ => Some(peer.clone()),
-    };
-    headers.remove(X_FORWARDED_FOR);
-    if let Some(v) = appended {
-        headers.insert(X_FORWARDED_FOR, v);
+        Entry::Occupied(mut e) => {
+            // A previous value that is not visible ASCII is replaced, not extended.
+            let appended = match e.get().to_str().map(str::as_bytes) {
+                Ok(prev) if !prev.is_empty() => {
+                    let mut joined = Vec::with_capacity(prev.len() + 2 + peer.len());
+                    joined.extend_from_slice(prev);
+                    joined.extend_from_slice(b", ");
+                    joined.extend_from_slice(peer.as_bytes());
+                    HeaderValue::from_bytes(&joined).ok()
+                }
+                _ => Some(peer.clone()),
+            };
+            // `insert` replaces every earlier value, as `remove` drops them all.
+            match appended {
+                Some(v) => {
+                    e.insert(v);
+                }
+                None => {
+                    e.remove();
+                }
+            }
+        }
     }
     headers.insert(X_FORWARDED_PROTO, HTTP);
 }
@@ -234,6 +250,26 @@ mod tests {
     }
 
     #[test]
+    fn the_peer_extends_forwarded_for_or_replaces_a_broken_one() {
+        let peer = peer_entry("10.0.0.9".parse().expect("ip"));
+        let forwarded = |before: &[&[u8]]| {
+            let mut h = HeaderMap::new();
+            for v in before {
+                h.append(X_FORWARDED_FOR, HeaderValue::from_bytes(v).expect("value"));
+            }
+            add_forwarded(&mut h, &peer);
+            assert_eq!(h[X_FORWARDED_PROTO], "http");
+            let all: Vec<_> = h.get_all(X_FORWARDED_FOR).iter().cloned().collect();
+            all
+        };
+        assert_eq!(forwarded(&[]), ["10.0.0.9"]);
+        assert_eq!(forwarded(&[b"1.2.3.4"]), ["1.2.3.4, 10.0.0.9"]);
+        assert_eq!(forwarded(&[b"1.2.3.4", b"5.6.7.8"]), ["1.2.3.4, 10.0.0.9"]);
+        assert_eq!(forwarded(&[b""]), ["10.0.0.9"]);
+        assert_eq!(forwarded(&[b"caf\xc3\xa9"]), ["10.0.0.9"]);
+    }
+
+    #[test]
     fn identity_headers_of_any_suffix_are_stripped() {
         let mut h = HeaderMap::new();
         for n in [
@@ -246,7 +282,7 @@ mod tests {
         ] {
             h.insert(HeaderName::from_static(n), HeaderValue::from_static("v"));
         }
-        strip_identity(&mut h, false);
+        strip_for_upstream(&mut h, false);
         assert_eq!(h.len(), 1);
     }
 
@@ -267,7 +303,7 @@ mod tests {
                 h.insert(HeaderName::from_static(n), HeaderValue::from_static("v"));
             }
             h.insert("x-vexa-other", HeaderValue::from_static("kept"));
-            strip_identity(&mut h, keep);
+            strip_for_upstream(&mut h, keep);
             assert!(h.contains_key("x-vexa-other"));
             assert_eq!(h.contains_key("x-admin-api-key"), keep);
             assert_eq!(h.len(), 1 + usize::from(keep));

@@ -509,8 +509,9 @@ impl State {
             _ => None,
         };
         let h = &mut parts.headers;
-        headers::strip_hop_by_hop(h);
-        headers::strip_identity(h, route.target == Target::Passthrough);
+        headers::strip_for_upstream(h, route.target == Target::Passthrough);
+        // Room for what goes on below, so the map grows (and rehashes) once, not several times.
+        h.reserve(16);
         if let Some(who) = who {
             headers::inject_identity(h, who, &self.secret);
             if self.ours {
@@ -537,6 +538,8 @@ impl State {
             self.upstream_timeout,
         )
         .await?;
+        // Room for the request id pair and the `RateLimit-*` headers that go on next.
+        resp.headers_mut().reserve(6);
         if route.leg == Leg::Sse {
             // Nothing between the gateway and the client may hold events back.
             let h = resp.headers_mut();

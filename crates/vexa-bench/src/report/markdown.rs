@@ -155,13 +155,6 @@ fn forwarding_gap(md: &mut String, run: &Run) {
         run.round_ratio("c", "g"),
         run.round_ratio("l", "c")
     );
-    if !run.rps("m").is_nan() {
-        let _ = writeln!(
-            md,
-            "- Thread-per-core (m) against the shared work-stealing runtime (l), both without the access log: (m) / (l) = {:.2}.",
-            run.round_ratio("m", "l")
-        );
-    }
     if !run.rps("n").is_nan() {
         let _ = writeln!(
             md,

@@ -64,7 +64,6 @@ pub(super) fn ratios(run: &Run) -> Value {
         "pinned_bare_proxy_over_nginx": run.round_ratio("g", "b"),
         "pinned_bare_proxy_over_pooled_bare_proxy": run.round_ratio("g", "f"),
         "gateway_no_log_over_as_shipped": run.round_ratio("l", "c"),
-        "gateway_per_core_over_shared_runtime": run.round_ratio("m", "l"),
         // (l) counts usage per key (the default), (n) is (l) with KEY_USAGE=off.
         "gateway_usage_on_over_off": run.round_ratio("l", "n"),
         "gateway_no_log_over_pinned_bare_proxy": run.round_ratio("l", "g"),
