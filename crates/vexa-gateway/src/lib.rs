@@ -104,7 +104,6 @@ impl Gateway {
             edge: EdgeGuard::new(cfg.edge.clone()),
             user_limit,
             trusted: cfg.trusted_proxies.clone(),
-            upstream_conns: Arc::default(),
             meetings,
             browser,
             admin,

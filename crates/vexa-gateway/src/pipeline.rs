@@ -53,8 +53,6 @@ pub struct State {
     pub edge: EdgeGuard,
     pub user_limit: UserLimiter,
     pub trusted: TrustedProxies,
-    /// Idle upstream connections given back by client connections that ended.
-    pub upstream_conns: Arc<UpstreamConns>,
     pub meetings: Upstream,
     pub browser: Option<Upstream>,
     /// The admin domain (`ADMIN_API_URL`): `/user/*` settings, and `/admin/*` when `admin_proxy`.

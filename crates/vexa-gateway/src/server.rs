@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::access_log;
 use crate::last_used::FLUSH_EVERY;
 use crate::pipeline::{ClientConn, State};
+use crate::proxy::UpstreamConns;
 use crate::ws::CloseReason;
 
 const DRAIN_FOR: Duration = Duration::from_secs(10);
@@ -185,6 +186,11 @@ async fn accept_loop(state: Arc<State>, listener: tokio::net::TcpListener, life:
         .timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(HEADER_READ_TIMEOUT);
+
+    // Idle upstream connections given back by this thread's client connections that ended. Per
+    // thread: a connection is driven by the runtime that opened it, so reusing it elsewhere
+    // would put a cross-thread wake-up on every request.
+    let idle_upstream = Arc::new(UpstreamConns::default());
     loop {
         let (stream, peer) = tokio::select! {
             () = life.stop_accepting.cancelled() => break,
@@ -200,7 +206,7 @@ async fn accept_loop(state: Arc<State>, listener: tokio::net::TcpListener, life:
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let client = Arc::new(ClientConn::new(peer, state.upstream_conns.clone()));
+        let client = Arc::new(ClientConn::new(peer, idle_upstream.clone()));
         let service = service_fn(move |req| {
             let (state, client) = (state.clone(), client.clone());
             async move { Ok::<_, Infallible>(state.handle(req, &client).await) }

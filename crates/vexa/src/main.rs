@@ -17,6 +17,13 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 use crate::roles::Roles;
 
+/// mimalloc rather than glibc's malloc: a forwarded request allocates a few dozen small blocks
+/// (hyper's buffers and header maps, the futures of the pipeline) and frees them on the same
+/// serving thread, mimalloc's fast path (thread-local free lists, no locks). `make bench`
+/// measured the two side by side (bench/NOTES.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "vexa",

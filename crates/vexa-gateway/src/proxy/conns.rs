@@ -3,7 +3,7 @@
 //! Each client connection holds the HTTP/1 connection it last used for each upstream, so the
 //! next request on a keep-alive client connection goes out on it directly: no shared-pool
 //! checkout and return, no hand-off between tasks, no lock held across an await. When the
-//! client connection ends, what it held goes back to a shared idle list, so a reconnecting (or
+//! client connection ends, what it held goes back to its thread's idle list, so a reconnecting (or
 //! new) client reuses a warm upstream connection instead of paying a TCP handshake.
 //!
 //! Why not hyper-util's pooled client: in `make bench` the same bare proxy ran 1.15× faster
@@ -35,7 +35,7 @@ pub enum SendError {
     Unreachable,
 }
 
-/// Idle upstream connections, shared by every client connection of one gateway.
+/// Idle upstream connections, shared by the client connections of one serving thread.
 #[derive(Default)]
 pub struct UpstreamConns {
     idle: Mutex<Vec<(Authority, Vec<Sender>)>>,

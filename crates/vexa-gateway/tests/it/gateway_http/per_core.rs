@@ -78,8 +78,8 @@ on_both_backends!(
 
 /// `SO_REUSEPORT` must not let a second gateway (same user, same port) quietly take half of the
 /// first one's connections: binding a port that is being served fails as it would without it.
-#[test]
-fn a_second_gateway_cannot_join_a_served_port() {
+#[tokio::test]
+async fn a_second_gateway_cannot_join_a_served_port() {
     let first = vexa_gateway::reuseport_listeners("127.0.0.1:0".parse().expect("addr"), 2)
         .expect("first gateway binds");
     let addr = first[0].local_addr().expect("addr");
