@@ -98,6 +98,8 @@ async fn gateway(
         meetings_url: format!("http://{upstream}").parse()?,
         browser_url: Some(format!("http://{upstream}").parse()?),
         internal_secret: "bench-internal-secret".into(),
+        // As the server writes it (LOG_FORMAT=json): on only when a subscriber enables it.
+        access_log: vexa_gateway::AccessLog::JsonLines,
         // Limiters on, with budgets no run exhausts: their decisions are part of the request.
         edge: EdgeConfig {
             requests_per_minute: 4_000_000_000,
@@ -200,7 +202,8 @@ fn main() -> anyhow::Result<()> {
     let with_log = std::env::args().any(|a| a == "--access-log")
         || std::env::var("BENCH_ALLOCS_LOG").is_ok_and(|v| v == "1");
     if with_log {
-        // The server's JSON access log, written to nowhere: its formatting is what is counted.
+        // The server's subscriber (its own lines to nowhere). It enables the access log, which
+        // the gateway then writes itself as batched JSON lines on stdout, as the server does.
         tracing_subscriber::fmt()
             .json()
             .flatten_event(true)

@@ -224,7 +224,7 @@ fn allocs(md: &mut String, run: &Run) {
             md,
             "| {} | {:.1} | {:.0} | {:.1} allocations, {:.0} bytes | {:.1} allocations, {:.0} bytes |",
             if a["access_log"].as_bool().unwrap_or(false) {
-                "on (JSON, to a sink)"
+                "on (JSON lines, as the server writes them)"
             } else {
                 "off"
             },
