@@ -2,6 +2,7 @@
 //! binary as child processes (`vexa up`, split roles, replicas), each stack with its own data
 //! directory and database. The harness is the testkit's `stack` module.
 //!
+//! - `access_log`: one JSON access-log line per request, batched but never lost (both);
 //! - `audit_chain`: two admin APIs on one database append one valid chain; `vexa audit verify`
 //!   names an edited or deleted entry (both);
 //! - `body_limits`: one body limit across gateway and meetings service, JSON 413s (both backends);
@@ -26,6 +27,7 @@
 //! Each test kills only the processes it started (by handle or by its stack's data directory),
 //! so the tests of this one process stay independent when they run in parallel.
 
+mod access_log;
 mod audit_chain;
 mod body_limits;
 mod bots;
