@@ -168,38 +168,19 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.` (UTC) for a Unix second, as tracing's timer formats it.
+/// `YYYY-MM-DDTHH:MM:SS.` (UTC) for a Unix second, as tracing's timer formats it. Once a
+/// second per thread, so `time`'s formatter is cheap enough.
 fn stamp(secs: u64) -> [u8; 20] {
+    const PREFIX: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].");
     let mut out = [b'0'; 20];
-    let Some(t) = i64::try_from(secs)
+    let formatted = i64::try_from(secs)
         .ok()
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-    else {
-        return out;
-    };
-    let year = u32::try_from(t.year()).unwrap_or(0).min(9999);
-    let parts: [(usize, u32, usize); 6] = [
-        (0, year, 4),
-        (5, u32::from(u8::from(t.month())), 2),
-        (8, u32::from(t.day()), 2),
-        (11, u32::from(t.hour()), 2),
-        (14, u32::from(t.minute()), 2),
-        (17, u32::from(t.second()), 2),
-    ];
-    for (at, value, width) in parts {
-        let mut v = value;
-        for i in (at..at + width).rev() {
-            // `v % 10` is a digit.
-            out[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
+        .and_then(|t| t.format(PREFIX).ok());
+    if let Some(text) = formatted.filter(|t| t.len() == out.len()) {
+        out.copy_from_slice(text.as_bytes());
     }
-    out[4] = b'-';
-    out[7] = b'-';
-    out[10] = b'T';
-    out[13] = b':';
-    out[16] = b':';
-    out[19] = b'.';
     out
 }
 
