@@ -8,6 +8,7 @@ mod body;
 mod cache;
 mod config;
 mod error;
+mod header_timer;
 mod headers;
 pub mod identity;
 mod last_used;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access_log;
+use crate::header_timer::HeaderTimer;
 use crate::last_used::FLUSH_EVERY;
 use crate::pipeline::{ClientConn, State};
 use crate::proxy::UpstreamConns;
@@ -22,7 +23,8 @@ use crate::ws::CloseReason;
 
 const DRAIN_FOR: Duration = Duration::from_secs(10);
 /// Longest a client may take to send a request head (slow-loris bound; also how long an idle
-/// keep-alive connection is kept). hyper's default is 30 s.
+/// keep-alive connection is kept; `header_timer` enforces it to within about 100 ms). hyper's
+/// default is 30 s.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every accept loop of one gateway shares: when to stop accepting, when to drain, and
@@ -183,9 +185,15 @@ async fn finish(state: &Arc<State>, life: &Lifecycle) {
 async fn accept_loop(state: Arc<State>, listener: tokio::net::TcpListener, life: Lifecycle) {
     let mut builder = http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    match HeaderTimer::get() {
+        Ok(timer) => builder.timer(timer),
+        Err(e) => {
+            tracing::warn!(error = %e, "coarse header timer unavailable, using tokio's");
+            builder.timer(TokioTimer::new())
+        }
+    };
 
     // Idle upstream connections given back by this thread's client connections that ended. Per
     // thread: a connection is driven by the runtime that opened it, so reusing it elsewhere

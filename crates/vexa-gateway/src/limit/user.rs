@@ -237,7 +237,8 @@ struct LocalBuckets {
 
 #[derive(Debug, Default)]
 struct Shard {
-    tats: HashMap<i64, i64>,
+    /// User ids are not client-chosen: a fast hasher, not SipHash.
+    tats: HashMap<i64, i64, foldhash::fast::RandomState>,
     /// Size at which the next sweep runs; doubles while sweeps free nothing, so a shard full of
     /// busy users costs amortised O(1) per request rather than a sweep per insert.
     sweep_at: usize,
@@ -248,7 +249,7 @@ impl LocalBuckets {
         let shards = (0..SHARDS)
             .map(|_| {
                 Mutex::new(Shard {
-                    tats: HashMap::new(),
+                    tats: HashMap::default(),
                     sweep_at: SHARD_SOFT_CAP,
                 })
             })

@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
+use super::deadline::DeadlineTimer;
 use crate::body::{LimitedBody, ReqBodyError};
 
 type Sender = SendRequest<LimitedBody>;
@@ -73,6 +74,8 @@ impl UpstreamConns {
 pub struct PinnedConns {
     shared: Arc<UpstreamConns>,
     held: Mutex<Vec<(Authority, Sender)>>,
+    /// The deadline of this connection's upstream waits (one timer, not one per request).
+    pub deadline: DeadlineTimer,
 }
 
 impl PinnedConns {
@@ -80,6 +83,7 @@ impl PinnedConns {
         PinnedConns {
             shared,
             held: Mutex::new(Vec::new()),
+            deadline: DeadlineTimer::default(),
         }
     }
 

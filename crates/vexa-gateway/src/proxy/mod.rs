@@ -13,6 +13,7 @@ use crate::error::{GatewayError, Rejection};
 use crate::headers::strip_hop_by_hop;
 
 mod conns;
+mod deadline;
 
 pub use conns::{PinnedConns, UpstreamConns};
 
@@ -53,7 +54,11 @@ pub async fn forward(
     req: Request<LimitedBody>,
     timeout: Duration,
 ) -> Result<Response<GwBody>, Rejection> {
-    let resp = match tokio::time::timeout(timeout, conns.send(&upstream.authority, req)).await {
+    let sent = conns
+        .deadline
+        .run(timeout, conns.send(&upstream.authority, req))
+        .await;
+    let resp = match sent {
         Err(_) => return Err(Rejection::UpstreamTimeout),
         Ok(Err(conns::SendError::BodyTooLarge)) => return Err(Rejection::BodyTooLarge),
         Ok(Err(conns::SendError::Unreachable)) => return Err(Rejection::UpstreamUnreachable),
