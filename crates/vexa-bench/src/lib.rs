@@ -15,6 +15,7 @@ use vexa_core::{
     StoreError, Timestamp, User, UserId, UserPatch,
 };
 
+pub mod relay;
 pub mod seed;
 pub mod stats;
 

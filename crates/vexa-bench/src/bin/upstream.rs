@@ -3,14 +3,15 @@
 //! bodies so proxies can forward POSTs too.
 //!
 //! Usage: `vexa-bench-upstream --port N [--host 127.0.0.1] [--threads T] [--proxy-to http://H:P
-//! [--proxy-mode pool|pinned]]`
+//! [--proxy-mode pool|pinned|relay]]`
 //!
 //! With `--proxy-to`, it is instead a bare reverse proxy built from the same parts as the gateway
 //! (hyper server, hyper-util pooled client, streamed response body) with no authentication, no
 //! limiter and no logging: the floor the gateway's forwarding can reach on this stack, measured
 //! side by side with nginx and the gateway. `--proxy-mode pinned` gives each downstream
 //! connection its own upstream connection instead of the shared pool (the request's Host header
-//! is passed through unchanged in both modes).
+//! is passed through unchanged in both modes). `--proxy-mode relay` is `vexa_bench::relay`: one
+//! task per client connection driving both sockets, thread-per-core (a diagnostic).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -36,6 +37,7 @@ struct Args {
     threads: usize,
     proxy_to: Option<http::Uri>,
     pinned: bool,
+    relay: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         threads: 2,
         proxy_to: None,
         pinned: false,
+        relay: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -68,7 +71,8 @@ fn parse_args() -> Result<Args, String> {
             "--proxy-mode" => match value.as_str() {
                 "pool" => args.pinned = false,
                 "pinned" => args.pinned = true,
-                _ => return Err("--proxy-mode is pool or pinned".into()),
+                "relay" => args.relay = true,
+                _ => return Err("--proxy-mode is pool, pinned or relay".into()),
             },
             other => return Err(format!("unknown argument {other}")),
         }
@@ -261,6 +265,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let addr = SocketAddr::new(args.host, args.port);
+    if let (true, Some(to)) = (args.relay, &args.proxy_to) {
+        let upstream = to
+            .authority()
+            .and_then(|a| a.as_str().parse::<SocketAddr>().ok());
+        let Some(upstream) = upstream else {
+            eprintln!("--proxy-mode relay needs --proxy-to http://IP:PORT");
+            return ExitCode::from(2);
+        };
+        eprintln!("vexa-bench-upstream: diagnostic relay on http://{addr} -> {upstream}");
+        return match vexa_bench::relay::run(addr, upstream, args.threads) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vexa-bench-upstream: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)
         .enable_all()
@@ -272,7 +294,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = SocketAddr::new(args.host, args.port);
     let served = match args.proxy_to {
         Some(to) if args.pinned => rt.block_on(serve_pinned(addr, to)),
         Some(to) => rt.block_on(serve_proxy(addr, to)),
