@@ -14,7 +14,8 @@
 #           Lua doing the same from a Lua table; (l) the gateway with the same key as (c) but no
 #           access log (RUST_LOG=warn, a second `vexa gateway` on the same database); (n) is (l)
 #           with the usage counters off
-#           (KEY_USAGE=off), so (l)/(n) is what counting usage per key costs the hot path.
+#           (KEY_USAGE=off), so (l)/(n) is what counting usage per key costs the hot path; (o) is a
+#           diagnostic relay with one task driving both sockets (vexa-bench-upstream --proxy-mode relay).
 #           Throughput + p50/p99 at fixed concurrency (wrk), latency at a fixed rate (oha -q).
 # - scale:  1M keys in SQLite and PostgreSQL (cold/warm), revocation across two replicas on
 #           PostgreSQL, gateway RSS with 100k keys cached, `vexa import vexa` of 100k keys into
@@ -43,7 +44,7 @@ RSS_KEYS="${BENCH_RSS_KEYS:-100000}"
 REVOCATIONS="${BENCH_REVOCATIONS:-20}"
 IMPORT_KEYS="${BENCH_IMPORT_KEYS:-100000}"
 PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
-VARIANTS="${BENCH_VARIANTS:-a b c d e f g h i j k l n}"
+VARIANTS="${BENCH_VARIANTS:-a b c d e f g h i j k l n o}"
 # Extra environment for the gateway process (experiments, e.g. "RUST_LOG=warn"); empty by default.
 read -r -a GW_EXTRA_ENV <<<"${BENCH_GATEWAY_ENV:-}"
 
@@ -148,10 +149,10 @@ run_micro() {
 # ------------------------------------------------------------------ load
 start_load_stack() {
   local ports
-  mapfile -t ports < <("$BENCH_BIN" free-ports 13)
+  mapfile -t ports < <("$BENCH_BIN" free-ports 14)
   UP_PORT="${ports[0]}"; NGX_PORT="${ports[1]}"; GW_PORT="${ports[2]}"; ADM_PORT="${ports[3]}"; MTG_PORT="${ports[4]}"
   PX_PORT="${ports[5]}"; PN_PORT="${ports[6]}"
-  HP_PORT="${ports[7]}"; HK_PORT="${ports[8]}"; NP_PORT="${ports[9]}"; NK_PORT="${ports[10]}"; GWQ_PORT="${ports[11]}"; GWU_PORT="${ports[12]}"
+  HP_PORT="${ports[7]}"; HK_PORT="${ports[8]}"; NP_PORT="${ports[9]}"; NK_PORT="${ports[10]}"; GWQ_PORT="${ports[11]}"; GWU_PORT="${ports[12]}"; RL_PORT="${ports[13]}"
   rm -rf "$WORK/load" && mkdir -p "$WORK/load/nginx/logs" "$WORK/load/stack"
 
   "$UPSTREAM_BIN" --port "$UP_PORT" --threads 2 >"$WORK/load/upstream.log" 2>&1 &
@@ -161,6 +162,9 @@ start_load_stack() {
   PIDS+=($!)
   # (g): the same, with one upstream connection per client connection instead of a shared pool.
   "$UPSTREAM_BIN" --port "$PN_PORT" --threads 2 --proxy-to "http://127.0.0.1:$UP_PORT" --proxy-mode pinned >"$WORK/load/pinned-proxy.log" 2>&1 &
+  PIDS+=($!)
+  # (o): a diagnostic relay, one task per client connection driving both sockets, thread-per-core.
+  "$UPSTREAM_BIN" --port "$RL_PORT" --threads 2 --proxy-to "http://127.0.0.1:$UP_PORT" --proxy-mode relay >"$WORK/load/relay.log" 2>&1 &
   PIDS+=($!)
 
   cat >"$WORK/load/nginx/nginx.conf" <<EOF
@@ -214,6 +218,7 @@ EOF
   wait_http "http://127.0.0.1:$UP_PORT/health" || die "bench upstream did not start (see $WORK/load/upstream.log)"
   wait_http "http://127.0.0.1:$PX_PORT/health" || die "bare proxy did not start (see $WORK/load/bare-proxy.log)"
   wait_http "http://127.0.0.1:$PN_PORT/health" || die "pinned proxy did not start (see $WORK/load/pinned-proxy.log)"
+  wait_http "http://127.0.0.1:$RL_PORT/health" || die "the diagnostic relay did not start (see $WORK/load/relay.log)"
   wait_http "http://127.0.0.1:$NGX_PORT/health" || die "nginx did not start (see $WORK/load/nginx/logs)"
   for p in "$GW_PORT" "$ADM_PORT" "$MTG_PORT"; do
     wait_http "http://127.0.0.1:$p/health" 60 || die "vexa up did not become healthy (see $WORK/load/stack/vexa.log)"
@@ -362,6 +367,7 @@ variant_url() {
     k) echo "http://127.0.0.1:$NK_PORT/browser/x" ;;
     l) echo "http://127.0.0.1:$GWQ_PORT/browser/x" ;;
     n) echo "http://127.0.0.1:$GWU_PORT/browser/x" ;;
+    o) echo "http://127.0.0.1:$RL_PORT/browser/x" ;;
   esac
 }
 variant_key() { if [ "$1" = d ]; then echo "$BAD_KEY"; else echo "$KEY"; fi; }
@@ -469,7 +475,8 @@ write_meta() {
         j: {label: "nginx, plain proxy (no log)", path: "/browser/x"},
         k: {label: "nginx + Lua, X-API-Key checked against a 10k-entry Lua table, X-User-Id set (no log)", path: "/browser/x"},
         l: {label: "gateway, valid key → upstream, no access log (RUST_LOG=warn)", path: "/browser/x"},
-        n: {label: "gateway as (l), usage counters off (KEY_USAGE=off)", path: "/browser/x"}
+        n: {label: "gateway as (l), usage counters off (KEY_USAGE=off)", path: "/browser/x"},
+        o: {label: "diagnostic relay, one task drives both sockets (no auth, no log)", path: "/browser/x"}
       },
       method: [
         "Everything runs on this one machine over loopback: load generator, proxies, upstream and databases share its \(env.NPROC // "") cores, so absolute figures are a floor for a real deployment; the ratios are the comparison.",
@@ -477,7 +484,7 @@ write_meta() {
         "nginx: plain reverse proxy, worker_processes = nproc, keep-alive pool of 64 to the upstream, access log on (the gateway logs every request too).",
         "Gateway: the real stack, `target/release/vexa up` (gateway, admin API and meetings service in one process) on SQLite, BROWSER_API_URL = the upstream, default settings (JSON access log per request) except limiter budgets raised so no run can exhaust them: edge guard and per-user limiter still decide on every request.",
         "The key is minted through the admin API (POST /admin/users, then POST /admin/users/{id}/tokens?scopes=browser). The invalid key is the valid one with its last (checksum) character changed.",
-        "(f) is a diagnostic, not a product: vexa-bench-upstream --proxy-to, a bare reverse proxy made of the same parts as the gateway (hyper 1 server, hyper-util pooled client, streamed body), with no key check, no limiter and no log. It shows how much of the gap to nginx is the proxy stack itself and how much is work the gateway adds. (g) is the same bare proxy with one upstream connection per client connection (hyper::client::conn::http1, opened on first use) instead of the shared pool: it shows what the pool costs.",
+        "(f) is a diagnostic, not a product: vexa-bench-upstream --proxy-to, a bare reverse proxy made of the same parts as the gateway (hyper 1 server, hyper-util pooled client, streamed body), with no key check, no limiter and no log. It shows how much of the gap to nginx is the proxy stack itself and how much is work the gateway adds. (g) is the same bare proxy with one upstream connection per client connection (hyper::client::conn::http1, opened on first use) instead of the shared pool: it shows what the pool costs. (o) is a diagnostic too: vexa-bench-upstream --proxy-mode relay, thread-per-core, one task per client connection reading whole messages (httparse heads, Content-Length bodies only) and writing them to its pinned upstream connection and back, with no hyper: it shows what a proxy core without the two hyper codecs and two tasks per hop costs.",
         "Peers (h)–(k) are what a user would run instead, doing the same job with the same 2 workers/threads and no access log: HAProxy (nbthread 2, http-reuse always) plain and with `req.hdr(x-api-key),map(keys.map)` → 401 or X-User-Id; nginx (worker_processes 2, keep-alive 64) plain and with an access_by_lua_block lookup in a Lua table loaded at start. The map holds 10,000 keys, the bench key among them. (l) is a second `vexa gateway` process on the same database with RUST_LOG=warn (no access log line per request); (c) is the gateway as shipped (access log on). Every gateway serves thread-per-core (one current-thread runtime and SO_REUSEPORT listener per core, here 2). (n) is (l) with KEY_USAGE=off: (l) counts every request per key, hour and outcome (the default), so (l)/(n) (gateway_usage_on_over_off) is what the usage counters cost.",
         "Every variant sends the same X-API-Key header. Before loading, each variant is checked to answer the expected status (a, b, c, e: 200; d: 401).",
         "Throughput and latency at fixed concurrency: wrk, 1 thread, \($conns) connections, \($d) s per run, latency from wrk --latency.",

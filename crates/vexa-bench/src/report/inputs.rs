@@ -11,8 +11,8 @@ use serde_json::Value;
 use vexa_bench::stats::median;
 
 /// The load variants, in the order every table lists them.
-pub const VARIANTS: [&str; 13] = [
-    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "n",
+pub const VARIANTS: [&str; 14] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "n", "o",
 ];
 
 /// The peers that check the key as the gateway does (HAProxy map file, nginx + Lua), no access log.

@@ -155,6 +155,16 @@ fn forwarding_gap(md: &mut String, run: &Run) {
         run.round_ratio("c", "g"),
         run.round_ratio("l", "c")
     );
+    if !run.rps("o").is_nan() {
+        let _ = writeln!(
+            md,
+            "- A proxy core without hyper — (o), the diagnostic relay (one task drives both sockets, Content-Length bodies \
+             only, no auth, no log): {:.2} × HAProxy plain (h), {:.2} × the bare pinned hyper proxy (g). The gap between (o) \
+             and (g) is what hyper's two codecs and two tasks per hop cost.",
+            run.round_ratio("o", "h"),
+            run.round_ratio("o", "g")
+        );
+    }
     if !run.rps("n").is_nan() {
         let _ = writeln!(
             md,

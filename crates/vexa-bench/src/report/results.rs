@@ -67,5 +67,8 @@ pub(super) fn ratios(run: &Run) -> Value {
         // (l) counts usage per key (the default), (n) is (l) with KEY_USAGE=off.
         "gateway_usage_on_over_off": run.round_ratio("l", "n"),
         "gateway_no_log_over_pinned_bare_proxy": run.round_ratio("l", "g"),
+        // (o) is the diagnostic one-task relay.
+        "relay_over_haproxy_plain": run.round_ratio("o", "h"),
+        "relay_over_pinned_bare_proxy": run.round_ratio("o", "g"),
     })
 }
