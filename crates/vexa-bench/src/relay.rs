@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 const MAX_HEADERS: usize = 64;
 /// A head or body larger than this ends the connection (the load runs stay far below).
@@ -17,16 +17,25 @@ const MAX_MESSAGE: usize = 1 << 20;
 
 /// Serves `listen` on `threads` threads, relaying to `upstream`, until the process ends.
 pub fn run(listen: SocketAddr, upstream: SocketAddr, threads: usize) -> std::io::Result<()> {
-    let mut handles = Vec::with_capacity(threads);
-    for _ in 0..threads.max(1) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        // tokio's socket builder hands out a tokio listener, which needs a runtime's reactor.
-        let listener = {
-            let _entered = runtime.enter();
-            reuseport_listener(listen)?
-        };
+    let runtimes = (0..threads.max(1))
+        .map(|_| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    // The gateway's own listeners (same port-sharing rule); tokio's socket builder needs a
+    // runtime's reactor.
+    let listeners = match runtimes.first() {
+        Some(first) => {
+            let _entered = first.enter();
+            vexa_gateway::reuseport_listeners(listen, runtimes.len())?
+        }
+        None => Vec::new(),
+    };
+    let mut handles = Vec::with_capacity(runtimes.len());
+    for (runtime, listener) in runtimes.into_iter().zip(listeners) {
+        listener.set_nonblocking(true)?;
         handles.push(std::thread::spawn(move || {
             runtime.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
@@ -46,20 +55,6 @@ pub fn run(listen: SocketAddr, upstream: SocketAddr, threads: usize) -> std::io:
         let _ = h.join();
     }
     Ok(())
-}
-
-fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
-    socket.bind(addr)?;
-    let listener = socket.listen(1024)?.into_std()?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
 }
 
 /// One connection's buffer: bytes read but not yet relayed sit in `buf[..filled]`.

@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -32,17 +32,19 @@ pub struct HeaderTimer {
 impl HeaderTimer {
     /// The process's timer, its sweeper thread started on first use.
     pub fn get() -> std::io::Result<HeaderTimer> {
-        static TABLE: OnceLock<&'static Table> = OnceLock::new();
-        if let Some(table) = TABLE.get() {
-            return Ok(HeaderTimer { table });
-        }
-        let table: &'static Table = Box::leak(Box::new(Table::new()));
-        std::thread::Builder::new()
-            .name("vexa-header-timer".into())
-            .spawn(move || table.sweep_forever())?;
-        // A racing first caller's table (and sweeper) is left idle; ours is used by everyone.
-        let table = *TABLE.get_or_init(|| table);
-        Ok(HeaderTimer { table })
+        // `None` when the sweeper could not start: callers fall back to tokio's timer.
+        static TABLE: OnceLock<Option<&'static Table>> = OnceLock::new();
+        let table = TABLE.get_or_init(|| {
+            let table: &'static Table = Box::leak(Box::new(Table::new()));
+            std::thread::Builder::new()
+                .name("vexa-header-timer".into())
+                .spawn(move || table.sweep_forever())
+                .ok()
+                .map(|_| table)
+        });
+        table
+            .map(|table| HeaderTimer { table })
+            .ok_or_else(|| std::io::Error::other("the header timer's sweeper thread did not start"))
     }
 }
 
@@ -68,26 +70,56 @@ impl Timer for HeaderTimer {
 }
 
 struct Entry {
-    /// Unique per registration: a slab slot is reused once freed.
+    /// Unique per registration within its shard: a slab slot is reused once freed.
     id: u64,
     deadline: Instant,
     waker: Waker,
 }
 
+/// One shard's sleeps. Registration ids are counted here, under the lock already held, so no
+/// counter is shared between serving threads.
+#[derive(Default)]
+struct Shard {
+    entries: Slab<Entry>,
+    next_id: u64,
+}
+
+impl Shard {
+    fn insert(&mut self, deadline: Instant, waker: Waker) -> (usize, u64) {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let key = self.entries.insert(Entry {
+            id,
+            deadline,
+            waker,
+        });
+        (key, id)
+    }
+
+    /// The entry registered as `at`, unless it was swept (its slot may hold another by now).
+    fn get_mut(&mut self, at: At) -> Option<&mut Entry> {
+        self.entries.get_mut(at.key).filter(|e| e.id == at.id)
+    }
+
+    fn remove(&mut self, at: At) {
+        if self.get_mut(at).is_some() {
+            self.entries.remove(at.key);
+        }
+    }
+}
+
 struct Table {
-    shards: [Mutex<Slab<Entry>>; SHARDS],
-    next_id: AtomicU64,
+    shards: [Mutex<Shard>; SHARDS],
 }
 
 impl Table {
     fn new() -> Table {
         Table {
-            shards: std::array::from_fn(|_| Mutex::new(Slab::new())),
-            next_id: AtomicU64::new(0),
+            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
         }
     }
 
-    fn shard(&self, index: usize) -> MutexGuard<'_, Slab<Entry>> {
+    fn shard(&self, index: usize) -> MutexGuard<'_, Shard> {
         self.shards[index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -104,7 +136,7 @@ impl Table {
     /// Removes the entries due at `now` and wakes them (outside the lock).
     fn wake_expired(&self, now: Instant, due: &mut Vec<Waker>) {
         for index in 0..SHARDS {
-            self.shard(index).retain(|_, e| {
+            self.shard(index).entries.retain(|_, e| {
                 if e.deadline <= now {
                     due.push(e.waker.clone());
                     false
@@ -118,7 +150,7 @@ impl Table {
 
     #[cfg(test)]
     fn entries(&self) -> usize {
-        (0..SHARDS).map(|i| self.shard(i).len()).sum()
+        (0..SHARDS).map(|i| self.shard(i).entries.len()).sum()
     }
 }
 
@@ -149,33 +181,20 @@ struct CoarseSleep {
 impl CoarseSleep {
     fn register(&mut self, waker: &Waker) {
         let shard = my_shard();
-        let id = self.table.next_id.fetch_add(1, Ordering::Relaxed);
-        let key = self.table.shard(shard).insert(Entry {
-            id,
-            deadline: self.deadline,
-            waker: waker.clone(),
-        });
+        let (key, id) = self.table.shard(shard).insert(self.deadline, waker.clone());
         self.entry = Some(At { shard, key, id });
     }
 
     fn deregister(&mut self) {
         if let Some(at) = self.entry.take() {
-            let mut slab = self.table.shard(at.shard);
-            if slab.get(at.key).is_some_and(|e| e.id == at.id) {
-                slab.remove(at.key);
-            }
+            self.table.shard(at.shard).remove(at);
         }
     }
 
     fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
         if let Some(at) = self.entry {
-            if let Some(e) = self
-                .table
-                .shard(at.shard)
-                .get_mut(at.key)
-                .filter(|e| e.id == at.id)
-            {
+            if let Some(e) = self.table.shard(at.shard).get_mut(at) {
                 e.deadline = deadline;
                 return;
             }
@@ -195,14 +214,12 @@ impl Future for CoarseSleep {
             return Poll::Ready(());
         }
         if let Some(at) = this.entry {
-            let mut slab = this.table.shard(at.shard);
-            if let Some(e) = slab.get_mut(at.key).filter(|e| e.id == at.id) {
+            if let Some(e) = this.table.shard(at.shard).get_mut(at) {
                 if !e.waker.will_wake(cx.waker()) {
                     e.waker = cx.waker().clone();
                 }
                 return Poll::Pending;
             }
-            drop(slab);
             this.entry = None;
         }
         this.register(cx.waker());

@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
-use super::deadline::DeadlineTimer;
+use super::deadline::{DeadlineTimer, TimedOut};
 use crate::body::{LimitedBody, ReqBodyError};
 
 type Sender = SendRequest<LimitedBody>;
@@ -75,7 +75,7 @@ pub struct PinnedConns {
     shared: Arc<UpstreamConns>,
     held: Mutex<Vec<(Authority, Sender)>>,
     /// The deadline of this connection's upstream waits (one timer, not one per request).
-    pub deadline: DeadlineTimer,
+    deadline: DeadlineTimer,
 }
 
 impl PinnedConns {
@@ -98,11 +98,22 @@ impl PinnedConns {
         held.push((to.clone(), sender));
     }
 
+    /// [`PinnedConns::send`], given up (`Err(TimedOut)`) when no response head came within
+    /// `timeout`.
+    pub async fn send_within(
+        &self,
+        timeout: std::time::Duration,
+        to: &Authority,
+        req: Request<LimitedBody>,
+    ) -> Result<Result<Response<Incoming>, SendError>, TimedOut> {
+        self.deadline.run(timeout, self.send(to, req)).await
+    }
+
     /// Sends `req` to `to` on this client connection's upstream connection (or an idle one, or
     /// a new one) and returns the response head; its body streams on. A request the connection
     /// refused before writing any of it (the upstream closed an idle connection) is sent once
     /// more on a fresh connection.
-    pub async fn send(
+    async fn send(
         &self,
         to: &Authority,
         mut req: Request<LimitedBody>,

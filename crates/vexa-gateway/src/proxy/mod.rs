@@ -54,11 +54,7 @@ pub async fn forward(
     req: Request<LimitedBody>,
     timeout: Duration,
 ) -> Result<Response<GwBody>, Rejection> {
-    let sent = conns
-        .deadline
-        .run(timeout, conns.send(&upstream.authority, req))
-        .await;
-    let resp = match sent {
+    let resp = match conns.send_within(timeout, &upstream.authority, req).await {
         Err(_) => return Err(Rejection::UpstreamTimeout),
         Ok(Err(conns::SendError::BodyTooLarge)) => return Err(Rejection::BodyTooLarge),
         Ok(Err(conns::SendError::Unreachable)) => return Err(Rejection::UpstreamUnreachable),
